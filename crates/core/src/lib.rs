@@ -1,0 +1,11 @@
+//! Ringway core types shared by every crate: classified errors, the clock seam and request ids.
+//!
+//! Nothing here does I/O; the data plane, policy crates and analytics all build on these.
+
+mod error;
+mod request_id;
+mod time;
+
+pub use error::{ErrorKind, Side};
+pub use request_id::{RequestId, RequestIdGen, REQUEST_ID_MAX_LEN};
+pub use time::{Clock, ManualClock, SystemClock};

@@ -1,0 +1,34 @@
+//! The HTTP/1.1 codec seam: strict head parsing, chunked decoding and head rewriting.
+//!
+//! Pure functions over byte slices (no I/O, no monoio), so the connection code in
+//! `crate::server` can change without touching the rules, and benches can drive them directly.
+
+mod chars;
+mod chunked;
+mod head;
+mod rewrite;
+
+pub use chunked::{ChunkedDecoder, Output};
+pub use head::{
+    find_head_end, Body, HeadLimits, Header, Method, Name, RequestHead, ResponseHead, Span, Version,
+};
+pub use rewrite::{
+    write_chunk, write_error_response, write_request_head, write_response_head, ForwardInfo,
+    OutBody,
+};
+
+/// Length of the empty lines (CRLF pairs) that may precede a request line (RFC 9112 §2.2).
+/// Returns `Err` for a bare LF, `Ok(n)` with `n` bytes to skip.
+pub fn leading_empty_lines(buf: &[u8]) -> Result<usize, ringway_core::ErrorKind> {
+    let mut i = 0;
+    loop {
+        match buf.get(i..) {
+            Some([b'\r', b'\n', ..]) => i += 2,
+            Some([b'\n', ..]) => return Err(ringway_core::ErrorKind::BadRequest),
+            _ => return Ok(i),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+//! Writing heads out again: one framing, no hop-by-hop fields, forwarding headers added.
+
+use ringway_core::{ErrorKind, RequestId};
+
+use super::chunked::write_hex_line;
+use super::head::{Body, Header, Name, RequestHead, ResponseHead, Span};
+
+/// Per-connection facts added to every forwarded request.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardInfo<'a> {
+    /// Client address as text (precomputed once per connection).
+    pub client_ip: &'a [u8],
+    /// `http` or `https`.
+    pub proto: &'a [u8],
+    /// Host to send when the client sent none (HTTP/1.0): the upstream authority.
+    pub fallback_host: &'a [u8],
+}
+
+/// How the forwarded request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutBody {
+    /// No framing header.
+    None,
+    /// `content-length`.
+    Length(u64),
+    /// `transfer-encoding: chunked`.
+    Chunked,
+    /// No framing header; the body ends when the connection closes (HTTP/1.0 clients).
+    Close,
+}
+
+fn put(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+}
+
+fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+fn put_framing(out: &mut Vec<u8>, body: OutBody) {
+    match body {
+        OutBody::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            put_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        OutBody::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        OutBody::None | OutBody::Close => {}
+    }
+}
+
+fn forwarded(h: &Header) -> bool {
+    !h.kind.is_hop_by_hop() && !h.connection_named
+}
+
+/// Writes the request head sent upstream: HTTP/1.1, origin-form target, end-to-end fields as
+/// received, then Host, X-Forwarded-For/-Proto/-Host, Via, X-Request-Id and the framing.
+pub fn write_request_head(
+    buf: &[u8],
+    head: &RequestHead,
+    info: &ForwardInfo<'_>,
+    request_id: &RequestId,
+    out: &mut Vec<u8>,
+) {
+    let path = head.path.of(buf);
+    put(out, &[head.method.of(buf), b" "]);
+    if !path.starts_with(b"/") && path != b"*" {
+        out.push(b'/');
+    }
+    put(out, &[path, b" HTTP/1.1\r\n"]);
+    let host = head
+        .authority
+        .or(head.host)
+        .map_or(info.fallback_host, |s: Span| s.of(buf));
+    put(out, &[b"host: ", host, b"\r\n"]);
+    for h in &head.headers {
+        // Host, Expect and the forwarding headers are replaced below.
+        let replaced = matches!(
+            h.kind,
+            Name::Host
+                | Name::Expect
+                | Name::XForwardedFor
+                | Name::XForwardedProto
+                | Name::XForwardedHost
+                | Name::XRequestId
+        );
+        if forwarded(h) && !replaced {
+            put(out, &[h.name.of(buf), b": ", h.value.of(buf), b"\r\n"]);
+        }
+    }
+    // Every X-Forwarded-For line becomes one list, ending with this client.
+    out.extend_from_slice(b"x-forwarded-for: ");
+    for h in head
+        .headers
+        .iter()
+        .filter(|h| h.kind == Name::XForwardedFor && forwarded(h) && !h.value.is_empty())
+    {
+        put(out, &[h.value.of(buf), b", "]);
+    }
+    put(out, &[info.client_ip, b"\r\n"]);
+    put(
+        out,
+        &[
+            b"x-forwarded-proto: ",
+            info.proto,
+            b"\r\nx-forwarded-host: ",
+            host,
+            b"\r\n",
+        ],
+    );
+    put(
+        out,
+        &[
+            b"via: 1.1 ringway\r\nx-request-id: ",
+            request_id.as_bytes(),
+            b"\r\n",
+        ],
+    );
+    let body = match head.body {
+        Body::None => OutBody::None,
+        Body::Length(n) => OutBody::Length(n),
+        Body::Chunked | Body::UntilClose => OutBody::Chunked,
+    };
+    put_framing(out, body);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the response head sent to the client: end-to-end fields as received, then the
+/// framing we chose, `connection: close` when this is the last response, and the request id.
+pub fn write_response_head(
+    buf: &[u8],
+    head: &ResponseHead,
+    body: OutBody,
+    close: bool,
+    request_id: &RequestId,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_u64(out, u64::from(head.status));
+    put(out, &[b" ", head.reason.of(buf), b"\r\n"]);
+    let keep_length = head.body == Body::None && head.status != 204 && head.status >= 200;
+    for h in &head.headers {
+        // A HEAD or 304 response's Content-Length describes the representation: keep it.
+        if (forwarded(h) || (keep_length && h.kind == Name::ContentLength && !h.connection_named))
+            && h.kind != Name::XRequestId
+        {
+            put(out, &[h.name.of(buf), b": ", h.value.of(buf), b"\r\n"]);
+        }
+    }
+    put_framing(out, body);
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    put(
+        out,
+        &[b"x-request-id: ", request_id.as_bytes(), b"\r\n\r\n"],
+    );
+}
+
+/// Writes a complete error response generated by the gateway: JSON with `error` and
+/// `request_id`.
+pub fn write_error_response(
+    kind: ErrorKind,
+    request_id: &RequestId,
+    close: bool,
+    out: &mut Vec<u8>,
+) {
+    let code = kind.code().as_bytes();
+    let id = request_id.as_bytes();
+    // {"error":"<code>","request_id":"<id>"}\n
+    let len = 10 + code.len() + 16 + id.len() + 3;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_u64(out, u64::from(kind.status()));
+    put(
+        out,
+        &[
+            b" ",
+            kind.reason().as_bytes(),
+            b"\r\ncontent-type: application/json\r\n",
+        ],
+    );
+    put_framing(out, OutBody::Length(len as u64));
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    put(out, &[b"x-request-id: ", id, b"\r\n\r\n"]);
+    put(
+        out,
+        &[
+            b"{\"error\":\"",
+            code,
+            b"\",\"request_id\":\"",
+            id,
+            b"\"}\n",
+        ],
+    );
+}
+
+/// Appends one data chunk in chunked framing.
+pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if !data.is_empty() {
+        write_hex_line(out, data.len() as u64);
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+}

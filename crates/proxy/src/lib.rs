@@ -1,0 +1,7 @@
+//! Ringway's data plane: a thread-per-core HTTP/1.1 reverse proxy on monoio.
+//!
+//! Each worker is a pinned OS thread with its own monoio runtime (io_uring, or epoll when
+//! io_uring is unavailable), its own `SO_REUSEPORT` listener and its own upstream pool; nothing
+//! on the request path is shared between workers.
+
+pub mod codec;
