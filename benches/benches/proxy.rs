@@ -1,1 +1,2 @@
+//! Placeholder until the proxy benches land.
 fn main() {}

@@ -1,7 +1,17 @@
 //! Ringway's data plane: a thread-per-core HTTP/1.1 reverse proxy on monoio.
 //!
 //! Each worker is a pinned OS thread with its own monoio runtime (io_uring, or epoll when
-//! io_uring is unavailable), its own `SO_REUSEPORT` listener and its own upstream pool; nothing
-//! on the request path is shared between workers.
+//! io_uring is unavailable or `MONOIO_FORCE_LEGACY_DRIVER=1`), its own `SO_REUSEPORT` listener
+//! and its own upstream pool; nothing on the request path is shared between workers.
 
 pub mod codec;
+mod config;
+mod io;
+mod session;
+mod stats;
+mod upstream;
+mod worker;
+
+pub use config::{Limits, PoolConfig, ProxyConfig, Timeouts};
+pub use stats::WorkerStats;
+pub use worker::{driver_name, Server};

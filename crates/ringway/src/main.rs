@@ -1,1 +1,10 @@
-fn main() {}
+//! The `ringway` binary: a thin CLI over the data plane.
+
+mod cli;
+mod demo;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

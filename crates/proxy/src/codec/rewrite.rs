@@ -138,12 +138,13 @@ pub fn write_request_head(
 }
 
 /// Writes the response head sent to the client: end-to-end fields as received, then the
-/// framing we chose, `connection: close` when this is the last response, and the request id.
+/// framing we chose, the `connection` value (`close` for the last response, `keep-alive` for
+/// a persistent HTTP/1.0 client) and the request id.
 pub fn write_response_head(
     buf: &[u8],
     head: &ResponseHead,
     body: OutBody,
-    close: bool,
+    connection: Option<&[u8]>,
     request_id: &RequestId,
     out: &mut Vec<u8>,
 ) {
@@ -160,8 +161,8 @@ pub fn write_response_head(
         }
     }
     put_framing(out, body);
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
+    if let Some(value) = connection {
+        put(out, &[b"connection: ", value, b"\r\n"]);
     }
     put(
         out,

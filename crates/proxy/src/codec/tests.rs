@@ -321,7 +321,7 @@ Transfer-Encoding: chunked\r\nKeep-Alive: x\r\n\r\n";
     let h = parse_response(buf, false).unwrap();
     let id = RequestId::parse(b"r").unwrap();
     let mut out = Vec::new();
-    write_response_head(buf, &h, OutBody::Chunked, false, &id, &mut out);
+    write_response_head(buf, &h, OutBody::Chunked, None, &id, &mut out);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 200 OK\r\nServer: up\r\ntransfer-encoding: chunked\r\nx-request-id: r\r\n\r\n"

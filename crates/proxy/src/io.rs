@@ -1,0 +1,108 @@
+//! A TCP stream with its own read buffer, using monoio's owned-buffer I/O: the buffer goes to
+//! the kernel and comes back; it is compacted, not reallocated, between reads.
+
+use std::time::{Duration, Instant};
+
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+/// Read buffer size; also the most a single read returns.
+pub(crate) const BUF_BYTES: usize = 16 * 1024;
+
+/// Why a read or write did not complete.
+#[derive(Debug)]
+pub(crate) enum IoError {
+    /// The deadline passed.
+    Timeout,
+    /// The peer closed its side (read returned 0).
+    Eof,
+    /// An OS error (reset, broken pipe).
+    Os,
+}
+
+/// A stream and the unconsumed bytes read from it (`buf[pos..]`).
+pub(crate) struct Conn {
+    pub stream: TcpStream,
+    pub buf: Vec<u8>,
+    pub pos: usize,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::with_capacity(BUF_BYTES),
+            pos: 0,
+        }
+    }
+
+    /// Bytes read but not consumed yet.
+    #[inline]
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Marks `n` buffered bytes as consumed.
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+    }
+
+    /// Reads more bytes, appending to the buffered ones. Returns how many arrived.
+    pub async fn fill(&mut self, deadline: Instant) -> Result<usize, IoError> {
+        if self.pos > 0 && self.buf.capacity() - self.buf.len() < BUF_BYTES / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < BUF_BYTES / 2 {
+            self.buf.reserve(BUF_BYTES);
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let (len, cap) = (buf.len(), buf.capacity());
+        let read = self.stream.read(buf.slice_mut(len..cap));
+        let (res, slice) = monoio::time::timeout_at(deadline.into(), read)
+            .await
+            .map_err(|_| IoError::Timeout)?;
+        self.buf = slice.into_inner();
+        match res {
+            Ok(0) => Err(IoError::Eof),
+            Ok(n) => Ok(n),
+            Err(_) => Err(IoError::Os),
+        }
+    }
+
+    /// Writes all of `out` (which comes back cleared).
+    pub async fn send(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<(), IoError> {
+        let buf = std::mem::take(out);
+        let write = self.stream.write_all(buf);
+        let (res, mut buf) = monoio::time::timeout(timeout, write)
+            .await
+            .map_err(|_| IoError::Timeout)?;
+        buf.clear();
+        *out = buf;
+        res.map(|_| ()).map_err(|_| IoError::Os)
+    }
+
+    /// Writes `n` buffered bytes straight from the read buffer and consumes them.
+    pub async fn send_buffered_to(
+        &mut self,
+        n: usize,
+        to: &mut Conn,
+        timeout: Duration,
+    ) -> Result<(), IoError> {
+        let buf = std::mem::take(&mut self.buf);
+        let write = to.stream.write_all(buf.slice(self.pos..self.pos + n));
+        let (res, slice) = monoio::time::timeout(timeout, write)
+            .await
+            .map_err(|_| IoError::Timeout)?;
+        self.buf = slice.into_inner();
+        res.map_err(|_| IoError::Os)?;
+        self.consume(n);
+        Ok(())
+    }
+}

@@ -1,0 +1,542 @@
+//! One client connection: read a request head, forward the request, stream the response back,
+//! repeat while keep-alive holds. Pipelined requests wait in the read buffer and are answered in
+//! order. Every gateway-generated error goes through [`Session::respond_error`].
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::io::AsyncWriteRent;
+use monoio::net::TcpStream;
+use ringway_core::{ErrorKind, RequestId};
+
+use crate::codec::{
+    find_head_end, leading_empty_lines, write_chunk, write_error_response, write_request_head,
+    write_response_head, Body, ChunkedDecoder, ForwardInfo, HeadLimits, Method, OutBody, Output,
+    RequestHead, ResponseHead, Version,
+};
+use crate::io::{Conn, IoError, BUF_BYTES};
+use crate::stats::bump;
+use crate::upstream::UpConn;
+use crate::worker::Core;
+
+/// Limits applied to upstream response heads.
+const RESPONSE_LIMITS: HeadLimits = HeadLimits {
+    max_uri_bytes: 0,
+    max_head_bytes: 64 * 1024,
+    max_headers: 200,
+};
+
+/// Why an exchange ended early.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// Answer the client with this error, then close.
+    Respond(ErrorKind),
+    /// Close without a response: the client went away, or part of the response was sent.
+    Abort,
+}
+
+/// An upstream failure, and whether it happened on a pooled connection before any response
+/// byte (then the request may be sent again on a new connection).
+struct UpFailure {
+    kind: ErrorKind,
+    stale: bool,
+}
+
+enum HeadRead {
+    Ready,
+    Closed,
+    Reject(ErrorKind),
+}
+
+struct Session {
+    core: Rc<Core>,
+    client_ip: Vec<u8>,
+    head: RequestHead,
+    resp: ResponseHead,
+    out: Vec<u8>,
+    request_id: RequestId,
+    requests: u64,
+}
+
+/// Serves one accepted client connection until it closes.
+pub(crate) async fn serve(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
+    bump(&core.stats.connections);
+    let mut client = Conn::new(stream);
+    let request_id = core.ids.borrow_mut().next_id();
+    let mut s = Session {
+        client_ip: peer.ip().to_canonical().to_string().into_bytes(),
+        core,
+        head: RequestHead::default(),
+        resp: ResponseHead::default(),
+        out: Vec::with_capacity(BUF_BYTES),
+        request_id,
+        requests: 0,
+    };
+    loop {
+        match s.read_head(&mut client).await {
+            HeadRead::Ready => {}
+            HeadRead::Closed => return,
+            HeadRead::Reject(kind) => {
+                s.request_id = s.core.ids.borrow_mut().next_id();
+                s.respond_error(&mut client, kind).await;
+                return;
+            }
+        }
+        s.requests += 1;
+        let core = Rc::clone(&s.core);
+        let active = Active::enter(&core);
+        let result = s.exchange(&mut client).await;
+        drop(active);
+        match result {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = client.stream.shutdown().await;
+                return;
+            }
+            Err(Failure::Respond(kind)) => {
+                s.respond_error(&mut client, kind).await;
+                return;
+            }
+            Err(Failure::Abort) => return,
+        }
+    }
+}
+
+/// Counts a request as in flight (for draining) while alive.
+struct Active<'a>(&'a Core);
+
+impl<'a> Active<'a> {
+    fn enter(core: &'a Core) -> Self {
+        core.active.set(core.active.get() + 1);
+        Self(core)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
+}
+
+fn deadline(d: std::time::Duration) -> Instant {
+    Instant::now() + d
+}
+
+impl Session {
+    /// Reads until a complete, valid request head is buffered at `client.buffered()[..]`.
+    async fn read_head(&mut self, client: &mut Conn) -> HeadRead {
+        let cfg = &self.core.cfg;
+        let limits = cfg.limits.head;
+        let mut scanned = 0;
+        // Set when the first byte of this request arrives: the whole head must follow in time.
+        let mut head_deadline: Option<Instant> = None;
+        loop {
+            if scanned == 0 {
+                match leading_empty_lines(client.buffered()) {
+                    Ok(n) => client.consume(n),
+                    Err(kind) => return HeadRead::Reject(kind),
+                }
+            }
+            if !client.buffered().is_empty() {
+                head_deadline.get_or_insert_with(|| deadline(cfg.timeouts.client_header));
+                match find_head_end(client.buffered(), &mut scanned, &limits) {
+                    Err(kind) => return HeadRead::Reject(kind),
+                    Ok(Some(end)) => {
+                        return match self.head.parse(&client.buffered()[..end], &limits) {
+                            Ok(()) => HeadRead::Ready,
+                            Err(kind) => HeadRead::Reject(kind),
+                        }
+                    }
+                    Ok(None) => {}
+                }
+            }
+            let wait = head_deadline.unwrap_or_else(|| {
+                deadline(if self.requests == 0 {
+                    cfg.timeouts.client_header
+                } else {
+                    cfg.timeouts.client_idle
+                })
+            });
+            match client.fill(wait).await {
+                Ok(_) => {}
+                // A client that started a head and stalls gets 408; an idle one is just closed.
+                Err(IoError::Timeout) if head_deadline.is_some() => {
+                    return HeadRead::Reject(ErrorKind::ClientTimeout)
+                }
+                Err(_) => return HeadRead::Closed,
+            }
+        }
+    }
+
+    /// Forwards one request and its response. Returns whether the client connection stays open.
+    async fn exchange(&mut self, client: &mut Conn) -> Result<bool, Failure> {
+        let core = Rc::clone(&self.core);
+        let cfg = &core.cfg;
+        bump(&core.stats.requests);
+        self.request_id = match self.head.request_id {
+            Some(id) => id,
+            None => core.ids.borrow_mut().next_id(),
+        };
+        let head_len = self.head.len;
+        let after_head = (client.buffered().len() - head_len) as u64;
+        let declared = match self.head.body {
+            Body::None => Some(0),
+            Body::Length(n) => Some(n),
+            Body::Chunked | Body::UntilClose => None,
+        };
+        if declared.is_some_and(|n| n > cfg.limits.max_body_bytes) {
+            return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
+        }
+        // Bytes after the last request of a connection mean the client and we disagree on
+        // where messages end: refuse rather than guess (request smuggling).
+        if !self.head.keep_alive && declared.is_some_and(|n| after_head > n) {
+            return Err(Failure::Respond(ErrorKind::BadRequest));
+        }
+
+        let replayable = self.head.body == Body::None && self.head.method_kind.is_idempotent();
+        let mut pooled_ok = true;
+        let mut up = loop {
+            let mut up = core
+                .upstreams
+                .acquire(pooled_ok, &core.stats)
+                .await
+                .map_err(Failure::Respond)?;
+            self.out.clear();
+            let info = ForwardInfo {
+                client_ip: &self.client_ip,
+                proto: b"http",
+                fallback_host: &core.upstreams.authorities[up.endpoint],
+            };
+            write_request_head(
+                &client.buffered()[..head_len],
+                &self.head,
+                &info,
+                &self.request_id,
+                &mut self.out,
+            );
+            let sent = if replayable {
+                up.conn
+                    .send(&mut self.out, cfg.timeouts.upstream_response)
+                    .await
+                    .map_err(|_| UpFailure {
+                        kind: ErrorKind::UpstreamReset,
+                        stale: true,
+                    })
+            } else {
+                client.consume(head_len);
+                self.forward_body(client, &mut up).await?;
+                Ok(())
+            };
+            let read = match sent {
+                Ok(()) => self.read_response_head(&mut up).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(()) => break up,
+                // A pooled connection the upstream had already closed: nothing was processed,
+                // so a body-less idempotent request goes once more on a new connection.
+                Err(e) if e.stale && up.reused && replayable && pooled_ok => pooled_ok = false,
+                Err(e) => return Err(Failure::Respond(e.kind)),
+            }
+        };
+        if replayable {
+            client.consume(head_len);
+        }
+        self.forward_response(client, &mut up).await?;
+        let upstream_clean = self.resp.keep_alive && up.conn.buffered().is_empty();
+        if upstream_clean {
+            core.upstreams.release(up);
+        }
+        Ok(self.keeps_alive())
+    }
+
+    fn keeps_alive(&self) -> bool {
+        self.head.keep_alive && !self.core.draining.get()
+    }
+
+    /// Streams the request body (already-buffered bytes first) after the head in `self.out`.
+    async fn forward_body(&mut self, client: &mut Conn, up: &mut UpConn) -> Result<(), Failure> {
+        let cfg = &self.core.cfg;
+        let write_timeout = cfg.timeouts.upstream_response;
+        let upstream_err = |_| Failure::Respond(ErrorKind::UpstreamReset);
+        let mut decoder = match self.head.body {
+            Body::Chunked => Some(ChunkedDecoder::new(Output::Rechunk)),
+            _ => None,
+        };
+        let mut remaining = match self.head.body {
+            Body::Length(n) => n,
+            _ => 0,
+        };
+        let mut asked_continue = false;
+        loop {
+            let done = match decoder.as_mut() {
+                Some(d) => {
+                    let used = d
+                        .decode(client.buffered(), &mut self.out)
+                        .map_err(Failure::Respond)?;
+                    client.consume(used);
+                    if d.data_bytes() > cfg.limits.max_body_bytes {
+                        return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
+                    }
+                    d.is_done()
+                }
+                None if self.out.is_empty() && remaining > 0 => {
+                    // Large bodies go straight from the read buffer, without a copy.
+                    let take = (client.buffered().len() as u64).min(remaining) as usize;
+                    if take > 0 {
+                        client
+                            .send_buffered_to(take, &mut up.conn, write_timeout)
+                            .await
+                            .map_err(upstream_err)?;
+                    }
+                    remaining -= take as u64;
+                    remaining == 0
+                }
+                None => {
+                    let take = (client.buffered().len() as u64).min(remaining) as usize;
+                    self.out.extend_from_slice(&client.buffered()[..take]);
+                    client.consume(take);
+                    remaining -= take as u64;
+                    remaining == 0
+                }
+            };
+            if !self.out.is_empty() {
+                up.conn
+                    .send(&mut self.out, write_timeout)
+                    .await
+                    .map_err(upstream_err)?;
+            }
+            if done {
+                return Ok(());
+            }
+            if self.head.expect_continue && !asked_continue {
+                asked_continue = true;
+                self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                client
+                    .send(&mut self.out, cfg.timeouts.client_body)
+                    .await
+                    .map_err(|_| Failure::Abort)?;
+            }
+            match client.fill(deadline(cfg.timeouts.client_body)).await {
+                Ok(_) => {}
+                Err(IoError::Timeout) => return Err(Failure::Respond(ErrorKind::ClientTimeout)),
+                // The client left mid-body: the upstream connection is dropped unfinished.
+                Err(_) => return Err(Failure::Abort),
+            }
+        }
+    }
+
+    /// Reads the final response head into `self.resp`, skipping interim (1xx) responses.
+    async fn read_response_head(&mut self, up: &mut UpConn) -> Result<(), UpFailure> {
+        let timeout = self.core.cfg.timeouts.upstream_response;
+        let wait = deadline(timeout);
+        let head_request = self.head.method_kind == Method::Head;
+        let mut scanned = 0;
+        let mut received = false;
+        loop {
+            if !up.conn.buffered().is_empty() {
+                received = true;
+                let bad = |_: ErrorKind| UpFailure {
+                    kind: ErrorKind::UpstreamBadResponse,
+                    stale: false,
+                };
+                if let Some(end) = find_head_end(up.conn.buffered(), &mut scanned, &RESPONSE_LIMITS)
+                    .map_err(bad)?
+                {
+                    self.resp
+                        .parse(
+                            &up.conn.buffered()[..end],
+                            head_request,
+                            RESPONSE_LIMITS.max_headers,
+                        )
+                        .map_err(bad)?;
+                    match self.resp.status {
+                        // We never ask for a protocol switch (Upgrade is not forwarded).
+                        101 => return Err(bad(ErrorKind::UpstreamBadResponse)),
+                        100..=199 => {
+                            up.conn.consume(end);
+                            scanned = 0;
+                            continue;
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+            }
+            match up.conn.fill(wait).await {
+                Ok(_) => {}
+                Err(IoError::Timeout) => {
+                    return Err(UpFailure {
+                        kind: ErrorKind::UpstreamTimeout,
+                        stale: false,
+                    })
+                }
+                Err(_) => {
+                    return Err(UpFailure {
+                        kind: ErrorKind::UpstreamReset,
+                        stale: !received,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Sends the response head and streams the body, re-framed for this client.
+    async fn forward_response(
+        &mut self,
+        client: &mut Conn,
+        up: &mut UpConn,
+    ) -> Result<(), Failure> {
+        let cfg = &self.core.cfg;
+        let http10 = self.head.version == Version::Http10;
+        let out_body = match (self.resp.body, http10) {
+            (Body::None, _) => OutBody::None,
+            (Body::Length(n), _) => OutBody::Length(n),
+            (Body::Chunked | Body::UntilClose, false) => OutBody::Chunked,
+            (Body::Chunked | Body::UntilClose, true) => OutBody::Close,
+        };
+        if out_body == OutBody::Close {
+            self.head.keep_alive = false;
+        }
+        let connection: Option<&[u8]> = match (self.keeps_alive(), http10) {
+            (false, _) => Some(b"close"),
+            (true, true) => Some(b"keep-alive"),
+            (true, false) => None,
+        };
+        let resp_len = self.resp.len;
+        self.out.clear();
+        write_response_head(
+            &up.conn.buffered()[..resp_len],
+            &self.resp,
+            out_body,
+            connection,
+            &self.request_id,
+            &mut self.out,
+        );
+        up.conn.consume(resp_len);
+        let write_timeout = cfg.timeouts.client_body;
+        let read_timeout = cfg.timeouts.upstream_response;
+        let client_gone = |_| Failure::Abort;
+        match self.resp.body {
+            Body::None => {}
+            Body::Length(n) => {
+                let mut remaining = n;
+                let take = (up.conn.buffered().len() as u64).min(remaining) as usize;
+                self.out.extend_from_slice(&up.conn.buffered()[..take]);
+                up.conn.consume(take);
+                remaining -= take as u64;
+                while remaining > 0 {
+                    if !self.out.is_empty() {
+                        client
+                            .send(&mut self.out, write_timeout)
+                            .await
+                            .map_err(client_gone)?;
+                    }
+                    // Upstream closing or stalling mid-body: the client sees a short body.
+                    up.conn
+                        .fill(deadline(read_timeout))
+                        .await
+                        .map_err(|_| Failure::Abort)?;
+                    let take = (up.conn.buffered().len() as u64).min(remaining) as usize;
+                    up.conn
+                        .send_buffered_to(take, client, write_timeout)
+                        .await
+                        .map_err(client_gone)?;
+                    remaining -= take as u64;
+                }
+            }
+            Body::Chunked => {
+                let output = if http10 { Output::Raw } else { Output::Rechunk };
+                let mut decoder = ChunkedDecoder::new(output);
+                loop {
+                    let used = decoder
+                        .decode(up.conn.buffered(), &mut self.out)
+                        .map_err(|_| Failure::Abort)?;
+                    up.conn.consume(used);
+                    if decoder.is_done() {
+                        break;
+                    }
+                    if !self.out.is_empty() {
+                        client
+                            .send(&mut self.out, write_timeout)
+                            .await
+                            .map_err(client_gone)?;
+                    }
+                    up.conn
+                        .fill(deadline(read_timeout))
+                        .await
+                        .map_err(|_| Failure::Abort)?;
+                }
+            }
+            Body::UntilClose => loop {
+                let data = up.conn.buffered();
+                if http10 {
+                    self.out.extend_from_slice(data);
+                } else {
+                    write_chunk(&mut self.out, data);
+                }
+                let n = data.len();
+                up.conn.consume(n);
+                if !self.out.is_empty() {
+                    client
+                        .send(&mut self.out, write_timeout)
+                        .await
+                        .map_err(client_gone)?;
+                }
+                match up.conn.fill(deadline(read_timeout)).await {
+                    Ok(_) => {}
+                    Err(IoError::Eof) => {
+                        if !http10 {
+                            self.out.extend_from_slice(b"0\r\n\r\n");
+                        }
+                        break;
+                    }
+                    Err(_) => return Err(Failure::Abort),
+                }
+            },
+        }
+        if !self.out.is_empty() {
+            client
+                .send(&mut self.out, write_timeout)
+                .await
+                .map_err(client_gone)?;
+        }
+        Ok(())
+    }
+
+    /// The one place gateway errors become responses: JSON body, `connection: close`, then a
+    /// lingering close so the client reads the response before the connection goes away.
+    async fn respond_error(&mut self, client: &mut Conn, kind: ErrorKind) {
+        bump(&self.core.stats.errors);
+        tracing::debug!(
+            error = kind.code(),
+            status = kind.status(),
+            request_id = self.request_id.as_str(),
+            "Request failed"
+        );
+        self.out.clear();
+        write_error_response(kind, &self.request_id, true, &mut self.out);
+        if client
+            .send(&mut self.out, self.core.cfg.timeouts.client_body)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = client.stream.shutdown().await;
+        // Read and discard what the client still sends (bounded), so closing with unread data
+        // does not reset the connection before the client has read our response.
+        let until = deadline(std::time::Duration::from_millis(500));
+        let mut discarded = 0;
+        while discarded < 1 << 20 {
+            match client.fill(until).await {
+                Ok(n) => {
+                    discarded += n;
+                    client.pos = 0;
+                    client.buf.clear();
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Per-core counters: plain `Cell`s owned by the worker, summed across workers at the end.
+
+use std::cell::Cell;
+
+/// Counters of one worker.
+#[derive(Debug, Default)]
+pub(crate) struct CoreStats {
+    pub connections: Cell<u64>,
+    pub requests: Cell<u64>,
+    pub errors: Cell<u64>,
+    pub upstream_connects: Cell<u64>,
+    pub upstream_reuses: Cell<u64>,
+}
+
+pub(crate) fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
+}
+
+impl CoreStats {
+    pub fn snapshot(&self) -> WorkerStats {
+        WorkerStats {
+            connections: self.connections.get(),
+            requests: self.requests.get(),
+            errors: self.errors.get(),
+            upstream_connects: self.upstream_connects.get(),
+            upstream_reuses: self.upstream_reuses.get(),
+        }
+    }
+}
+
+/// What one worker (or all, summed) did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Client connections accepted.
+    pub connections: u64,
+    /// Requests whose head was parsed.
+    pub requests: u64,
+    /// Requests answered with a gateway-generated error.
+    pub errors: u64,
+    /// New upstream connections opened.
+    pub upstream_connects: u64,
+    /// Upstream exchanges served on a pooled connection.
+    pub upstream_reuses: u64,
+}
+
+impl WorkerStats {
+    /// Adds another worker's counters.
+    pub fn merge(&mut self, o: &WorkerStats) {
+        self.connections += o.connections;
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.upstream_connects += o.upstream_connects;
+        self.upstream_reuses += o.upstream_reuses;
+    }
+
+    /// Share of upstream exchanges that reused a pooled connection.
+    pub fn reuse_ratio(&self) -> f64 {
+        let total = self.upstream_connects + self.upstream_reuses;
+        if total == 0 {
+            0.0
+        } else {
+            self.upstream_reuses as f64 / total as f64
+        }
+    }
+}
