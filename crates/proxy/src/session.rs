@@ -417,6 +417,15 @@ impl Session {
         let write_timeout = cfg.timeouts.client_body;
         let read_timeout = cfg.timeouts.upstream_response;
         let client_gone = |_| Failure::Abort;
+        // Until the first write to the client, an upstream failure can still become a 502.
+        let mut head_sent = false;
+        let upstream_failed = |head_sent: bool| {
+            if head_sent {
+                Failure::Abort
+            } else {
+                Failure::Respond(ErrorKind::UpstreamBadResponse)
+            }
+        };
         match self.resp.body {
             Body::None => {}
             Body::Length(n) => {
@@ -451,7 +460,7 @@ impl Session {
                 loop {
                     let used = decoder
                         .decode(up.conn.buffered(), &mut self.out)
-                        .map_err(|_| Failure::Abort)?;
+                        .map_err(|_| upstream_failed(head_sent))?;
                     up.conn.consume(used);
                     if decoder.is_done() {
                         break;
@@ -461,6 +470,7 @@ impl Session {
                             .send(&mut self.out, write_timeout)
                             .await
                             .map_err(client_gone)?;
+                        head_sent = true;
                     }
                     up.conn
                         .fill(deadline(read_timeout))

@@ -1,1 +1,27 @@
-//! placeholder
+//! Test helpers for Ringway: a recording mock upstream that keeps the raw bytes it received and
+//! parses them with an independent parser (httparse), a harness that runs the real `ringway`
+//! binary on an ephemeral port, and a raw HTTP client. Everything binds `127.0.0.1:0`.
+
+mod client;
+mod gateway;
+mod message;
+mod upstream;
+
+pub use client::{exchange_raw, get, parse_responses, RawExchange, Response};
+pub use gateway::Gateway;
+pub use message::{parse_requests, Request};
+pub use upstream::{Reply, Upstream};
+
+/// Retries `check` until it returns true or `patience` passes; for truly asynchronous effects.
+pub fn eventually(patience: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + patience;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
