@@ -1,2 +1,0 @@
-//! Placeholder until the proxy benches land.
-fn main() {}
