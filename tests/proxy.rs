@@ -420,6 +420,16 @@ fn malformed_requests_get_4xx_and_never_reach_the_upstream() {
             "{body}"
         );
     }
+    // Bytes after a final (`Connection: close`) request: the two sides disagree on where the
+    // messages end, so nothing is forwarded, whatever the framing.
+    for input in [
+        "POST /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 1\r\n\r\nxGET /evil HTTP/1.1\r\nHost: a\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\nGET /evil HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /a HTTP/1.0\r\n\r\nGET /evil HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        let r = roundtrip(&gw, input.as_bytes());
+        assert_eq!(r.first().map(|r| r.status), Some(400), "{input:?}");
+    }
     // A chunked body over the limit is cut off mid-stream: the upstream saw only a partial message.
     let ex = exchange_raw(
         gw.addr(),

@@ -190,8 +190,21 @@ impl Session {
         }
         // Bytes after the last request of a connection mean the client and we disagree on
         // where messages end: refuse rather than guess (request smuggling).
-        if !self.head.keep_alive && declared.is_some_and(|n| after_head > n) {
-            return Err(Failure::Respond(ErrorKind::BadRequest));
+        if !self.head.keep_alive {
+            let body_end = match declared {
+                Some(n) => Some(n),
+                // A chunked body already complete in the buffer: measure it without output.
+                None => {
+                    let mut d = ChunkedDecoder::new(Output::Discard);
+                    let used = d
+                        .decode(&client.buffered()[head_len..], &mut Vec::new())
+                        .map_err(Failure::Respond)?;
+                    d.is_done().then_some(used as u64)
+                }
+            };
+            if body_end.is_some_and(|n| after_head > n) {
+                return Err(Failure::Respond(ErrorKind::BadRequest));
+            }
         }
 
         let replayable = self.head.body == Body::None && self.head.method_kind.is_idempotent();
@@ -335,6 +348,12 @@ impl Session {
         let mut scanned = 0;
         let mut received = false;
         loop {
+            if scanned == 0 {
+                // Tolerate empty lines before a status line (seen after `100 Continue`).
+                if let Ok(n) = leading_empty_lines(up.conn.buffered()) {
+                    up.conn.consume(n);
+                }
+            }
             if !up.conn.buffered().is_empty() {
                 received = true;
                 let bad = |_: ErrorKind| UpFailure {

@@ -51,6 +51,8 @@ pub enum Output {
     Rechunk,
     /// The data bytes alone.
     Raw,
+    /// Nothing: validate and measure only.
+    Discard,
 }
 
 /// Streaming chunked decoder. Feed it input as it arrives; it never buffers data itself.
@@ -97,7 +99,9 @@ impl ChunkedDecoder {
         while i < input.len() {
             if self.state == State::Data {
                 let take = (input.len() - i).min(self.size as usize);
-                out.extend_from_slice(&input[i..i + take]);
+                if self.output != Output::Discard {
+                    out.extend_from_slice(&input[i..i + take]);
+                }
                 self.size -= take as u64;
                 i += take;
                 if self.size == 0 {
