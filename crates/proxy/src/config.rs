@@ -104,7 +104,7 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         Self {
-            max_idle_per_endpoint: 128,
+            max_idle_per_endpoint: 1024,
             idle_timeout: Duration::from_secs(55),
         }
     }

@@ -86,8 +86,9 @@ pub struct Tuning {
     /// Most request header fields (431 beyond).
     #[arg(long, default_value_t = 100)]
     pub max_headers: usize,
-    /// Idle upstream connections kept per endpoint and worker.
-    #[arg(long, default_value_t = 128)]
+    /// Idle upstream connections kept per endpoint and worker. Keep it at or above the peak
+    /// number of concurrent requests per worker, or connections churn under load.
+    #[arg(long, default_value_t = 1024)]
     pub pool_max_idle: usize,
     /// Idle upstream connections are closed after this.
     #[arg(long, default_value = "55s", value_parser = parse_duration)]
