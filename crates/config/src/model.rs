@@ -1,0 +1,289 @@
+//! The checked runtime shape of a gateway configuration: what `compile` produces from the YAML
+//! file shape. Every value here is valid; references are resolved to indices; defaults are
+//! filled in; route-level limits and timeouts are already merged over the listener's.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A whole, valid gateway configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Worker threads (`None` = one per available CPU).
+    pub workers: Option<usize>,
+    /// The admin listener (health, readiness, loaded config), if enabled.
+    pub admin: Option<Admin>,
+    /// Upstream groups; routes refer to them by index ([`UpstreamId`]).
+    pub upstreams: Vec<UpstreamGroup>,
+    /// Listeners, each with its own routes.
+    pub listeners: Vec<Listener>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub drain_timeout: Duration,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admin {
+    /// Address (default 127.0.0.1:9901).
+    pub listen: SocketAddr,
+}
+
+/// Index of an upstream group in [`Config::upstreams`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UpstreamId(pub usize);
+
+/// A named group of endpoints and how to balance, retry and time out across them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamGroup {
+    /// Unique name.
+    pub name: String,
+    /// Endpoints with weights (at least one).
+    pub endpoints: Vec<Endpoint>,
+    /// Load-balancing policy.
+    pub balance: Balance,
+    /// Retries of idempotent requests to another endpoint.
+    pub retries: RetryPolicy,
+    /// Connect and response timeouts for this group.
+    pub timeouts: UpstreamTimeouts,
+    /// Per-core keep-alive pool.
+    pub pool: Pool,
+}
+
+/// One upstream endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Address.
+    pub addr: SocketAddr,
+    /// Relative weight, 1..=1000 (default 1).
+    pub weight: u32,
+}
+
+/// Load-balancing policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Balance {
+    /// Smooth weighted round robin.
+    RoundRobin,
+    /// Fewest in-flight requests on this core (weighted), ties broken round robin.
+    LeastRequest,
+    /// Two random endpoints (by weight), the one with fewer in-flight requests.
+    PowerOfTwo,
+    /// Consistent hashing (weighted ring) on a request key: sticky per key.
+    ConsistentHash(HashKey),
+}
+
+/// What consistent hashing hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// A request header's value (name lowercase).
+    Header(String),
+    /// A cookie's value.
+    Cookie(String),
+    /// The client's IP address.
+    ClientIp,
+}
+
+/// Retries on idempotent requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first (0 disables retries).
+    pub attempts: u32,
+    /// Retries allowed as a percentage of recent requests (the retry budget), 0..=100.
+    pub budget_percent: u32,
+    /// First backoff; doubles per retry with jitter, up to `backoff_max`.
+    pub backoff: Duration,
+    /// Largest backoff.
+    pub backoff_max: Duration,
+    /// Retry on these upstream statuses too (e.g. 502, 503, 504), besides connect failures.
+    pub on_status: Vec<u16>,
+}
+
+/// Upstream timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamTimeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// Waiting for the response head, and between reads of the body.
+    pub response: Duration,
+}
+
+/// Upstream keep-alive pool, per core and endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Idle connections kept.
+    pub max_idle: usize,
+    /// Idle connections older than this are closed.
+    pub idle_timeout: Duration,
+}
+
+/// A listening address with its routes (a virtual-host table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    /// Unique name.
+    pub name: String,
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Routes in file order; the router orders them by specificity.
+    pub routes: Vec<Route>,
+    /// Listener-wide limits (routes may lower or raise them).
+    pub limits: Limits,
+    /// Listener-wide client timeouts.
+    pub timeouts: ClientTimeouts,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest body in bytes (413).
+    pub max_body_bytes: u64,
+    /// Longest request target in bytes (414).
+    pub max_uri_bytes: usize,
+    /// Largest request head in bytes (431).
+    pub max_header_bytes: usize,
+    /// Most header fields (431).
+    pub max_headers: usize,
+}
+
+/// Client-side timeouts of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// Receiving a complete request head (408).
+    pub header: Duration,
+    /// Between reads of a request body and for writes to the client.
+    pub body: Duration,
+    /// Idle keep-alive connections are closed after this.
+    pub idle: Duration,
+}
+
+/// One route: what it matches and what it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Unique name within the listener.
+    pub name: String,
+    /// Match criteria (all must hold).
+    pub matcher: RouteMatch,
+    /// What to do with a matching request.
+    pub action: Action,
+    /// Effective limits (route overrides merged over the listener's). The head limits apply
+    /// before routing, so only `max_body_bytes` can differ per route in effect.
+    pub limits: Limits,
+    /// Upstream response timeout override for this route.
+    pub response_timeout: Option<Duration>,
+}
+
+/// Match criteria of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteMatch {
+    /// Host patterns (any of them); empty matches every host.
+    pub hosts: Vec<HostMatch>,
+    /// Path criterion.
+    pub path: PathMatch,
+    /// Methods (uppercase, any of them); empty matches every method.
+    pub methods: Vec<String>,
+    /// Header criteria (all of them).
+    pub headers: Vec<HeaderMatch>,
+}
+
+/// A host pattern (compared case-insensitively, port ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// `api.example.com`.
+    Exact(String),
+    /// `*.example.com`: any host ending in `.example.com` (not `example.com` itself). The
+    /// string stored is the suffix including the leading dot, lowercase.
+    Suffix(String),
+}
+
+/// A path criterion on the path without the query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    /// Exactly this path.
+    Exact(String),
+    /// This prefix on a segment boundary (`/api` matches `/api` and `/api/x`, not `/apix`);
+    /// `/` matches everything.
+    Prefix(String),
+    /// Segments such as `/users/{id}/orders`: literals compared exactly, `{name}` matches one
+    /// non-empty segment.
+    Pattern(Vec<Segment>),
+}
+
+impl Default for PathMatch {
+    fn default() -> Self {
+        Self::Prefix("/".into())
+    }
+}
+
+/// One segment of a path pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Must equal this text.
+    Literal(String),
+    /// Matches any one non-empty segment; the name is for rewrites and docs.
+    Param(String),
+}
+
+/// A header criterion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMatch {
+    /// Header name, lowercase.
+    pub name: String,
+    /// `None`: the header must be present; `Some(v)`: some value must equal `v` exactly.
+    pub value: Option<String>,
+}
+
+/// What a route does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Forward to an upstream group (or a weighted split of groups).
+    Proxy(ProxyAction),
+    /// Answer directly.
+    Respond(DirectResponse),
+}
+
+/// Forwarding to upstream groups, with rewrites.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyAction {
+    /// Groups and their weights (one entry with any weight means no split).
+    pub backends: Vec<WeightedBackend>,
+    /// A request header whose value, if it names one of `backends`, forces that group.
+    pub force_header: Option<String>,
+    /// Removed from the start of the path before forwarding (on a segment boundary).
+    pub strip_prefix: Option<String>,
+    /// Replaces the whole path (query kept).
+    pub rewrite_path: Option<String>,
+    /// Replaces the Host header.
+    pub host: Option<String>,
+    /// Edits to the forwarded request's headers.
+    pub request_headers: HeaderOps,
+    /// Edits to the response's headers.
+    pub response_headers: HeaderOps,
+}
+
+/// One side of a weighted split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightedBackend {
+    /// The group.
+    pub upstream: UpstreamId,
+    /// Relative weight, 0..=1000 (0 = only reachable through the force header).
+    pub weight: u32,
+}
+
+/// Header edits, applied in the order remove, set, add.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeaderOps {
+    /// Remove every field with these names (lowercase).
+    pub remove: Vec<String>,
+    /// Replace every field with this name by one with this value.
+    pub set: Vec<(String, String)>,
+    /// Append a field.
+    pub add: Vec<(String, String)>,
+}
+
+/// A response generated by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectResponse {
+    /// Status code (200..=599).
+    pub status: u16,
+    /// Header fields.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
