@@ -233,7 +233,7 @@ pub struct HeaderMatch {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Forward to an upstream group (or a weighted split of groups).
-    Proxy(ProxyAction),
+    Proxy(Box<ProxyAction>),
     /// Answer directly.
     Respond(DirectResponse),
 }
