@@ -19,7 +19,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use ringway_core::{RequestId, RequestIdGen};
 use ringway_proxy::codec::{
     find_head_end, write_request_head, write_response_head, Body, ChunkedDecoder, ForwardInfo,
-    HeadLimits, OutBody, Output, RequestHead, ResponseHead,
+    HeadLimits, OutBody, Output, RequestEdits, RequestHead, ResponseHead,
 };
 
 /// A small curl-style GET.
@@ -105,7 +105,7 @@ fn ringway_request(
         fallback_host: FALLBACK_HOST.as_bytes(),
     };
     out.clear();
-    write_request_head(&buf[..end], head, &info, id, out);
+    write_request_head(&buf[..end], head, &info, id, &RequestEdits::default(), out);
     out.len()
 }
 
@@ -245,7 +245,7 @@ fn ringway_response(
         Body::Chunked | Body::UntilClose => OutBody::Chunked,
     };
     out.clear();
-    write_response_head(&buf[..end], head, body, None, id, out);
+    write_response_head(&buf[..end], head, body, None, id, None, out);
     out.len()
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use ringway_proxy::{driver_name, ProxyConfig, Server};
+use ringway_proxy::{driver_name, RunOptions, Server};
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: b\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\nhello, world!";
@@ -152,14 +152,19 @@ fn content_length(head: &[u8]) -> usize {
 
 fn bench_roundtrip(c: &mut Criterion) {
     let upstream = MiniUpstream::start();
-    let mut cfg = ProxyConfig::new(
-        "127.0.0.1:0".parse().expect("listen addr"),
-        vec![upstream.addr],
+    let yaml = format!(
+        "admin: {{ enabled: false }}\n\
+         upstreams: {{ up: {{ endpoints: [{{ address: \"{}\" }}] }} }}\n\
+         listeners: [{{ name: bench, listen: \"127.0.0.1:0\", routes: [{{ name: all, proxy: {{ upstream: up }} }}] }}]\n",
+        upstream.addr
     );
-    cfg.workers = 1;
+    let cfg = ringway_config::from_yaml_str(&yaml).expect("bench config");
     // Client, gateway and upstream threads take turns on 2 cores; let the scheduler place them.
-    cfg.pin_workers = false;
-    let server = Server::start(cfg).expect("start gateway");
+    let opts = RunOptions {
+        workers: 1,
+        pin_workers: false,
+    };
+    let server = Server::start(std::sync::Arc::new(cfg), opts).expect("start gateway");
     eprintln!("roundtrip: ringway worker driver = {}", driver_name());
 
     let mut direct = Client::connect(upstream.addr);

@@ -96,6 +96,19 @@ pub struct RetryPolicy {
     pub on_status: Vec<u16>,
 }
 
+impl Default for RetryPolicy {
+    /// The file defaults: 1 attempt, 20% budget, 25ms..250ms backoff, no statuses.
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            budget_percent: 20,
+            backoff: Duration::from_millis(25),
+            backoff_max: Duration::from_millis(250),
+            on_status: Vec::new(),
+        }
+    }
+}
+
 /// Upstream timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamTimeouts {
@@ -105,6 +118,16 @@ pub struct UpstreamTimeouts {
     pub response: Duration,
 }
 
+impl Default for UpstreamTimeouts {
+    /// The file defaults: connect 5s, response 60s.
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            response: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Upstream keep-alive pool, per core and endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
@@ -112,6 +135,16 @@ pub struct Pool {
     pub max_idle: usize,
     /// Idle connections older than this are closed.
     pub idle_timeout: Duration,
+}
+
+impl Default for Pool {
+    /// The file defaults: 1024 idle connections, closed after 55s.
+    fn default() -> Self {
+        Self {
+            max_idle: 1024,
+            idle_timeout: Duration::from_secs(55),
+        }
+    }
 }
 
 /// A listening address with its routes (a virtual-host table).
@@ -142,6 +175,18 @@ pub struct Limits {
     pub max_headers: usize,
 }
 
+impl Default for Limits {
+    /// The file defaults: 8 GiB body, 8192-byte target, 32 KiB head, 100 fields.
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 << 30,
+            max_uri_bytes: 8192,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
 /// Client-side timeouts of a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientTimeouts {
@@ -151,6 +196,17 @@ pub struct ClientTimeouts {
     pub body: Duration,
     /// Idle keep-alive connections are closed after this.
     pub idle: Duration,
+}
+
+impl Default for ClientTimeouts {
+    /// The file defaults: header 10s, body 60s, idle 60s.
+    fn default() -> Self {
+        Self {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
+    }
 }
 
 /// One route: what it matches and what it does.

@@ -45,6 +45,8 @@ pub enum ErrorKind {
     UpstreamTimeout,
     /// No upstream endpoint is available.
     NoEndpoint,
+    /// No route matches the request.
+    NoRoute,
 }
 
 impl ErrorKind {
@@ -63,6 +65,7 @@ impl ErrorKind {
             Self::UpstreamConnect | Self::UpstreamReset | Self::UpstreamBadResponse => 502,
             Self::UpstreamTimeout => 504,
             Self::NoEndpoint => 503,
+            Self::NoRoute => 404,
         }
     }
 
@@ -83,6 +86,7 @@ impl ErrorKind {
             Self::UpstreamBadResponse => "upstream_bad_response",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::NoEndpoint => "no_endpoint",
+            Self::NoRoute => "no_route",
         }
     }
 
@@ -115,6 +119,20 @@ pub const fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        409 => "Conflict",
+        410 => "Gone",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",

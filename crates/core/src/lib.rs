@@ -6,6 +6,6 @@ mod error;
 mod request_id;
 mod time;
 
-pub use error::{ErrorKind, Side};
+pub use error::{reason_phrase, ErrorKind, Side};
 pub use request_id::{RequestId, RequestIdGen, REQUEST_ID_MAX_LEN};
 pub use time::{Clock, ManualClock, SystemClock};

@@ -1,9 +1,11 @@
 //! Ringway's data plane: a thread-per-core HTTP/1.1 reverse proxy on monoio.
 //!
 //! Each worker is a pinned OS thread with its own monoio runtime (io_uring, or epoll when
-//! io_uring is unavailable or `MONOIO_FORCE_LEGACY_DRIVER=1`), its own `SO_REUSEPORT` listener
-//! and its own upstream pool; nothing on the request path is shared between workers.
+//! io_uring is unavailable or `MONOIO_FORCE_LEGACY_DRIVER=1`), its own `SO_REUSEPORT`
+//! listeners, route tables and upstream pools; nothing on the request path is shared between
+//! workers. [`Server::start`] runs a compiled [`ringway_config::model::Config`].
 
+pub mod admin;
 pub mod codec;
 mod config;
 mod io;
@@ -12,6 +14,6 @@ mod stats;
 mod upstream;
 mod worker;
 
-pub use config::{Limits, PoolConfig, ProxyConfig, Timeouts};
+pub use config::RunOptions;
 pub use stats::WorkerStats;
 pub use worker::{driver_name, Server};

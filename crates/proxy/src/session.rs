@@ -4,21 +4,22 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
+use ringway_config::model::{Action, HashKey, HeaderOps, ProxyAction, Route};
 use ringway_core::{ErrorKind, RequestId};
 
 use crate::codec::{
-    find_head_end, leading_empty_lines, write_chunk, write_error_response, write_request_head,
-    write_response_head, Body, ChunkedDecoder, ForwardInfo, HeadLimits, Method, OutBody, Output,
-    RequestHead, ResponseHead, Version,
+    find_head_end, leading_empty_lines, write_chunk, write_direct_response, write_error_response,
+    write_request_head, write_response_head, Body, ChunkedDecoder, ForwardInfo, HeadLimits, Header,
+    Method, OutBody, Output, RequestEdits, RequestHead, ResponseHead, Version,
 };
 use crate::io::{Conn, IoError, BUF_BYTES};
 use crate::stats::bump;
-use crate::upstream::UpConn;
-use crate::worker::Core;
+use crate::upstream::{Group, UpConn};
+use crate::worker::{Core, ListenerRt};
 
 /// Limits applied to upstream response heads.
 const RESPONSE_LIMITS: HeadLimits = HeadLimits {
@@ -51,27 +52,104 @@ enum HeadRead {
 
 struct Session {
     core: Rc<Core>,
+    /// Index of the listener this connection arrived on.
+    listener: usize,
+    /// The listener's limits and client timeouts.
+    lt: ListenerRt,
     client_ip: Vec<u8>,
     head: RequestHead,
     resp: ResponseHead,
     out: Vec<u8>,
+    /// Rewritten path, when the route rewrites it.
+    path_buf: Vec<u8>,
+    /// Endpoints tried by the current request.
+    tried: Vec<usize>,
     request_id: RequestId,
     requests: u64,
+    /// Per request: body limit and upstream response timeout of the matched route.
+    max_body: u64,
+    response_timeout: Duration,
+}
+
+/// Request headers as the router sees them: lookups over the parsed head, no allocation.
+struct HeaderView<'a> {
+    buf: &'a [u8],
+    headers: &'a [Header],
+}
+
+impl ringway_router::Headers for HeaderView<'_> {
+    fn any_value(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.headers
+            .iter()
+            .filter(|h| h.name.of(self.buf).eq_ignore_ascii_case(name.as_bytes()))
+            .any(|h| f(h.value.of(self.buf)))
+    }
+}
+
+fn header_value<'a>(buf: &'a [u8], headers: &[Header], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.of(buf).eq_ignore_ascii_case(name.as_bytes()))
+        .map(|h| h.value.of(buf))
+}
+
+/// The value of cookie `name` in any `Cookie` header.
+fn cookie_value<'a>(buf: &'a [u8], headers: &[Header], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .filter(|h| h.name.of(buf).eq_ignore_ascii_case(b"cookie"))
+        .flat_map(|h| h.value.of(buf).split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = crate::codec::trim(pair);
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+        })
+}
+
+/// Path rewrites of a route; `path` is origin-form with its query. Writes into `out` and
+/// returns true when the path changes.
+fn rewrite_path(action: &ProxyAction, path: &[u8], out: &mut Vec<u8>) -> bool {
+    if action.strip_prefix.is_none() && action.rewrite_path.is_none() {
+        return false;
+    }
+    let q = path.iter().position(|&b| b == b'?').unwrap_or(path.len());
+    let (mut p, query) = path.split_at(q);
+    if let Some(prefix) = &action.strip_prefix {
+        let prefix = prefix.trim_end_matches('/').as_bytes();
+        if p.starts_with(prefix) && (p.len() == prefix.len() || p[prefix.len()] == b'/') {
+            p = &p[prefix.len()..];
+        }
+    }
+    out.clear();
+    match &action.rewrite_path {
+        Some(new) => out.extend_from_slice(new.as_bytes()),
+        None if p.is_empty() => out.push(b'/'),
+        None => out.extend_from_slice(p),
+    }
+    out.extend_from_slice(query);
+    true
 }
 
 /// Serves one accepted client connection until it closes.
-pub(crate) async fn serve(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, peer: SocketAddr) {
     bump(&core.stats.connections);
     let mut client = Conn::new(stream);
     let request_id = core.ids.borrow_mut().next_id();
+    let lt = core.listeners[listener].rt;
     let mut s = Session {
         client_ip: peer.ip().to_canonical().to_string().into_bytes(),
         core,
+        listener,
+        lt,
         head: RequestHead::default(),
         resp: ResponseHead::default(),
         out: Vec::with_capacity(BUF_BYTES),
+        path_buf: Vec::new(),
+        tried: Vec::with_capacity(4),
         request_id,
         requests: 0,
+        max_body: lt.max_body_bytes,
+        response_timeout: Duration::from_secs(60),
     };
     loop {
         match s.read_head(&mut client).await {
@@ -126,8 +204,8 @@ fn deadline(d: std::time::Duration) -> Instant {
 impl Session {
     /// Reads until a complete, valid request head is buffered at `client.buffered()[..]`.
     async fn read_head(&mut self, client: &mut Conn) -> HeadRead {
-        let cfg = &self.core.cfg;
-        let limits = cfg.limits.head;
+        let lt = self.lt;
+        let limits = lt.head;
         let mut scanned = 0;
         // Set when the first byte of this request arrives: the whole head must follow in time.
         let mut head_deadline: Option<Instant> = None;
@@ -139,7 +217,7 @@ impl Session {
                 }
             }
             if !client.buffered().is_empty() {
-                head_deadline.get_or_insert_with(|| deadline(cfg.timeouts.client_header));
+                head_deadline.get_or_insert_with(|| deadline(lt.header));
                 match find_head_end(client.buffered(), &mut scanned, &limits) {
                     Err(kind) => return HeadRead::Reject(kind),
                     Ok(Some(end)) => {
@@ -153,9 +231,9 @@ impl Session {
             }
             let wait = head_deadline.unwrap_or_else(|| {
                 deadline(if self.requests == 0 {
-                    cfg.timeouts.client_header
+                    lt.header
                 } else {
-                    cfg.timeouts.client_idle
+                    lt.idle
                 })
             });
             match client.fill(wait).await {
@@ -169,10 +247,10 @@ impl Session {
         }
     }
 
-    /// Forwards one request and its response. Returns whether the client connection stays open.
+    /// Routes one request and carries out the route's action. Returns whether the client
+    /// connection stays open.
     async fn exchange(&mut self, client: &mut Conn) -> Result<bool, Failure> {
         let core = Rc::clone(&self.core);
-        let cfg = &core.cfg;
         bump(&core.stats.requests);
         self.request_id = match self.head.request_id {
             Some(id) => id,
@@ -185,9 +263,6 @@ impl Session {
             Body::Length(n) => Some(n),
             Body::Chunked | Body::UntilClose => None,
         };
-        if declared.is_some_and(|n| n > cfg.limits.max_body_bytes) {
-            return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
-        }
         // Bytes after the last request of a connection mean the client and we disagree on
         // where messages end: refuse rather than guess (request smuggling).
         if !self.head.keep_alive {
@@ -207,30 +282,168 @@ impl Session {
             }
         }
 
-        let replayable = self.head.body == Body::None && self.head.method_kind.is_idempotent();
+        let buf = &client.buffered()[..head_len];
+        let host = self
+            .head
+            .authority
+            .or(self.head.host)
+            .map_or(&b""[..], |s| s.of(buf));
+        let path = self.head.path.of(buf);
+        let path_only = &path[..path.iter().position(|&b| b == b'?').unwrap_or(path.len())];
+        let view = HeaderView {
+            buf,
+            headers: &self.head.headers,
+        };
+        let listener = &core.listeners[self.listener];
+        let Some(ri) = listener
+            .router
+            .route(host, self.head.method.of(buf), path_only, &view)
+        else {
+            return Err(Failure::Respond(ErrorKind::NoRoute));
+        };
+        let route: &Route = &core.cfg.listeners[self.listener].routes[ri];
+        self.max_body = route.limits.max_body_bytes;
+        if declared.is_some_and(|n| n > self.max_body) {
+            return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
+        }
+        match &route.action {
+            Action::Respond(d) => {
+                // A request body is not read: close after answering instead of draining it.
+                if self.head.body != Body::None {
+                    self.head.keep_alive = false;
+                }
+                let connection: Option<&[u8]> = if self.keeps_alive() {
+                    None
+                } else {
+                    Some(b"close")
+                };
+                self.out.clear();
+                write_direct_response(
+                    d.status,
+                    &d.headers,
+                    &d.body,
+                    self.head.method_kind == Method::Head,
+                    connection,
+                    &self.request_id,
+                    &mut self.out,
+                );
+                if self.head.body == Body::None {
+                    client.consume(head_len);
+                }
+                client
+                    .send(&mut self.out, self.lt.body)
+                    .await
+                    .map_err(|_| Failure::Abort)?;
+                Ok(self.keeps_alive())
+            }
+            Action::Proxy(action) => self.proxy(client, &core, ri, action).await,
+        }
+    }
+
+    /// Forwards the request to the route's upstream group, retrying where allowed.
+    async fn proxy(
+        &mut self,
+        client: &mut Conn,
+        core: &Core,
+        route: usize,
+        action: &ProxyAction,
+    ) -> Result<bool, Failure> {
+        let head_len = self.head.len;
+        let buf = &client.buffered()[..head_len];
+        let group_id = match action.backends.as_slice() {
+            [only] => only.upstream,
+            backends => {
+                let forced = action
+                    .force_header
+                    .as_deref()
+                    .and_then(|name| {
+                        let value = header_value(buf, &self.head.headers, name)?;
+                        backends
+                            .iter()
+                            .find(|b| core.groups[b.upstream.0].spec.name.as_bytes() == value)
+                    })
+                    .map(|b| b.upstream);
+                forced.unwrap_or_else(|| {
+                    let split = &core.listeners[self.listener].splits[route];
+                    let i = split.as_ref().map_or(0, |s| s.borrow_mut().pick());
+                    backends[i].upstream
+                })
+            }
+        };
+        let group: &Group = &core.groups[group_id.0];
+        let policy = &group.spec.retries;
+        self.response_timeout = core.cfg.listeners[self.listener].routes[route]
+            .response_timeout
+            .unwrap_or(group.spec.timeouts.response);
+        let key: Option<&[u8]> = match &group.spec.balance {
+            ringway_config::model::Balance::ConsistentHash(k) => match k {
+                HashKey::Header(name) => header_value(buf, &self.head.headers, name),
+                HashKey::Cookie(name) => cookie_value(buf, &self.head.headers, name),
+                HashKey::ClientIp => Some(&self.client_ip),
+            },
+            _ => None,
+        };
+        let key = key.map(<[u8]>::to_vec);
+        let rewritten = rewrite_path(action, self.head.path.of(buf), &mut self.path_buf);
+        let edits_path = rewritten.then(|| std::mem::take(&mut self.path_buf));
+        let now = Instant::now();
+        group.budget.borrow_mut().record_request(now);
+
+        // Only a request with no body can be sent again: nothing of it is lost.
+        let replayable = self.head.body == Body::None;
+        let idempotent = replayable && self.head.method_kind.is_idempotent();
+        let max_attempts = 1 + policy.attempts as usize;
+        self.tried.clear();
         let mut pooled_ok = true;
-        let mut up = loop {
-            let mut up = core
-                .upstreams
-                .acquire(pooled_ok, &core.stats)
-                .await
-                .map_err(Failure::Respond)?;
+        let mut last = ErrorKind::NoEndpoint;
+        let result = loop {
+            let ep = if pooled_ok || self.tried.is_empty() {
+                match group.pick(key.as_deref(), &self.tried) {
+                    Some(ep) => ep,
+                    None => break Err(Failure::Respond(last)),
+                }
+            } else {
+                // Same endpoint again on a new connection (the pooled one was stale).
+                self.tried[self.tried.len() - 1]
+            };
+            if pooled_ok || self.tried.last() != Some(&ep) {
+                self.tried.push(ep);
+            }
+            let mut up = match group.connect(ep, pooled_ok, &core.stats).await {
+                Ok(up) => up,
+                Err(kind) => {
+                    // Nothing reached the upstream: any request may go to another endpoint.
+                    last = kind;
+                    pooled_ok = true;
+                    if self.tried.len() < max_attempts && self.tried.len() < group.len() {
+                        continue;
+                    }
+                    break Err(Failure::Respond(kind));
+                }
+            };
+            let _inflight = InFlight::start(group, ep);
             self.out.clear();
+            let edits = RequestEdits {
+                path: edits_path.as_deref(),
+                host: action.host.as_deref().map(str::as_bytes),
+                headers: Some(&action.request_headers).filter(|o| !is_empty_ops(o)),
+            };
             let info = ForwardInfo {
                 client_ip: &self.client_ip,
                 proto: b"http",
-                fallback_host: &core.upstreams.authorities[up.endpoint],
+                fallback_host: &group.authorities[ep],
             };
             write_request_head(
                 &client.buffered()[..head_len],
                 &self.head,
                 &info,
                 &self.request_id,
+                &edits,
                 &mut self.out,
             );
             let sent = if replayable {
                 up.conn
-                    .send(&mut self.out, cfg.timeouts.upstream_response)
+                    .send(&mut self.out, self.response_timeout)
                     .await
                     .map_err(|_| UpFailure {
                         kind: ErrorKind::UpstreamReset,
@@ -238,7 +451,9 @@ impl Session {
                     })
             } else {
                 client.consume(head_len);
-                self.forward_body(client, &mut up).await?;
+                if let Err(f) = self.forward_body(client, &mut up).await {
+                    break Err(f);
+                }
                 Ok(())
             };
             let read = match sent {
@@ -246,20 +461,49 @@ impl Session {
                 Err(e) => Err(e),
             };
             match read {
-                Ok(()) => break up,
+                Ok(()) => {
+                    let status = self.resp.status;
+                    if idempotent
+                        && policy.on_status.contains(&status)
+                        && self.tried.len() < max_attempts
+                        && self.tried.len() < group.len()
+                        && group.budget.borrow_mut().try_retry(Instant::now())
+                    {
+                        // Retry elsewhere after a backoff; this connection is not reused.
+                        bump(&core.stats.retries);
+                        let r = core.rng.borrow_mut().next_f64();
+                        let wait = ringway_balance::backoff(
+                            self.tried.len() as u32,
+                            policy.backoff,
+                            policy.backoff_max,
+                            r,
+                        );
+                        drop(up);
+                        monoio::time::sleep(wait).await;
+                        pooled_ok = true;
+                        continue;
+                    }
+                    break Ok(up);
+                }
                 // A pooled connection the upstream had already closed: nothing was processed,
-                // so a body-less idempotent request goes once more on a new connection.
+                // so a body-less request goes once more, on a new connection.
                 Err(e) if e.stale && up.reused && replayable && pooled_ok => pooled_ok = false,
-                Err(e) => return Err(Failure::Respond(e.kind)),
+                Err(e) => break Err(Failure::Respond(e.kind)),
             }
         };
+        if let Some(p) = edits_path {
+            self.path_buf = p;
+        }
+        let mut up = result?;
+        let _inflight = InFlight::start(group, up.endpoint);
         if replayable {
             client.consume(head_len);
         }
-        self.forward_response(client, &mut up).await?;
+        let ops = Some(&action.response_headers).filter(|o| !is_empty_ops(o));
+        self.forward_response(client, &mut up, ops).await?;
         let upstream_clean = self.resp.keep_alive && up.conn.buffered().is_empty();
         if upstream_clean {
-            core.upstreams.release(up);
+            group.release(up);
         }
         Ok(self.keeps_alive())
     }
@@ -270,8 +514,8 @@ impl Session {
 
     /// Streams the request body (already-buffered bytes first) after the head in `self.out`.
     async fn forward_body(&mut self, client: &mut Conn, up: &mut UpConn) -> Result<(), Failure> {
-        let cfg = &self.core.cfg;
-        let write_timeout = cfg.timeouts.upstream_response;
+        let write_timeout = self.response_timeout;
+        let client_timeout = self.lt.body;
         let upstream_err = |_| Failure::Respond(ErrorKind::UpstreamReset);
         let mut decoder = match self.head.body {
             Body::Chunked => Some(ChunkedDecoder::new(Output::Rechunk)),
@@ -289,7 +533,7 @@ impl Session {
                         .decode(client.buffered(), &mut self.out)
                         .map_err(Failure::Respond)?;
                     client.consume(used);
-                    if d.data_bytes() > cfg.limits.max_body_bytes {
+                    if d.data_bytes() > self.max_body {
                         return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
                     }
                     d.is_done()
@@ -327,11 +571,11 @@ impl Session {
                 asked_continue = true;
                 self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                 client
-                    .send(&mut self.out, cfg.timeouts.client_body)
+                    .send(&mut self.out, client_timeout)
                     .await
                     .map_err(|_| Failure::Abort)?;
             }
-            match client.fill(deadline(cfg.timeouts.client_body)).await {
+            match client.fill(deadline(client_timeout)).await {
                 Ok(_) => {}
                 Err(IoError::Timeout) => return Err(Failure::Respond(ErrorKind::ClientTimeout)),
                 // The client left mid-body: the upstream connection is dropped unfinished.
@@ -342,8 +586,7 @@ impl Session {
 
     /// Reads the final response head into `self.resp`, skipping interim (1xx) responses.
     async fn read_response_head(&mut self, up: &mut UpConn) -> Result<(), UpFailure> {
-        let timeout = self.core.cfg.timeouts.upstream_response;
-        let wait = deadline(timeout);
+        let wait = deadline(self.response_timeout);
         let head_request = self.head.method_kind == Method::Head;
         let mut scanned = 0;
         let mut received = false;
@@ -405,8 +648,8 @@ impl Session {
         &mut self,
         client: &mut Conn,
         up: &mut UpConn,
+        ops: Option<&HeaderOps>,
     ) -> Result<(), Failure> {
-        let cfg = &self.core.cfg;
         let http10 = self.head.version == Version::Http10;
         let out_body = match (self.resp.body, http10) {
             (Body::None, _) => OutBody::None,
@@ -430,11 +673,12 @@ impl Session {
             out_body,
             connection,
             &self.request_id,
+            ops,
             &mut self.out,
         );
         up.conn.consume(resp_len);
-        let write_timeout = cfg.timeouts.client_body;
-        let read_timeout = cfg.timeouts.upstream_response;
+        let write_timeout = self.lt.body;
+        let read_timeout = self.response_timeout;
         let client_gone = |_| Failure::Abort;
         // Until the first write to the client, an upstream failure can still become a 502.
         let mut head_sent = false;
@@ -545,11 +789,7 @@ impl Session {
         );
         self.out.clear();
         write_error_response(kind, &self.request_id, true, &mut self.out);
-        if client
-            .send(&mut self.out, self.core.cfg.timeouts.client_body)
-            .await
-            .is_err()
-        {
+        if client.send(&mut self.out, self.lt.body).await.is_err() {
             return;
         }
         let _ = client.stream.shutdown().await;
@@ -567,5 +807,28 @@ impl Session {
                 Err(_) => break,
             }
         }
+    }
+}
+
+fn is_empty_ops(ops: &HeaderOps) -> bool {
+    ops.remove.is_empty() && ops.set.is_empty() && ops.add.is_empty()
+}
+
+/// Counts an exchange as in flight on an endpoint (least-request balancing) while alive.
+struct InFlight<'a> {
+    group: &'a Group,
+    endpoint: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn start(group: &'a Group, endpoint: usize) -> Self {
+        group.balancer.borrow_mut().start(endpoint);
+        Self { group, endpoint }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.group.balancer.borrow_mut().finish(self.endpoint);
     }
 }

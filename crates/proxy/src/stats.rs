@@ -10,6 +10,7 @@ pub(crate) struct CoreStats {
     pub errors: Cell<u64>,
     pub upstream_connects: Cell<u64>,
     pub upstream_reuses: Cell<u64>,
+    pub retries: Cell<u64>,
 }
 
 pub(crate) fn bump(c: &Cell<u64>) {
@@ -24,6 +25,7 @@ impl CoreStats {
             errors: self.errors.get(),
             upstream_connects: self.upstream_connects.get(),
             upstream_reuses: self.upstream_reuses.get(),
+            retries: self.retries.get(),
         }
     }
 }
@@ -41,6 +43,8 @@ pub struct WorkerStats {
     pub upstream_connects: u64,
     /// Upstream exchanges served on a pooled connection.
     pub upstream_reuses: u64,
+    /// Requests sent again after a retryable upstream status.
+    pub retries: u64,
 }
 
 impl WorkerStats {
@@ -51,6 +55,7 @@ impl WorkerStats {
         self.errors += o.errors;
         self.upstream_connects += o.upstream_connects;
         self.upstream_reuses += o.upstream_reuses;
+        self.retries += o.retries;
     }
 
     /// Share of upstream exchanges that reused a pooled connection.

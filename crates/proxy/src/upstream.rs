@@ -1,19 +1,25 @@
-//! Upstream endpoints of one core: round-robin selection, connecting with a timeout and retry
-//! to the next endpoint, and a keep-alive pool of idle connections (LIFO, so the warmest
-//! connection is reused and cold ones age out).
+//! One core's view of an upstream group: its endpoints, the balancer that picks among them, a
+//! keep-alive pool of idle connections per endpoint (LIFO, so the warmest is reused and cold
+//! ones age out), and the retry budget.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
+use ringway_balance::{Balancer, RetryBudget};
+use ringway_config::model::UpstreamGroup;
 use ringway_core::ErrorKind;
 
-use crate::config::{PoolConfig, ProxyConfig};
 use crate::io::Conn;
 use crate::stats::{bump, CoreStats};
 
-/// A connection to one endpoint.
+/// Window over which the retry budget counts requests.
+const BUDGET_WINDOW: Duration = Duration::from_secs(10);
+/// Retries always allowed per second, whatever the budget, so low traffic can still retry.
+const BUDGET_FLOOR_PER_SEC: u32 = 3;
+
+/// A connection to one endpoint of a group.
 pub(crate) struct UpConn {
     pub conn: Conn,
     pub endpoint: usize,
@@ -26,81 +32,83 @@ struct Idle {
     since: Instant,
 }
 
-/// One core's endpoints and idle connections.
-pub(crate) struct Upstreams {
+/// One core's state for one upstream group.
+pub(crate) struct Group {
+    pub spec: UpstreamGroup,
     endpoints: Vec<SocketAddr>,
     /// `ip:port` of each endpoint: the Host sent when the client sent none.
     pub authorities: Vec<Vec<u8>>,
     idle: RefCell<Vec<Vec<Idle>>>,
-    next: Cell<usize>,
-    pool: PoolConfig,
-    connect_timeout: std::time::Duration,
-    connect_retries: usize,
+    pub balancer: RefCell<Balancer>,
+    pub budget: RefCell<RetryBudget>,
 }
 
-impl Upstreams {
-    pub fn new(cfg: &ProxyConfig, core: usize) -> Self {
+impl Group {
+    pub fn new(spec: &UpstreamGroup, core: usize) -> Self {
+        let weights: Vec<u32> = spec.endpoints.iter().map(|e| e.weight).collect();
+        let seed = (core as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let authorities: Vec<Vec<u8>> = spec
+            .endpoints
+            .iter()
+            .map(|e| e.addr.to_string().into_bytes())
+            .collect();
         Self {
-            endpoints: cfg.upstreams.clone(),
-            authorities: cfg
-                .upstreams
-                .iter()
-                .map(|a| a.to_string().into_bytes())
-                .collect(),
-            idle: RefCell::new(cfg.upstreams.iter().map(|_| Vec::new()).collect()),
-            // Cores start at different endpoints so they do not move in lockstep.
-            next: Cell::new(core),
-            pool: cfg.pool,
-            connect_timeout: cfg.timeouts.connect,
-            connect_retries: cfg.connect_retries,
+            endpoints: spec.endpoints.iter().map(|e| e.addr).collect(),
+            // Hash-ring points come from the address, so a reload that reorders endpoints
+            // keeps every key where it was.
+            balancer: RefCell::new(Balancer::with_ids(
+                &spec.balance,
+                &weights,
+                &authorities,
+                seed,
+            )),
+            authorities,
+            idle: RefCell::new(spec.endpoints.iter().map(|_| Vec::new()).collect()),
+            budget: RefCell::new(RetryBudget::new(
+                spec.retries.budget_percent,
+                BUDGET_FLOOR_PER_SEC,
+                BUDGET_WINDOW,
+            )),
+            spec: spec.clone(),
         }
     }
 
-    /// A connection to the next endpoint in round-robin order: pooled when `pooled_ok` and one
-    /// is idle, new otherwise. A failed connect moves on to the next endpoint, up to
-    /// `connect_retries` times.
-    pub async fn acquire(&self, pooled_ok: bool, stats: &CoreStats) -> Result<UpConn, ErrorKind> {
-        let n = self.endpoints.len();
-        if n == 0 {
-            return Err(ErrorKind::NoEndpoint);
-        }
-        let start = self.next.get();
-        self.next.set(start.wrapping_add(1));
-        let mut last = ErrorKind::NoEndpoint;
-        for attempt in 0..n.min(self.connect_retries + 1) {
-            let ep = (start + attempt) % n;
-            if pooled_ok {
-                if let Some(conn) = self.take_idle(ep) {
-                    bump(&stats.upstream_reuses);
-                    return Ok(conn);
-                }
-            }
-            match self.connect(ep).await {
-                Ok(stream) => {
-                    bump(&stats.upstream_connects);
-                    return Ok(UpConn {
-                        conn: Conn::new(stream),
-                        endpoint: ep,
-                        reused: false,
-                    });
-                }
-                Err(kind) => {
-                    tracing::debug!(endpoint = %self.endpoints[ep], error = kind.code(), "Upstream connect failed");
-                    last = kind;
-                }
-            }
-        }
-        Err(last)
+    /// Number of endpoints.
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
     }
 
-    async fn connect(&self, ep: usize) -> Result<TcpStream, ErrorKind> {
+    /// Picks an endpoint not yet tried by this request.
+    pub fn pick(&self, key: Option<&[u8]>, tried: &[usize]) -> Option<usize> {
+        self.balancer.borrow_mut().pick(key, |i| tried.contains(&i))
+    }
+
+    /// A connection to `ep`: the warmest idle one if `pooled_ok`, a new one otherwise.
+    pub async fn connect(
+        &self,
+        ep: usize,
+        pooled_ok: bool,
+        stats: &CoreStats,
+    ) -> Result<UpConn, ErrorKind> {
+        if pooled_ok {
+            if let Some(conn) = self.take_idle(ep) {
+                bump(&stats.upstream_reuses);
+                return Ok(conn);
+            }
+        }
         let addr = self.endpoints[ep];
-        match monoio::time::timeout(self.connect_timeout, TcpStream::connect_addr(addr)).await {
+        match monoio::time::timeout(self.spec.timeouts.connect, TcpStream::connect_addr(addr)).await
+        {
             Err(_) => Err(ErrorKind::UpstreamTimeout),
             Ok(Err(_)) => Err(ErrorKind::UpstreamConnect),
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                Ok(stream)
+                bump(&stats.upstream_connects);
+                Ok(UpConn {
+                    conn: Conn::new(stream),
+                    endpoint: ep,
+                    reused: false,
+                })
             }
         }
     }
@@ -110,7 +118,7 @@ impl Upstreams {
         let list = &mut idle[ep];
         let now = Instant::now();
         while let Some(i) = list.pop() {
-            if now.duration_since(i.since) < self.pool.idle_timeout {
+            if now.duration_since(i.since) < self.spec.pool.idle_timeout {
                 let mut conn = i.conn;
                 conn.reused = true;
                 return Some(conn);
@@ -123,7 +131,7 @@ impl Upstreams {
     pub fn release(&self, conn: UpConn) {
         let mut idle = self.idle.borrow_mut();
         let list = &mut idle[conn.endpoint];
-        if list.len() < self.pool.max_idle_per_endpoint {
+        if list.len() < self.spec.pool.max_idle {
             list.push(Idle {
                 conn,
                 since: Instant::now(),
@@ -135,7 +143,7 @@ impl Upstreams {
     pub fn sweep(&self) {
         let now = Instant::now();
         for list in self.idle.borrow_mut().iter_mut() {
-            list.retain(|i| now.duration_since(i.since) < self.pool.idle_timeout);
+            list.retain(|i| now.duration_since(i.since) < self.spec.pool.idle_timeout);
         }
     }
 

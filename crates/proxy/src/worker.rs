@@ -1,6 +1,7 @@
 //! Workers: one pinned OS thread per core, each with its own monoio runtime, `SO_REUSEPORT`
-//! listener, upstream pool and counters. Nothing here is shared between workers except the
-//! immutable config and the stop flag, which is polled off the request path.
+//! listeners, upstream pools, balancers and counters. Nothing here is shared between workers
+//! except the immutable config and route tables and the stop flag, which is polled off the
+//! request path.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -12,26 +13,104 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpListener;
+use ringway_balance::{Rng, Split};
+use ringway_config::model::{Action, Config, Listener};
 use ringway_core::RequestIdGen;
+use ringway_router::Router;
 
-use crate::config::ProxyConfig;
+use crate::codec::HeadLimits;
+use crate::config::RunOptions;
 use crate::session;
 use crate::stats::{CoreStats, WorkerStats};
-use crate::upstream::Upstreams;
+use crate::upstream::Group;
 
-/// How often workers look at the stop flag and sweep idle upstream connections.
+/// How often workers look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
+/// How often idle upstream connections are checked for expiry.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// A listener's limits and client timeouts, copied into each connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenerRt {
+    pub head: HeadLimits,
+    pub max_body_bytes: u64,
+    pub header: Duration,
+    pub body: Duration,
+    pub idle: Duration,
+}
+
+impl ListenerRt {
+    fn new(l: &Listener) -> Self {
+        Self {
+            head: HeadLimits {
+                max_uri_bytes: l.limits.max_uri_bytes,
+                max_head_bytes: l.limits.max_header_bytes,
+                max_headers: l.limits.max_headers,
+            },
+            max_body_bytes: l.limits.max_body_bytes,
+            header: l.timeouts.header,
+            body: l.timeouts.body,
+            idle: l.timeouts.idle,
+        }
+    }
+}
+
+/// One core's state for one listener.
+pub(crate) struct ListenerState {
+    pub rt: ListenerRt,
+    pub router: Arc<Router>,
+    /// Weighted split per route (only for routes with several backends).
+    pub splits: Vec<Option<RefCell<Split>>>,
+}
 
 /// Per-core state: plain fields, used only by the worker's own thread.
 pub(crate) struct Core {
-    pub cfg: Arc<ProxyConfig>,
-    pub upstreams: Upstreams,
+    pub cfg: Arc<Config>,
+    pub listeners: Vec<ListenerState>,
+    pub groups: Vec<Group>,
     pub ids: RefCell<RequestIdGen>,
+    pub rng: RefCell<Rng>,
     pub stats: CoreStats,
     /// Requests between head parsed and response finished.
     pub active: Cell<usize>,
     /// Set at shutdown: responses carry `connection: close`.
     pub draining: Cell<bool>,
+}
+
+impl Core {
+    fn new(id: usize, cfg: Arc<Config>, routers: &[Arc<Router>]) -> Self {
+        let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let listeners = cfg
+            .listeners
+            .iter()
+            .zip(routers)
+            .map(|(l, router)| ListenerState {
+                rt: ListenerRt::new(l),
+                router: Arc::clone(router),
+                splits: l
+                    .routes
+                    .iter()
+                    .map(|r| match &r.action {
+                        Action::Proxy(p) if p.backends.len() > 1 => {
+                            let weights: Vec<u32> = p.backends.iter().map(|b| b.weight).collect();
+                            Some(RefCell::new(Split::new(&weights, seed)))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self {
+            groups: cfg.upstreams.iter().map(|g| Group::new(g, id)).collect(),
+            listeners,
+            ids: RefCell::new(RequestIdGen::new(id as u64)),
+            rng: RefCell::new(Rng::new(seed)),
+            stats: CoreStats::default(),
+            active: Cell::new(0),
+            draining: Cell::new(false),
+            cfg,
+        }
+    }
 }
 
 /// Which I/O driver the workers use.
@@ -43,35 +122,57 @@ pub fn driver_name() -> &'static str {
     }
 }
 
-/// A running gateway: its workers and the address they listen on.
+/// A running gateway: its workers and the addresses they listen on.
 pub struct Server {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<io::Result<WorkerStats>>>,
 }
 
 impl Server {
-    /// Binds one `SO_REUSEPORT` listener per worker (all on the same port, resolved from the
-    /// first when the configured port is 0) and starts the workers.
-    pub fn start(cfg: ProxyConfig) -> io::Result<Self> {
-        let workers = cfg.workers.max(1);
-        let first = bind_reuseport(cfg.listen)?;
-        let addr = first.local_addr()?;
-        let mut listeners = vec![first];
-        for _ in 1..workers {
-            listeners.push(bind_reuseport(addr)?);
+    /// Binds one `SO_REUSEPORT` socket per listener and worker (all workers on the same port,
+    /// resolved from the first bind when the configured port is 0), compiles the route tables
+    /// once, and starts the workers.
+    pub fn start(cfg: Arc<Config>, opts: RunOptions) -> io::Result<Self> {
+        let workers = opts.workers.max(1);
+        let mut addrs = Vec::with_capacity(cfg.listeners.len());
+        let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        for (li, l) in cfg.listeners.iter().enumerate() {
+            let first = bind_reuseport(l.listen)
+                .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", l.listen)))?;
+            let addr = first.local_addr()?;
+            per_worker[0].push((li, first));
+            for w in per_worker.iter_mut().skip(1) {
+                w.push((li, bind_reuseport(addr)?));
+            }
+            addrs.push(addr);
         }
-        let cores = if cfg.pin_workers {
+        let routers: Arc<Vec<Arc<Router>>> = Arc::new(
+            cfg.listeners
+                .iter()
+                .map(|l| Arc::new(Router::new(&l.routes)))
+                .collect(),
+        );
+        let cores = if opts.pin_workers {
             core_affinity::get_core_ids().unwrap_or_default()
         } else {
             Vec::new()
         };
-        let cfg = Arc::new(cfg);
         let stop = Arc::new(AtomicBool::new(false));
-        tracing::info!(%addr, workers, driver = driver_name(), upstreams = cfg.upstreams.len(), "Listening");
+        for (l, addr) in cfg.listeners.iter().zip(&addrs) {
+            tracing::info!(listener = %l.name, %addr, routes = l.routes.len(), "Listening");
+        }
+        tracing::info!(
+            workers,
+            driver = driver_name(),
+            upstreams = cfg.upstreams.len(),
+            "Workers starting"
+        );
         let mut handles = Vec::with_capacity(workers);
-        for (i, listener) in listeners.into_iter().enumerate() {
+        for (i, listeners) in per_worker.into_iter().enumerate() {
             let cfg = Arc::clone(&cfg);
+            let routers = Arc::clone(&routers);
             let stop = Arc::clone(&stop);
             let cpu = (!cores.is_empty()).then(|| cores[i % cores.len()]);
             let handle = std::thread::Builder::new()
@@ -82,20 +183,25 @@ impl Server {
                             tracing::warn!(worker = i, cpu = cpu.id, "Could not pin worker");
                         }
                     }
-                    run_worker(i, cfg, listener, stop)
+                    run_worker(i, cfg, &routers, listeners, stop)
                 })?;
             handles.push(handle);
         }
         Ok(Self {
-            addr,
+            addrs,
             stop,
             workers: handles,
         })
     }
 
-    /// The address the workers accept on.
+    /// The address of the first listener.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.addrs[0]
+    }
+
+    /// The bound address of every listener, in configuration order.
+    pub fn listener_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// A flag that, once set, makes the workers stop accepting and drain.
@@ -136,8 +242,9 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 fn run_worker(
     id: usize,
-    cfg: Arc<ProxyConfig>,
-    listener: std::net::TcpListener,
+    cfg: Arc<Config>,
+    routers: &[Arc<Router>],
+    listeners: Vec<(usize, std::net::TcpListener)>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<WorkerStats> {
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
@@ -145,33 +252,23 @@ fn run_worker(
         .enable_timer()
         .build()?;
     rt.block_on(async move {
-        let listener = TcpListener::from_std(listener)?;
-        let core = Rc::new(Core {
-            upstreams: Upstreams::new(&cfg, id),
-            ids: RefCell::new(RequestIdGen::new(id as u64)),
-            stats: CoreStats::default(),
-            active: Cell::new(0),
-            draining: Cell::new(false),
-            cfg,
-        });
-        let mut stopped = std::pin::pin!(wait_for_stop(&core, &stop));
-        loop {
-            monoio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        monoio::spawn(session::serve(Rc::clone(&core), stream, peer));
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and similar: back off instead of spinning.
-                        tracing::warn!(worker = id, error = %e, "Accept failed");
-                        monoio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                },
-                _ = &mut stopped => break,
-            }
+        let core = Rc::new(Core::new(id, cfg, routers));
+        let mut loops = Vec::with_capacity(listeners.len());
+        for (li, listener) in listeners {
+            let listener = TcpListener::from_std(listener)?;
+            loops.push(monoio::spawn(accept_loop(
+                id,
+                Rc::clone(&core),
+                li,
+                listener,
+                Arc::clone(&stop),
+            )));
         }
-        drop(listener);
+        let sweeper = monoio::spawn(sweep_pools(Rc::clone(&core), Arc::clone(&stop)));
+        for l in loops {
+            l.await;
+        }
+        sweeper.await;
         core.draining.set(true);
         let drain_until = Instant::now() + core.cfg.drain_timeout;
         while core.active.get() > 0 && Instant::now() < drain_until {
@@ -184,19 +281,59 @@ fn run_worker(
                 "Drain timeout; dropping requests"
             );
         }
-        core.upstreams.clear();
+        for g in &core.groups {
+            g.clear();
+        }
         Ok(core.stats.snapshot())
     })
 }
 
-/// Resolves once the stop flag is set; sweeps the idle pool on every tick meanwhile.
-async fn wait_for_stop(core: &Core, stop: &AtomicBool) {
-    let mut ticks = 0u32;
+/// Accepts on one listener until the stop flag is set, then closes it.
+async fn accept_loop(
+    worker: usize,
+    core: Rc<Core>,
+    li: usize,
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+) {
+    let mut stopped = std::pin::pin!(wait_for_stop(&stop));
+    loop {
+        monoio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    monoio::spawn(session::serve(Rc::clone(&core), li, stream, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(worker, error = %e, "Accept failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = &mut stopped => break,
+        }
+    }
+    // Set draining as soon as any listener stops, so in-flight responses close.
+    core.draining.set(true);
+}
+
+/// Resolves once the stop flag is set.
+async fn wait_for_stop(stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
         monoio::time::sleep(TICK).await;
-        ticks = ticks.wrapping_add(1);
-        if ticks % 20 == 0 {
-            core.upstreams.sweep();
+    }
+}
+
+/// Closes expired idle upstream connections until the stop flag is set.
+async fn sweep_pools(core: Rc<Core>, stop: Arc<AtomicBool>) {
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        monoio::time::sleep(TICK).await;
+        if last.elapsed() >= SWEEP {
+            last = Instant::now();
+            for g in &core.groups {
+                g.sweep();
+            }
         }
     }
 }

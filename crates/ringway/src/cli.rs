@@ -1,6 +1,7 @@
-//! Command-line interface: parse, validate everything before binding, run, exit.
+//! Command-line interface: parse, load and check everything before binding, run, exit.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,9 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use ringway_proxy::{ProxyConfig, Server};
+use ringway_config::model::Config;
+use ringway_proxy::admin::{Admin, AdminState};
+use ringway_proxy::{RunOptions, Server};
+use ringway_router::Router;
 
-/// Exit status for a bad configuration or command line (EX_USAGE / EX_CONFIG family).
+/// Exit status for a bad configuration or command line (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser, Debug)]
@@ -26,10 +30,44 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the gateway from a YAML configuration file.
+    Run(RunArgs),
+    /// Check configuration files without binding anything; exit 0, or 64 naming every problem.
+    Validate(ValidateArgs),
     /// Reverse-proxy everything on one address to one or more upstreams (round robin).
-    Proxy(ProxyArgs),
-    /// Start demo backends and the gateway in front of them, send sample traffic, keep serving.
+    Proxy(Box<ProxyArgs>),
+    /// Start demo backends and the gateway in front of them (embedded config/demo.yaml), send
+    /// sample traffic, keep serving.
     Demo(DemoArgs),
+}
+
+/// Options of `ringway run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub process: ProcessArgs,
+}
+
+/// Options of `ringway validate`.
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Configuration files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Process options shared by the commands that run the gateway.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProcessArgs {
+    /// Worker threads: `auto` (one per available CPU) or a number; overrides the config.
+    #[arg(long)]
+    pub workers: Option<String>,
+    /// Do not pin workers to CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
 }
 
 /// Options of `ringway proxy`.
@@ -47,55 +85,52 @@ pub struct ProxyArgs {
     )]
     pub to: Vec<String>,
     #[command(flatten)]
+    pub process: ProcessArgs,
+    #[command(flatten)]
     pub tuning: Tuning,
 }
 
-/// Data-plane tuning shared by the commands that run the gateway.
+/// Limits and timeouts for quick mode; unset ones keep the configuration defaults
+/// (config/README.md).
 #[derive(Args, Debug, Clone)]
 pub struct Tuning {
-    /// Worker threads: `auto` (one per available CPU) or a number.
-    #[arg(long, default_value = "auto")]
-    pub workers: String,
-    /// Upstream connect timeout (e.g. `5s`, `250ms`).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
-    /// Time allowed to receive a complete request head (slowloris guard).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub header_timeout: Duration,
-    /// Time allowed between reads of a request body and for writes to the client.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub body_timeout: Duration,
-    /// Time allowed for the upstream's response head, and between reads of its body.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub upstream_timeout: Duration,
-    /// Idle client keep-alive connections are closed after this.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub idle_timeout: Duration,
-    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
-    pub drain_timeout: Duration,
-    /// Largest request body in bytes (413 beyond).
-    #[arg(long, default_value_t = 8 << 30)]
-    pub max_body_bytes: u64,
-    /// Longest request target in bytes (414 beyond).
-    #[arg(long, default_value_t = 8 * 1024)]
-    pub max_uri_bytes: usize,
-    /// Largest request head in bytes (431 beyond).
-    #[arg(long, default_value_t = 32 * 1024)]
-    pub max_header_bytes: usize,
-    /// Most request header fields (431 beyond).
-    #[arg(long, default_value_t = 100)]
-    pub max_headers: usize,
-    /// Idle upstream connections kept per endpoint and worker. Keep it at or above the peak
-    /// number of concurrent requests per worker, or connections churn under load.
-    #[arg(long, default_value_t = 1024)]
-    pub pool_max_idle: usize,
-    /// Idle upstream connections are closed after this.
-    #[arg(long, default_value = "55s", value_parser = parse_duration)]
-    pub pool_idle_timeout: Duration,
-    /// Do not pin workers to CPUs.
+    /// Upstream connect timeout (e.g. `5s`, `250ms`) [default 5s].
+    #[arg(long, value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Time allowed to receive a complete request head (slowloris guard) [default 10s].
+    #[arg(long, value_parser = parse_duration)]
+    pub header_timeout: Option<Duration>,
+    /// Time allowed between reads of a request body and for writes to the client [60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub body_timeout: Option<Duration>,
+    /// Time allowed for the upstream's response head, and between reads of its body [60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub upstream_timeout: Option<Duration>,
+    /// Idle client keep-alive connections are closed after this [60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT [15s].
+    #[arg(long, value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// Largest request body in bytes (413 beyond) [8 GiB].
     #[arg(long)]
-    pub no_pin: bool,
+    pub max_body_bytes: Option<u64>,
+    /// Longest request target in bytes (414 beyond) [8192].
+    #[arg(long)]
+    pub max_uri_bytes: Option<usize>,
+    /// Largest request head in bytes (431 beyond) [32768].
+    #[arg(long)]
+    pub max_header_bytes: Option<usize>,
+    /// Most request header fields (431 beyond) [100].
+    #[arg(long)]
+    pub max_headers: Option<usize>,
+    /// Idle upstream connections kept per endpoint and worker; keep it at or above the peak
+    /// number of concurrent requests per worker, or connections churn [1024].
+    #[arg(long)]
+    pub pool_max_idle: Option<usize>,
+    /// Idle upstream connections are closed after this [55s].
+    #[arg(long, value_parser = parse_duration)]
+    pub pool_idle_timeout: Option<Duration>,
 }
 
 /// Options of `ringway demo`.
@@ -104,6 +139,9 @@ pub struct DemoArgs {
     /// Address for the gateway (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Address for the admin listener (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    pub admin_listen: String,
     /// Stop after this long instead of serving until Ctrl-C (e.g. `30s`).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -134,88 +172,142 @@ fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{addr:?} resolves to no address"))
 }
 
-impl Tuning {
-    /// Applies the tuning to a config; every problem is reported at once.
-    pub fn apply(&self, cfg: &mut ProxyConfig) -> Result<(), Vec<String>> {
-        let mut errors = Vec::new();
-        cfg.workers = match self.workers.as_str() {
-            "auto" => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => match n.parse::<usize>() {
-                Ok(n) if (1..=1024).contains(&n) => n,
-                _ => {
-                    errors.push(format!("--workers: expected `auto` or 1..=1024, got {n:?}"));
-                    1
-                }
-            },
+impl ProcessArgs {
+    /// Worker count and pinning, the command line winning over the config.
+    fn options(&self, config_workers: Option<usize>, errors: &mut Vec<String>) -> RunOptions {
+        let mut opts = RunOptions {
+            pin_workers: !self.no_pin,
+            ..RunOptions::default()
         };
-        let t = &mut cfg.timeouts;
-        t.connect = self.connect_timeout;
-        t.client_header = self.header_timeout;
-        t.client_body = self.body_timeout;
-        t.upstream_response = self.upstream_timeout;
-        t.client_idle = self.idle_timeout;
+        if let Some(n) = config_workers {
+            opts.workers = n;
+        }
+        match self.workers.as_deref() {
+            None | Some("auto") => {}
+            Some(n) => match n.parse::<usize>() {
+                Ok(n) if (1..=1024).contains(&n) => opts.workers = n,
+                _ => errors.push(format!("--workers: expected `auto` or 1..=1024, got {n:?}")),
+            },
+        }
+        if self.workers.as_deref() == Some("auto") {
+            opts.workers = RunOptions::default().workers;
+        }
+        opts
+    }
+}
+
+impl Tuning {
+    /// Applies the flags that were given over the compiled quick-mode config.
+    fn apply(&self, cfg: &mut Config, errors: &mut Vec<String>) {
         for (name, d) in [
-            ("--connect-timeout", t.connect),
-            ("--header-timeout", t.client_header),
-            ("--body-timeout", t.client_body),
-            ("--upstream-timeout", t.upstream_response),
-            ("--idle-timeout", t.client_idle),
+            ("--connect-timeout", self.connect_timeout),
+            ("--header-timeout", self.header_timeout),
+            ("--body-timeout", self.body_timeout),
+            ("--upstream-timeout", self.upstream_timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--pool-idle-timeout", self.pool_idle_timeout),
         ] {
-            if d.is_zero() {
+            if d.is_some_and(|d| d.is_zero()) {
                 errors.push(format!("{name}: must be greater than zero"));
             }
         }
-        cfg.drain_timeout = self.drain_timeout;
-        cfg.limits.max_body_bytes = self.max_body_bytes;
-        cfg.limits.head.max_uri_bytes = self.max_uri_bytes;
-        cfg.limits.head.max_head_bytes = self.max_header_bytes;
-        cfg.limits.head.max_headers = self.max_headers;
-        if self.max_header_bytes < 64 {
+        if self.max_header_bytes.is_some_and(|n| n < 64) {
             errors.push("--max-header-bytes: must be at least 64".into());
         }
-        if self.max_headers == 0 {
+        if self.max_headers == Some(0) {
             errors.push("--max-headers: must be at least 1".into());
         }
-        cfg.pool.max_idle_per_endpoint = self.pool_max_idle;
-        cfg.pool.idle_timeout = self.pool_idle_timeout;
-        cfg.pin_workers = !self.no_pin;
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
+        if let Some(d) = self.drain_timeout {
+            cfg.drain_timeout = d;
+        }
+        for l in &mut cfg.listeners {
+            set(&mut l.timeouts.header, self.header_timeout);
+            set(&mut l.timeouts.body, self.body_timeout);
+            set(&mut l.timeouts.idle, self.idle_timeout);
+            set(&mut l.limits.max_body_bytes, self.max_body_bytes);
+            set(&mut l.limits.max_uri_bytes, self.max_uri_bytes);
+            set(&mut l.limits.max_header_bytes, self.max_header_bytes);
+            set(&mut l.limits.max_headers, self.max_headers);
+            for r in &mut l.routes {
+                r.limits = l.limits;
+            }
+        }
+        for g in &mut cfg.upstreams {
+            set(&mut g.timeouts.connect, self.connect_timeout);
+            set(&mut g.timeouts.response, self.upstream_timeout);
+            set(&mut g.pool.max_idle, self.pool_max_idle);
+            set(&mut g.pool.idle_timeout, self.pool_idle_timeout);
         }
     }
 }
 
-fn proxy_config(args: &ProxyArgs) -> Result<ProxyConfig, Vec<String>> {
-    let mut errors = Vec::new();
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// The quick-mode configuration: one listener, one group, one catch-all route, no admin.
+fn quick_config(args: &ProxyArgs, errors: &mut Vec<String>) -> Option<Config> {
     let listen = resolve(&args.listen)
         .map_err(|e| errors.push(format!("--listen: {e:#}")))
         .ok();
-    let mut upstreams = Vec::new();
+    let mut endpoints = Vec::new();
     for (i, to) in args.to.iter().enumerate() {
         match resolve(to) {
-            Ok(a) => upstreams.push(a),
+            Ok(a) => endpoints.push(format!("      - address: \"{a}\"")),
             Err(e) => errors.push(format!("--to[{i}]: {e:#}")),
         }
     }
-    let mut cfg = ProxyConfig::new(listen.unwrap_or(([127, 0, 0, 1], 0).into()), upstreams);
-    if let Err(e) = args.tuning.apply(&mut cfg) {
-        errors.extend(e);
+    let listen = listen?;
+    if endpoints.is_empty() {
+        return None;
     }
-    if errors.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(errors)
+    let yaml = [
+        "admin: { enabled: false }".to_string(),
+        "upstreams:".into(),
+        "  default:".into(),
+        "    endpoints:".into(),
+        endpoints.join("\n"),
+        "listeners:".into(),
+        "  - name: quick".into(),
+        format!("    listen: \"{listen}\""),
+        "    routes:".into(),
+        "      - name: all".into(),
+        "        match: { path: { prefix: / } }".into(),
+        "        proxy: { upstream: default }".into(),
+    ]
+    .join("\n");
+    match ringway_config::from_yaml_str(&yaml) {
+        Ok(cfg) => Some(cfg),
+        Err(e) => {
+            errors.extend(e.iter().map(ToString::to_string));
+            None
+        }
     }
 }
 
+/// Problems `compile` cannot see: routes that can never match.
+pub fn route_problems(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (li, l) in cfg.listeners.iter().enumerate() {
+        for (shadowed, by) in Router::new(&l.routes).shadowed() {
+            problems.push(format!(
+                "listeners[{li}].routes[{shadowed}]: route {:?} can never match: route {:?} \
+(routes[{by}]) matches every request it would",
+                l.routes[shadowed].name, l.routes[by].name
+            ));
+        }
+    }
+    problems
+}
+
 fn init_logging() {
+    use std::io::IsTerminal;
     let level = std::env::var("RINGWAY_LOG")
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
@@ -225,7 +317,7 @@ fn init_logging() {
 }
 
 /// Registers SIGTERM and SIGINT; the returned flag is set when either arrives.
-pub fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
+fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&flag))
@@ -234,56 +326,176 @@ pub fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-/// Serves until a signal arrives (or `limit` passes), then drains and reports.
-pub fn serve_until_stopped(
+/// A started gateway (workers and admin listener).
+pub struct Running {
     server: Server,
-    term: &AtomicBool,
-    limit: Option<Duration>,
-) -> anyhow::Result<()> {
-    let until = limit.map(|d| std::time::Instant::now() + d);
-    while !term.load(Ordering::Relaxed)
-        && !server.any_finished()
-        && until.is_none_or(|u| std::time::Instant::now() < u)
+    _admin: Option<Admin>,
+    ready: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+    /// Bound address of each listener.
+    pub addrs: Vec<SocketAddr>,
+    /// Bound address of the admin listener.
+    pub admin_addr: Option<SocketAddr>,
+}
+
+/// Starts the admin listener and the workers, and prints where they listen on stdout (tests
+/// and scripts read it when a port was 0).
+pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result<Running> {
+    let term = termination_flag()?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin = match &cfg.admin {
+        Some(a) => Some(
+            Admin::start(
+                a.listen,
+                AdminState {
+                    ready: Arc::clone(&ready),
+                    config_text: config_text.into(),
+                },
+            )
+            .with_context(|| format!("binding the admin listener {}", a.listen))?,
+        ),
+        None => None,
+    };
+    let server = Server::start(Arc::new(cfg), opts).context("starting the gateway")?;
+    let addrs = server.listener_addrs().to_vec();
+    let admin_addr = admin.as_ref().map(Admin::addr);
     {
-        std::thread::sleep(Duration::from_millis(50));
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for a in &addrs {
+            let _ = writeln!(out, "ringway listening on http://{a}");
+        }
+        if let Some(a) = admin_addr {
+            let _ = writeln!(out, "ringway admin on http://{a}");
+        }
+        let _ = out.flush();
     }
-    tracing::info!("Shutting down: draining in-flight requests");
-    let stats = server.shutdown()?;
-    tracing::info!(
-        connections = stats.connections,
-        requests = stats.requests,
-        errors = stats.errors,
-        upstream_connects = stats.upstream_connects,
-        upstream_reuses = stats.upstream_reuses,
-        reuse_ratio = format!("{:.4}", stats.reuse_ratio()),
-        "Stopped"
-    );
-    Ok(())
+    ready.store(true, Ordering::Release);
+    Ok(Running {
+        server,
+        _admin: admin,
+        ready,
+        term,
+        addrs,
+        admin_addr,
+    })
+}
+
+impl Running {
+    /// Serves until a signal arrives (or `limit` passes), then drains and reports.
+    pub fn wait(self, limit: Option<Duration>) -> anyhow::Result<()> {
+        let until = limit.map(|d| std::time::Instant::now() + d);
+        while !self.term.load(Ordering::Relaxed)
+            && !self.server.any_finished()
+            && until.is_none_or(|u| std::time::Instant::now() < u)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.ready.store(false, Ordering::Release);
+        tracing::info!("Shutting down: draining in-flight requests");
+        let stats = self.server.shutdown()?;
+        tracing::info!(
+            connections = stats.connections,
+            requests = stats.requests,
+            errors = stats.errors,
+            retries = stats.retries,
+            upstream_connects = stats.upstream_connects,
+            upstream_reuses = stats.upstream_reuses,
+            reuse_ratio = format!("{:.4}", stats.reuse_ratio()),
+            "Stopped"
+        );
+        Ok(())
+    }
+}
+
+fn config_error(errors: &[String]) -> ExitCode {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    ExitCode::from(EXIT_CONFIG)
 }
 
 fn run_proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    let cfg = match proxy_config(&args) {
-        Ok(cfg) => cfg,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            return Ok(ExitCode::from(EXIT_CONFIG));
-        }
+    let mut errors = Vec::new();
+    let cfg = quick_config(&args, &mut errors);
+    let opts = args.process.options(None, &mut errors);
+    let (Some(mut cfg), true) = (cfg, errors.is_empty()) else {
+        return Ok(config_error(&errors));
     };
-    let term = termination_flag()?;
-    let server = Server::start(cfg).context("starting the gateway")?;
-    announce(server.local_addr());
-    serve_until_stopped(server, &term, None)?;
+    args.tuning.apply(&mut cfg, &mut errors);
+    if !errors.is_empty() {
+        return Ok(config_error(&errors));
+    }
+    start(
+        cfg,
+        "# quick mode (ringway proxy): no configuration file\n",
+        opts,
+    )?
+    .wait(None)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the bound address on stdout (tests and scripts read it when the port was 0).
-pub fn announce(addr: SocketAddr) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "ringway listening on http://{addr}");
-    let _ = out.flush();
+fn run_config(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => return Ok(config_error(&[format!("{}: {e}", args.config.display())])),
+    };
+    let mut errors = Vec::new();
+    let cfg = match ringway_config::from_yaml_str(&text) {
+        Ok(cfg) => Some(cfg),
+        Err(e) => {
+            errors.extend(e.iter().map(|e| format!("{}: {e}", args.config.display())));
+            None
+        }
+    };
+    let Some(cfg) = cfg else {
+        return Ok(config_error(&errors));
+    };
+    errors.extend(
+        route_problems(&cfg)
+            .into_iter()
+            .map(|e| format!("{}: {e}", args.config.display())),
+    );
+    let opts = args.process.options(cfg.workers, &mut errors);
+    if !errors.is_empty() {
+        return Ok(config_error(&errors));
+    }
+    start(cfg, &text, opts)?.wait(None)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    let mut failed = false;
+    for file in &args.files {
+        let shown = file.display();
+        let result = ringway_config::load_file(file)
+            .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>());
+        let problems = match &result {
+            Ok(cfg) => route_problems(cfg),
+            Err(errors) => errors.clone(),
+        };
+        if problems.is_empty() {
+            if let Ok(cfg) = &result {
+                let routes: usize = cfg.listeners.iter().map(|l| l.routes.len()).sum();
+                println!(
+                    "{shown}: ok ({} listeners, {routes} routes, {} upstream groups)",
+                    cfg.listeners.len(),
+                    cfg.upstreams.len()
+                );
+            }
+        } else {
+            failed = true;
+            for p in &problems {
+                eprintln!("{shown}: {p}");
+            }
+            eprintln!("{shown}: {} problem(s)", problems.len());
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Entry point.
@@ -298,7 +510,9 @@ pub fn main() -> ExitCode {
     };
     init_logging();
     let result = match cli.command {
-        Command::Proxy(args) => run_proxy(args),
+        Command::Run(args) => run_config(args),
+        Command::Validate(args) => Ok(validate(args)),
+        Command::Proxy(args) => run_proxy(*args),
         Command::Demo(args) => crate::demo::run(args),
     };
     match result {

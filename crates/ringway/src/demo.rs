@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ringway_proxy::codec::{find_head_end, Body, HeadLimits, RequestHead};
-use ringway_proxy::{ProxyConfig, Server};
+use ringway_proxy::RunOptions;
 
-use crate::cli::{announce, serve_until_stopped, termination_flag, DemoArgs};
+use crate::cli::{start, DemoArgs};
 
 /// Starts one demo backend on an ephemeral loopback port; `name` shows in its responses.
 fn start_backend(name: &'static str) -> anyhow::Result<SocketAddr> {
@@ -95,8 +95,9 @@ fn respond(backend: &str, path: &str, n: u64) -> (&'static str, String) {
                 format!("{{\"slow\":true,\"served_by\":\"{backend}\"}}\n"),
             )
         }
-        // Fails one request in three, like a struggling dependency.
-        "/flaky" if n % 3 == 0 => (
+        // The alpha instance is struggling: it fails every other request it gets. The gateway
+        // retries those on another endpoint (config/demo.yaml: retries.on_status).
+        "/flaky" if backend == "alpha" && n % 2 == 0 => (
             "500 Internal Server Error",
             "{\"error\":\"flaky\"}\n".into(),
         ),
@@ -109,12 +110,12 @@ fn respond(backend: &str, path: &str, n: u64) -> (&'static str, String) {
 }
 
 /// Sends one GET through the gateway and returns the status line and body.
-fn sample(gateway: SocketAddr, path: &str) -> anyhow::Result<(String, String)> {
+fn sample(gateway: SocketAddr, path: &str, extra: &str) -> anyhow::Result<(String, String)> {
     let mut s = TcpStream::connect(gateway)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: demo.local\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: demo.local\r\n{extra}Connection: close\r\n\r\n"
     )?;
     let mut text = String::new();
     s.read_to_string(&mut text)?;
@@ -126,46 +127,63 @@ fn sample(gateway: SocketAddr, path: &str) -> anyhow::Result<(String, String)> {
     Ok((status, body))
 }
 
-/// Runs the demo.
+/// Runs the demo: the embedded `config/demo.yaml` with its upstream addresses pointed at
+/// in-process backends and its listeners at `--listen` / `--admin-listen`.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let listen: SocketAddr = args
         .listen
         .parse()
         .with_context(|| format!("--listen: invalid address {:?}", args.listen))?;
-    let backends = vec![start_backend("alpha")?, start_backend("beta")?];
-    let mut cfg = ProxyConfig::new(listen, backends.clone());
-    cfg.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let term = termination_flag()?;
-    let server = Server::start(cfg).with_context(|| format!("starting the gateway on {listen}"))?;
-    let addr = server.local_addr();
-    announce(addr);
-    println!(
-        "demo backends: alpha on {}, beta on {}",
-        backends[0], backends[1]
-    );
-    println!("\nsample traffic through the gateway:");
-    for path in [
-        "/",
-        "/users/42",
-        "/users/7",
-        "/flaky",
-        "/flaky",
-        "/flaky",
-        "/nope",
-    ] {
-        match sample(addr, path) {
-            Ok((status, body)) => println!("  GET {path:<10} -> {status:<28} {body}"),
-            Err(e) => println!("  GET {path:<10} -> error: {e}"),
+    let admin_listen: SocketAddr = args
+        .admin_listen
+        .parse()
+        .with_context(|| format!("--admin-listen: invalid address {:?}", args.admin_listen))?;
+    let mut cfg = ringway_config::from_yaml_str(ringway_config::DEMO_YAML)
+        .map_err(|e| anyhow::anyhow!("embedded demo config: {e}"))?;
+    let mut names = ["alpha", "beta", "gamma", "delta"].into_iter();
+    for group in &mut cfg.upstreams {
+        for ep in &mut group.endpoints {
+            let name = names.next().unwrap_or("extra");
+            ep.addr = start_backend(name)?;
+            println!("demo backend {name:<6} ({}) on {}", group.name, ep.addr);
+        }
+    }
+    cfg.listeners[0].listen = listen;
+    if let Some(admin) = &mut cfg.admin {
+        admin.listen = admin_listen;
+    }
+    let running = start(cfg, ringway_config::DEMO_YAML, RunOptions::default())?;
+    let addr = running.addrs[0];
+    println!("\nsample traffic through the gateway (config/demo.yaml):");
+    let samples: [(&str, &str, &str); 9] = [
+        ("/users/42", "", "canary split: 90% users, 10% users-v2"),
+        ("/users/7", "", ""),
+        ("/users/7", "x-canary: users-v2\r\n", "forced to the canary"),
+        ("/flaky", "", "one instance fails half the time; retried"),
+        ("/flaky", "", ""),
+        ("/flaky", "", ""),
+        ("/slow", "", "300 ms upstream, 2 s route timeout"),
+        ("/healthz", "", "answered by the gateway"),
+        ("/nope", "", "no route: 404 JSON"),
+    ];
+    for (path, extra, note) in samples {
+        match sample(addr, path, extra) {
+            Ok((status, body)) => println!("  GET {path:<10} {status:<26} {body}  {note}"),
+            Err(e) => println!("  GET {path:<10} error: {e}"),
         }
     }
     println!("\ntry it yourself:");
     println!("  curl -i http://{addr}/users/1");
+    println!("  curl -i -H 'x-canary: users-v2' http://{addr}/users/1");
     println!("  curl -i http://{addr}/slow");
-    println!("  curl -i -H 'Content-Length: 1' -H 'Transfer-Encoding: chunked' http://{addr}/   # rejected: 400");
+    if let Some(admin) = running.admin_addr {
+        println!("  curl -s http://{admin}/readyz; curl -s http://{admin}/config");
+    }
+    println!("  curl -i -H 'Content-Length: 1' -H 'Transfer-Encoding: chunked' http://{addr}/users/1   # 400");
     match args.duration {
         Some(d) => println!("\nserving for {}s; Ctrl-C stops earlier", d.as_secs()),
         None => println!("\nserving until Ctrl-C"),
     }
-    serve_until_stopped(server, &term, args.duration)?;
+    running.wait(args.duration)?;
     Ok(ExitCode::SUCCESS)
 }

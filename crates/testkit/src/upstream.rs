@@ -129,14 +129,13 @@ impl Drop for Upstream {
 fn write_reply(stream: &mut TcpStream, reply: &Reply) -> bool {
     match reply {
         Reply::Status(status, body) => {
-            let head = format!(
+            let mut msg = format!(
                 "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n",
                 body.len()
-            );
-            stream
-                .write_all(head.as_bytes())
-                .and_then(|_| stream.write_all(body))
-                .is_ok()
+            )
+            .into_bytes();
+            msg.extend_from_slice(body);
+            stream.write_all(&msg).is_ok()
         }
         Reply::Raw(bytes) => stream.write_all(bytes).is_ok(),
         Reply::Delay(d, inner) => {
@@ -158,6 +157,8 @@ fn write_reply(stream: &mut TcpStream, reply: &Reply) -> bool {
 
 fn serve(mut stream: TcpStream, index: usize, st: &State) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    // Replies may be written in parts (Sequence): never let Nagle hold one back.
+    let _ = stream.set_nodelay(true);
     let mut pending = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut sink_remaining: u64 = 0;

@@ -8,13 +8,14 @@ mod chunked;
 mod head;
 mod rewrite;
 
+pub(crate) use chars::trim_ows as trim;
 pub use chunked::{ChunkedDecoder, Output};
 pub use head::{
     find_head_end, Body, HeadLimits, Header, Method, Name, RequestHead, ResponseHead, Span, Version,
 };
 pub use rewrite::{
-    write_chunk, write_error_response, write_request_head, write_response_head, ForwardInfo,
-    OutBody,
+    write_chunk, write_direct_response, write_error_response, write_request_head,
+    write_response_head, ForwardInfo, OutBody, RequestEdits,
 };
 
 /// Length of the empty lines (CRLF pairs) that may precede a request line (RFC 9112 §2.2).

@@ -1,5 +1,6 @@
 //! Writing heads out again: one framing, no hop-by-hop fields, forwarding headers added.
 
+use ringway_config::model::HeaderOps;
 use ringway_core::{ErrorKind, RequestId};
 
 use super::chunked::write_hex_line;
@@ -14,6 +15,38 @@ pub struct ForwardInfo<'a> {
     pub proto: &'a [u8],
     /// Host to send when the client sent none (HTTP/1.0): the upstream authority.
     pub fallback_host: &'a [u8],
+}
+
+/// Route-specific changes to the forwarded request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestEdits<'a> {
+    /// Replaces the path and query (origin-form).
+    pub path: Option<&'a [u8]>,
+    /// Replaces the Host header.
+    pub host: Option<&'a [u8]>,
+    /// Header removals, replacements and additions.
+    pub headers: Option<&'a HeaderOps>,
+}
+
+/// Whether header ops remove or replace a field with this name.
+fn edited_away(ops: Option<&HeaderOps>, name: &[u8]) -> bool {
+    ops.is_some_and(|ops| {
+        ops.remove
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            || ops
+                .set
+                .iter()
+                .any(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+    })
+}
+
+fn put_ops(out: &mut Vec<u8>, ops: Option<&HeaderOps>) {
+    if let Some(ops) = ops {
+        for (name, value) in ops.set.iter().chain(&ops.add) {
+            put(out, &[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"]);
+        }
+    }
 }
 
 /// How the forwarded request body is framed.
@@ -72,18 +105,20 @@ pub fn write_request_head(
     head: &RequestHead,
     info: &ForwardInfo<'_>,
     request_id: &RequestId,
+    edits: &RequestEdits<'_>,
     out: &mut Vec<u8>,
 ) {
-    let path = head.path.of(buf);
+    let path = edits.path.unwrap_or_else(|| head.path.of(buf));
     put(out, &[head.method.of(buf), b" "]);
     if !path.starts_with(b"/") && path != b"*" {
         out.push(b'/');
     }
     put(out, &[path, b" HTTP/1.1\r\n"]);
-    let host = head
+    let client_host = head
         .authority
         .or(head.host)
         .map_or(info.fallback_host, |s: Span| s.of(buf));
+    let host = edits.host.unwrap_or(client_host);
     put(out, &[b"host: ", host, b"\r\n"]);
     for h in &head.headers {
         // Host, Expect and the forwarding headers are replaced below.
@@ -96,10 +131,11 @@ pub fn write_request_head(
                 | Name::XForwardedHost
                 | Name::XRequestId
         );
-        if forwarded(h) && !replaced {
+        if forwarded(h) && !replaced && !edited_away(edits.headers, h.name.of(buf)) {
             put(out, &[h.name.of(buf), b": ", h.value.of(buf), b"\r\n"]);
         }
     }
+    put_ops(out, edits.headers);
     // Every X-Forwarded-For line becomes one list, ending with this client.
     out.extend_from_slice(b"x-forwarded-for: ");
     for h in head
@@ -116,7 +152,7 @@ pub fn write_request_head(
             b"x-forwarded-proto: ",
             info.proto,
             b"\r\nx-forwarded-host: ",
-            host,
+            client_host,
             b"\r\n",
         ],
     );
@@ -146,6 +182,7 @@ pub fn write_response_head(
     body: OutBody,
     connection: Option<&[u8]>,
     request_id: &RequestId,
+    ops: Option<&HeaderOps>,
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -156,10 +193,12 @@ pub fn write_response_head(
         // A HEAD or 304 response's Content-Length describes the representation: keep it.
         if (forwarded(h) || (keep_length && h.kind == Name::ContentLength && !h.connection_named))
             && h.kind != Name::XRequestId
+            && !edited_away(ops, h.name.of(buf))
         {
             put(out, &[h.name.of(buf), b": ", h.value.of(buf), b"\r\n"]);
         }
     }
+    put_ops(out, ops);
     put_framing(out, body);
     if let Some(value) = connection {
         put(out, &[b"connection: ", value, b"\r\n"]);
@@ -168,6 +207,45 @@ pub fn write_response_head(
         out,
         &[b"x-request-id: ", request_id.as_bytes(), b"\r\n\r\n"],
     );
+}
+
+/// Writes a response configured on a route (`respond:`): status, the configured fields, a
+/// Content-Length, and the request id. A HEAD request gets the head only.
+pub fn write_direct_response(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    head_request: bool,
+    connection: Option<&[u8]>,
+    request_id: &RequestId,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_u64(out, u64::from(status));
+    put(
+        out,
+        &[
+            b" ",
+            ringway_core::reason_phrase(status).as_bytes(),
+            b"\r\n",
+        ],
+    );
+    for (name, value) in headers {
+        put(out, &[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"]);
+    }
+    if status != 204 && status != 304 {
+        put_framing(out, OutBody::Length(body.len() as u64));
+    }
+    if let Some(value) = connection {
+        put(out, &[b"connection: ", value, b"\r\n"]);
+    }
+    put(
+        out,
+        &[b"x-request-id: ", request_id.as_bytes(), b"\r\n\r\n"],
+    );
+    if !head_request && status != 204 && status != 304 {
+        out.extend_from_slice(body);
+    }
 }
 
 /// Writes a complete error response generated by the gateway: JSON with `error` and

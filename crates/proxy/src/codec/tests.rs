@@ -201,7 +201,7 @@ Transfer-Encoding: chunked\r\n\r\n";
         fallback_host: b"up:80",
     };
     let mut out = Vec::new();
-    write_request_head(buf, &h, &info, &id, &mut out);
+    write_request_head(buf, &h, &info, &id, &RequestEdits::default(), &mut out);
     let text = String::from_utf8(out).unwrap();
     assert_eq!(
         text,
@@ -223,7 +223,7 @@ fn absolute_form_is_forwarded_in_origin_form() {
         fallback_host: b"up",
     };
     let mut out = Vec::new();
-    write_request_head(buf, &h, &info, &id, &mut out);
+    write_request_head(buf, &h, &info, &id, &RequestEdits::default(), &mut out);
     assert!(
         out.starts_with(b"GET /?q HTTP/1.1\r\nhost: h.example\r\n"),
         "{}",
@@ -321,7 +321,7 @@ Transfer-Encoding: chunked\r\nKeep-Alive: x\r\n\r\n";
     let h = parse_response(buf, false).unwrap();
     let id = RequestId::parse(b"r").unwrap();
     let mut out = Vec::new();
-    write_response_head(buf, &h, OutBody::Chunked, None, &id, &mut out);
+    write_response_head(buf, &h, OutBody::Chunked, None, &id, None, &mut out);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "HTTP/1.1 200 OK\r\nServer: up\r\ntransfer-encoding: chunked\r\nx-request-id: r\r\n\r\n"
@@ -342,4 +342,41 @@ fn error_response_is_json_with_exact_length() {
         "{\"error\":\"upstream_timeout\",\"request_id\":\"abc\"}\n"
     );
     assert!(head.contains(&format!("content-length: {}", body.len())));
+}
+
+#[test]
+fn route_edits_rewrite_path_host_and_headers() {
+    use ringway_config::model::HeaderOps;
+    let buf = b"GET /api/x?q=1 HTTP/1.1\r\nHost: public.example\r\nX-Drop: 1\r\nX-Set: old\r\nX-Keep: k\r\n\r\n";
+    let h = parse(buf).unwrap();
+    let id = RequestId::parse(b"r").unwrap();
+    let info = ForwardInfo {
+        client_ip: b"1.2.3.4",
+        proto: b"http",
+        fallback_host: b"up",
+    };
+    let ops = HeaderOps {
+        remove: vec!["x-drop".into()],
+        set: vec![("x-set".into(), "new".into())],
+        add: vec![("x-add".into(), "a".into())],
+    };
+    let edits = RequestEdits {
+        path: Some(b"/x?q=1"),
+        host: Some(b"internal"),
+        headers: Some(&ops),
+    };
+    let mut out = Vec::new();
+    write_request_head(buf, &h, &info, &id, &edits, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with(
+            "GET /x?q=1 HTTP/1.1\r\nhost: internal\r\nX-Keep: k\r\nx-set: new\r\nx-add: a\r\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("x-forwarded-host: public.example\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("X-Drop") && !text.contains("old"), "{text}");
 }

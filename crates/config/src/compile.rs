@@ -1,0 +1,733 @@
+//! The file shape ([`ConfigSpec`]) to the checked runtime shape ([`Config`]), collecting every
+//! problem with its path instead of stopping at the first.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::check;
+use crate::error::{index_path, key_path, ConfigErrors};
+use crate::model::*;
+use crate::spec::*;
+
+/// Most workers `workers` may ask for.
+const MAX_WORKERS: u64 = 1024;
+/// Largest endpoint and split weight.
+const MAX_WEIGHT: u32 = 1000;
+/// Most retry attempts.
+const MAX_RETRY_ATTEMPTS: u32 = 10;
+
+/// Stands in for an address that failed its checks (never returned).
+const UNSPECIFIED: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
+/// Header fields the gateway manages itself: connection management and message framing.
+/// Setting, adding or removing them through configuration would break the exchange.
+const MANAGED_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Checks the file shape and builds the runtime shape: defaults filled in, addresses resolved,
+/// upstream names turned into [`UpstreamId`]s, route limits and timeouts merged over the
+/// listener's. Returns every problem found, each with its path.
+pub fn compile(spec: &ConfigSpec) -> Result<Config, ConfigErrors> {
+    let mut cx = Compiler::default();
+    let config = cx.config(spec);
+    if cx.errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(cx.errors)
+    }
+}
+
+/// Collects errors while building; values that fail a check are replaced by placeholders,
+/// which never escape because any error fails the whole compile.
+#[derive(Default)]
+struct Compiler {
+    errors: ConfigErrors,
+}
+
+impl Compiler {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(path, message);
+    }
+
+    /// Records `Err`'s message at `path` and returns the value or `fallback`.
+    fn check<T>(&mut self, path: &str, result: Result<T, String>, fallback: T) -> T {
+        result.unwrap_or_else(|message| {
+            self.error(path, message);
+            fallback
+        })
+    }
+
+    fn duration(&mut self, path: &str, spec: &DurationSpec, zero_allowed: bool) -> Duration {
+        match spec.parse() {
+            Ok(d) if d.is_zero() && !zero_allowed => {
+                self.error(path, "must be greater than zero");
+                d
+            }
+            Ok(d) => d,
+            Err(message) => {
+                self.error(path, message);
+                Duration::ZERO
+            }
+        }
+    }
+
+    /// A resolved address, or `None` (error recorded).
+    fn address(&mut self, path: &str, text: &str) -> Option<SocketAddr> {
+        self.check(path, check::socket_addr(text).map(Some), None)
+    }
+
+    fn name(&mut self, path: &str, text: &str) {
+        if let Err(message) = check::name(text) {
+            self.error(path, message);
+        }
+    }
+
+    fn positive<T: Default + PartialEq>(&mut self, path: &str, value: T) -> T {
+        if value == T::default() {
+            self.error(path, "must be greater than zero");
+        }
+        value
+    }
+
+    fn config(&mut self, spec: &ConfigSpec) -> Config {
+        let workers = match spec.workers {
+            WorkersSpec::Auto => None,
+            WorkersSpec::Count(n @ 1..=MAX_WORKERS) => Some(n as usize),
+            WorkersSpec::Count(n) => {
+                self.error(
+                    "workers",
+                    format!("{n} workers: use `auto` or a number from 1 to {MAX_WORKERS}"),
+                );
+                None
+            }
+        };
+        let drain_timeout = self.duration("drain_timeout", &spec.drain_timeout, true);
+        // Checked even when disabled: a wrong value is wrong before someone enables it.
+        let admin_listen = self.address("admin.listen", &spec.admin.listen);
+        let admin = spec.admin.enabled.then(|| Admin {
+            listen: admin_listen.unwrap_or(UNSPECIFIED),
+        });
+
+        let mut upstream_ids: HashMap<&str, UpstreamId> = HashMap::new();
+        let mut upstreams = Vec::with_capacity(spec.upstreams.0.len());
+        for (name, group) in spec.upstreams.iter() {
+            let path = key_path("upstreams", name);
+            self.name(&path, name);
+            if upstream_ids.contains_key(name) {
+                self.error(&path, format!("duplicate upstream name {name:?}"));
+            }
+            upstream_ids.insert(name, UpstreamId(upstreams.len()));
+            upstreams.push(self.upstream(&path, name, group));
+        }
+
+        if spec.listeners.is_empty() {
+            self.error("listeners", "at least one listener is required");
+        }
+        let mut listeners: Vec<Listener> = Vec::with_capacity(spec.listeners.len());
+        let mut bound: Vec<(SocketAddr, String)> = Vec::new();
+        if let Some(admin) = admin.as_ref().filter(|a| a.listen.port() != 0) {
+            bound.push((admin.listen, "admin.listen".to_owned()));
+        }
+        for (i, listener) in spec.listeners.iter().enumerate() {
+            let path = index_path("listeners", i);
+            let name_path = format!("{path}.name");
+            self.name(&name_path, &listener.name);
+            if let Some(j) = spec.listeners[..i]
+                .iter()
+                .position(|l| !l.name.is_empty() && l.name == listener.name)
+            {
+                self.error(
+                    &name_path,
+                    format!(
+                        "duplicate listener name {:?} (also listeners[{j}])",
+                        listener.name
+                    ),
+                );
+            }
+            let listen_path = format!("{path}.listen");
+            let listen = self.address(&listen_path, &listener.listen);
+            // Port 0 asks the kernel for a free port: never a conflict.
+            if let Some(listen) = listen.filter(|a| a.port() != 0) {
+                if let Some((_, other)) = bound.iter().find(|(addr, _)| *addr == listen) {
+                    self.error(
+                        &listen_path,
+                        format!("address {listen} is already used by {other}"),
+                    );
+                } else {
+                    bound.push((listen, listen_path.clone()));
+                }
+            }
+            let listen = listen.unwrap_or(UNSPECIFIED);
+            listeners.push(self.listener(&path, listen, listener, &upstream_ids));
+        }
+
+        Config {
+            workers,
+            admin,
+            upstreams,
+            listeners,
+            drain_timeout,
+        }
+    }
+
+    fn upstream(&mut self, path: &str, name: &str, spec: &UpstreamSpec) -> UpstreamGroup {
+        let endpoints_path = format!("{path}.endpoints");
+        if spec.endpoints.is_empty() {
+            self.error(&endpoints_path, "at least one endpoint is required");
+        }
+        let mut endpoints: Vec<Endpoint> = Vec::with_capacity(spec.endpoints.len());
+        for (i, endpoint) in spec.endpoints.iter().enumerate() {
+            let path = index_path(&endpoints_path, i);
+            let address_path = format!("{path}.address");
+            let addr = self.address(&address_path, &endpoint.address);
+            if addr.is_some_and(|a| a.port() == 0) {
+                self.error(&address_path, "port 0 cannot be connected to");
+            }
+            let addr = addr.unwrap_or(UNSPECIFIED);
+            if let Some(j) = endpoints
+                .iter()
+                .position(|e| e.addr == addr && addr != UNSPECIFIED)
+            {
+                self.error(
+                    &address_path,
+                    format!(
+                        "duplicate endpoint {addr} (also endpoints[{j}]); give one endpoint a \
+                         larger weight instead"
+                    ),
+                );
+            }
+            if !(1..=MAX_WEIGHT).contains(&endpoint.weight) {
+                self.error(
+                    format!("{path}.weight"),
+                    format!("weight {} is outside 1..={MAX_WEIGHT}", endpoint.weight),
+                );
+            }
+            endpoints.push(Endpoint {
+                addr,
+                weight: endpoint.weight,
+            });
+        }
+
+        let hash_key_path = format!("{path}.hash_key");
+        let balance = match (spec.balance, &spec.hash_key) {
+            (BalanceSpec::ConsistentHash, Some(key)) => {
+                Balance::ConsistentHash(self.hash_key(&hash_key_path, key))
+            }
+            (BalanceSpec::ConsistentHash, None) => {
+                self.error(
+                    &hash_key_path,
+                    "required with balance: consistent_hash (header, cookie or client_ip: true)",
+                );
+                Balance::ConsistentHash(HashKey::ClientIp)
+            }
+            (_, Some(_)) => {
+                self.error(&hash_key_path, "only used with balance: consistent_hash");
+                Balance::RoundRobin
+            }
+            (BalanceSpec::RoundRobin, None) => Balance::RoundRobin,
+            (BalanceSpec::LeastRequest, None) => Balance::LeastRequest,
+            (BalanceSpec::PowerOfTwo, None) => Balance::PowerOfTwo,
+        };
+
+        let timeouts = UpstreamTimeouts {
+            connect: self.duration(
+                &format!("{path}.timeouts.connect"),
+                &spec.timeouts.connect,
+                false,
+            ),
+            response: self.duration(
+                &format!("{path}.timeouts.response"),
+                &spec.timeouts.response,
+                false,
+            ),
+        };
+        let retries = self.retries(&format!("{path}.retries"), &spec.retries);
+        let pool = Pool {
+            max_idle: spec.pool.max_idle,
+            idle_timeout: self.duration(
+                &format!("{path}.pool.idle_timeout"),
+                &spec.pool.idle_timeout,
+                false,
+            ),
+        };
+        UpstreamGroup {
+            name: name.to_owned(),
+            endpoints,
+            balance,
+            retries,
+            timeouts,
+            pool,
+        }
+    }
+
+    fn hash_key(&mut self, path: &str, spec: &HashKeySpec) -> HashKey {
+        let given = [spec.header.is_some(), spec.cookie.is_some(), spec.client_ip]
+            .iter()
+            .filter(|set| **set)
+            .count();
+        if given != 1 {
+            self.error(
+                path,
+                "exactly one of header, cookie or client_ip: true is required",
+            );
+            return HashKey::ClientIp;
+        }
+        if let Some(header) = &spec.header {
+            let path = format!("{path}.header");
+            HashKey::Header(self.check(&path, check::header_name(header), String::new()))
+        } else if let Some(cookie) = &spec.cookie {
+            let path = format!("{path}.cookie");
+            self.check(&path, check::cookie_name(cookie), ());
+            HashKey::Cookie(cookie.clone())
+        } else {
+            HashKey::ClientIp
+        }
+    }
+
+    fn retries(&mut self, path: &str, spec: &RetriesSpec) -> RetryPolicy {
+        if spec.attempts > MAX_RETRY_ATTEMPTS {
+            self.error(
+                format!("{path}.attempts"),
+                format!(
+                    "{} attempts is more than {MAX_RETRY_ATTEMPTS}",
+                    spec.attempts
+                ),
+            );
+        }
+        if spec.budget_percent > 100 {
+            self.error(
+                format!("{path}.budget_percent"),
+                format!("{}% is more than 100%", spec.budget_percent),
+            );
+        }
+        let backoff = self.duration(&format!("{path}.backoff"), &spec.backoff, true);
+        let backoff_max_path = format!("{path}.backoff_max");
+        let backoff_max = self.duration(&backoff_max_path, &spec.backoff_max, true);
+        if backoff_max < backoff {
+            self.error(
+                &backoff_max_path,
+                format!(
+                    "{} is less than backoff ({})",
+                    spec.backoff_max.0, spec.backoff.0
+                ),
+            );
+        }
+        for (i, status) in spec.on_status.iter().enumerate() {
+            if !(500..=599).contains(status) {
+                self.error(
+                    index_path(&format!("{path}.on_status"), i),
+                    format!("status {status} is outside 500..=599"),
+                );
+            }
+        }
+        RetryPolicy {
+            attempts: spec.attempts,
+            budget_percent: spec.budget_percent,
+            backoff,
+            backoff_max,
+            on_status: spec.on_status.clone(),
+        }
+    }
+
+    fn listener(
+        &mut self,
+        path: &str,
+        listen: SocketAddr,
+        spec: &ListenerSpec,
+        upstreams: &HashMap<&str, UpstreamId>,
+    ) -> Listener {
+        let limits_path = format!("{path}.limits");
+        let limits = Limits {
+            max_body_bytes: self.positive(
+                &format!("{limits_path}.max_body_bytes"),
+                spec.limits.max_body_bytes,
+            ),
+            max_uri_bytes: self.positive(
+                &format!("{limits_path}.max_uri_bytes"),
+                spec.limits.max_uri_bytes,
+            ),
+            max_header_bytes: self.positive(
+                &format!("{limits_path}.max_header_bytes"),
+                spec.limits.max_header_bytes,
+            ),
+            max_headers: self.positive(
+                &format!("{limits_path}.max_headers"),
+                spec.limits.max_headers,
+            ),
+        };
+        let timeouts = ClientTimeouts {
+            header: self.duration(
+                &format!("{path}.timeouts.header"),
+                &spec.timeouts.header,
+                false,
+            ),
+            body: self.duration(&format!("{path}.timeouts.body"), &spec.timeouts.body, false),
+            idle: self.duration(&format!("{path}.timeouts.idle"), &spec.timeouts.idle, false),
+        };
+
+        let routes_path = format!("{path}.routes");
+        if spec.routes.is_empty() {
+            self.error(&routes_path, "at least one route is required");
+        }
+        let mut routes = Vec::with_capacity(spec.routes.len());
+        for (i, route) in spec.routes.iter().enumerate() {
+            let path = index_path(&routes_path, i);
+            let name_path = format!("{path}.name");
+            self.name(&name_path, &route.name);
+            if let Some(j) = spec.routes[..i]
+                .iter()
+                .position(|r| !r.name.is_empty() && r.name == route.name)
+            {
+                self.error(
+                    &name_path,
+                    format!("duplicate route name {:?} (also routes[{j}])", route.name),
+                );
+            }
+            routes.push(self.route(&path, route, limits, upstreams));
+        }
+        Listener {
+            name: spec.name.clone(),
+            listen,
+            routes,
+            limits,
+            timeouts,
+        }
+    }
+
+    fn route(
+        &mut self,
+        path: &str,
+        spec: &RouteSpec,
+        listener_limits: Limits,
+        upstreams: &HashMap<&str, UpstreamId>,
+    ) -> Route {
+        let matcher = self.matcher(&format!("{path}.match"), &spec.matcher);
+        let action = match (&spec.proxy, &spec.respond) {
+            (Some(proxy), None) => Action::Proxy(Box::new(self.proxy(
+                &format!("{path}.proxy"),
+                proxy,
+                upstreams,
+            ))),
+            (None, Some(respond)) => {
+                Action::Respond(self.respond(&format!("{path}.respond"), respond))
+            }
+            (None, None) => {
+                self.error(path, "a route needs one of proxy or respond");
+                Action::Respond(placeholder_response())
+            }
+            (Some(_), Some(_)) => {
+                self.error(path, "proxy and respond are mutually exclusive");
+                Action::Respond(placeholder_response())
+            }
+        };
+
+        let mut limits = listener_limits;
+        if let Some(max_body_bytes) = spec.limits.max_body_bytes {
+            limits.max_body_bytes =
+                self.positive(&format!("{path}.limits.max_body_bytes"), max_body_bytes);
+        }
+        let response_timeout = spec.timeouts.response.as_ref().map(|response| {
+            let timeout_path = format!("{path}.timeouts.response");
+            if spec.respond.is_some() {
+                self.error(&timeout_path, "only applies to proxy routes");
+            }
+            self.duration(&timeout_path, response, false)
+        });
+        Route {
+            name: spec.name.clone(),
+            matcher,
+            action,
+            limits,
+            response_timeout,
+        }
+    }
+
+    fn matcher(&mut self, path: &str, spec: &MatchSpec) -> RouteMatch {
+        let mut hosts: Vec<HostMatch> = Vec::with_capacity(spec.hosts.len());
+        for (i, host) in spec.hosts.iter().enumerate() {
+            let host_path = index_path(&format!("{path}.hosts"), i);
+            if let Some(host) = self.check(&host_path, check::host_pattern(host).map(Some), None) {
+                if hosts.contains(&host) {
+                    self.error(&host_path, format!("duplicate host pattern {host:?}"));
+                }
+                hosts.push(host);
+            }
+        }
+
+        let path_match = match &spec.path {
+            None => PathMatch::default(),
+            Some(p) => self.path_match(&format!("{path}.path"), p),
+        };
+
+        let mut methods: Vec<String> = Vec::with_capacity(spec.methods.len());
+        for (i, method) in spec.methods.iter().enumerate() {
+            let method_path = index_path(&format!("{path}.methods"), i);
+            let method = self.check(&method_path, check::method(method), String::new());
+            if !method.is_empty() && methods.contains(&method) {
+                self.error(&method_path, format!("duplicate method {method}"));
+            }
+            methods.push(method);
+        }
+
+        let mut headers = Vec::with_capacity(spec.headers.len());
+        for (i, header) in spec.headers.iter().enumerate() {
+            let header_path = index_path(&format!("{path}.headers"), i);
+            let name = self.check(
+                &format!("{header_path}.name"),
+                check::header_name(&header.name),
+                String::new(),
+            );
+            if let Some(value) = &header.value {
+                self.check(
+                    &format!("{header_path}.value"),
+                    check::header_value(value),
+                    (),
+                );
+            }
+            headers.push(HeaderMatch {
+                name,
+                value: header.value.clone(),
+            });
+        }
+
+        RouteMatch {
+            hosts,
+            path: path_match,
+            methods,
+            headers,
+        }
+    }
+
+    fn path_match(&mut self, path: &str, spec: &PathSpec) -> PathMatch {
+        let fallback = PathMatch::default();
+        match (&spec.exact, &spec.prefix, &spec.pattern) {
+            (Some(exact), None, None) => {
+                let path = format!("{path}.exact");
+                self.check(&path, check::literal_path(exact), ());
+                PathMatch::Exact(exact.clone())
+            }
+            (None, Some(prefix), None) => {
+                let path = format!("{path}.prefix");
+                self.check(&path, check::literal_path(prefix), ());
+                PathMatch::Prefix(prefix.clone())
+            }
+            (None, None, Some(pattern)) => {
+                let path = format!("{path}.pattern");
+                let segments = self.check(&path, check::pattern(pattern), Vec::new());
+                PathMatch::Pattern(segments)
+            }
+            _ => {
+                self.error(path, "exactly one of exact, prefix or pattern is required");
+                fallback
+            }
+        }
+    }
+
+    fn upstream_ref(
+        &mut self,
+        path: &str,
+        name: &str,
+        upstreams: &HashMap<&str, UpstreamId>,
+    ) -> UpstreamId {
+        if let Some(id) = upstreams.get(name) {
+            return *id;
+        }
+        let message = if name.is_empty() {
+            "an upstream name is required".to_owned()
+        } else if upstreams.is_empty() {
+            format!("unknown upstream {name:?} (no upstreams are defined)")
+        } else {
+            let mut known: Vec<(&&str, &UpstreamId)> = upstreams.iter().collect();
+            known.sort_by_key(|(_, id)| id.0);
+            let known: Vec<&str> = known.into_iter().map(|(name, _)| *name).collect();
+            format!("unknown upstream {name:?} (defined: {})", known.join(", "))
+        };
+        self.error(path, message);
+        UpstreamId(usize::MAX)
+    }
+
+    fn proxy(
+        &mut self,
+        path: &str,
+        spec: &ProxySpec,
+        upstreams: &HashMap<&str, UpstreamId>,
+    ) -> ProxyAction {
+        let mut backends: Vec<WeightedBackend> = Vec::new();
+        match (&spec.upstream, spec.split.is_empty()) {
+            (Some(upstream), true) => {
+                let id = self.upstream_ref(&format!("{path}.upstream"), upstream, upstreams);
+                backends.push(WeightedBackend {
+                    upstream: id,
+                    weight: 1,
+                });
+            }
+            (None, false) => {
+                let split_path = format!("{path}.split");
+                for (i, side) in spec.split.iter().enumerate() {
+                    let side_path = index_path(&split_path, i);
+                    let upstream_path = format!("{side_path}.upstream");
+                    let id = self.upstream_ref(&upstream_path, &side.upstream, upstreams);
+                    if id.0 != usize::MAX && backends.iter().any(|b| b.upstream == id) {
+                        self.error(
+                            &upstream_path,
+                            format!("upstream {:?} appears twice in the split", side.upstream),
+                        );
+                    }
+                    if side.weight > MAX_WEIGHT {
+                        self.error(
+                            format!("{side_path}.weight"),
+                            format!("weight {} is outside 0..={MAX_WEIGHT}", side.weight),
+                        );
+                    }
+                    backends.push(WeightedBackend {
+                        upstream: id,
+                        weight: side.weight,
+                    });
+                }
+                if spec.split.iter().all(|side| side.weight == 0) {
+                    self.error(&split_path, "at least one weight must be greater than zero");
+                }
+            }
+            (None, true) => self.error(path, "one of upstream or split is required"),
+            (Some(_), false) => self.error(path, "upstream and split are mutually exclusive"),
+        }
+
+        let force_header = spec.force_header.as_ref().map(|name| {
+            let force_path = format!("{path}.force_header");
+            if spec.split.is_empty() {
+                self.error(&force_path, "only used with split");
+            }
+            self.check(&force_path, check::header_name(name), String::new())
+        });
+        if let Some(prefix) = &spec.strip_prefix {
+            let strip_path = format!("{path}.strip_prefix");
+            self.check(&strip_path, check::literal_path(prefix), ());
+            if prefix == "/" {
+                self.error(&strip_path, "stripping \"/\" has no effect");
+            }
+            if spec.rewrite_path.is_some() {
+                self.error(&strip_path, "has no effect together with rewrite_path");
+            }
+        }
+        if let Some(rewrite) = &spec.rewrite_path {
+            self.check(
+                &format!("{path}.rewrite_path"),
+                check::literal_path(rewrite),
+                (),
+            );
+        }
+        if let Some(host) = &spec.host {
+            self.check(&format!("{path}.host"), check::authority(host), ());
+        }
+        let request_headers = self.header_ops(
+            &format!("{path}.request_headers"),
+            &spec.request_headers,
+            true,
+        );
+        let response_headers = self.header_ops(
+            &format!("{path}.response_headers"),
+            &spec.response_headers,
+            false,
+        );
+        ProxyAction {
+            backends,
+            force_header,
+            strip_prefix: spec.strip_prefix.clone(),
+            rewrite_path: spec.rewrite_path.clone(),
+            host: spec.host.clone(),
+            request_headers,
+            response_headers,
+        }
+    }
+
+    /// A header name that configuration may edit: valid, and not one the gateway manages
+    /// (nor `host` on requests: that is `proxy.host`).
+    fn editable_header(&mut self, path: &str, name: &str, request: bool) -> String {
+        let name = self.check(path, check::header_name(name), String::new());
+        if MANAGED_HEADERS.contains(&name.as_str()) {
+            self.error(
+                path,
+                format!("{name} is managed by the gateway and cannot be configured"),
+            );
+        } else if request && name == "host" {
+            self.error(path, "set the Host header with proxy.host");
+        }
+        name
+    }
+
+    fn header_fields(
+        &mut self,
+        path: &str,
+        map: &OrderedMap<String>,
+        request: bool,
+    ) -> Vec<(String, String)> {
+        let mut fields: Vec<(String, String)> = Vec::with_capacity(map.0.len());
+        for (name, value) in map.iter() {
+            let field_path = key_path(path, name);
+            let lower = self.editable_header(&field_path, name, request);
+            self.check(&field_path, check::header_value(value), ());
+            if !lower.is_empty() && fields.iter().any(|(n, _)| *n == lower) {
+                self.error(
+                    &field_path,
+                    format!("{lower} is given twice (header names are case-insensitive)"),
+                );
+            }
+            fields.push((lower, value.clone()));
+        }
+        fields
+    }
+
+    fn header_ops(&mut self, path: &str, spec: &HeaderOpsSpec, request: bool) -> HeaderOps {
+        let set = self.header_fields(&format!("{path}.set"), &spec.set, request);
+        let add = self.header_fields(&format!("{path}.add"), &spec.add, request);
+        let remove = spec
+            .remove
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                self.editable_header(&index_path(&format!("{path}.remove"), i), name, request)
+            })
+            .collect();
+        HeaderOps { remove, set, add }
+    }
+
+    fn respond(&mut self, path: &str, spec: &RespondSpec) -> DirectResponse {
+        if !(200..=599).contains(&spec.status) {
+            self.error(
+                format!("{path}.status"),
+                format!("status {} is outside 200..=599", spec.status),
+            );
+        }
+        if matches!(spec.status, 204 | 304) && !spec.body.is_empty() {
+            self.error(
+                format!("{path}.body"),
+                format!("a {} response has no body", spec.status),
+            );
+        }
+        let headers = self.header_fields(&format!("{path}.headers"), &spec.headers, false);
+        DirectResponse {
+            status: spec.status,
+            headers,
+            body: spec.body.clone().into_bytes(),
+        }
+    }
+}
+
+/// Stands in for an action that failed its checks (never returned).
+fn placeholder_response() -> DirectResponse {
+    DirectResponse {
+        status: 500,
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}

@@ -1,0 +1,645 @@
+//! The file shape: what a YAML configuration file may say, exactly.
+//!
+//! Every struct here takes every key as optional (`#[serde(default)]`) with the documented
+//! default, so a file says only what differs. Required values (names, addresses) default to
+//! empty and are reported as missing by [`compile`](crate::compile), together with every other
+//! problem, instead of stopping the parse at the first one.
+//!
+//! **Unknown keys are errors.** The structs do not use `#[serde(deny_unknown_fields)]`, because
+//! that stops at the first unknown key; instead [`parse`](crate::parse) wraps the deserializer
+//! with `serde_ignored` and reports *every* key that no field consumed. Always deserialize these
+//! types through [`parse`](crate::parse) (or [`from_yaml_str`](crate::from_yaml_str)); a bare
+//! `serde_saphyr::from_str::<ConfigSpec>` would silently ignore misspelled keys. The shape has
+//! no `flatten` and no internally tagged or untagged enums, so nothing is buffered where the
+//! wrapper cannot see it.
+//!
+//! Units: durations are [`DurationSpec`] strings with a unit (`250ms`, `5s`, `2m`, `1h`);
+//! sizes are whole numbers of bytes with `_bytes` in the key; counts are plain numbers.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+/// The documented default of every optional value.
+pub mod defaults {
+    /// `drain_timeout`.
+    pub const DRAIN_TIMEOUT: &str = "15s";
+    /// `admin.listen`.
+    pub const ADMIN_LISTEN: &str = "127.0.0.1:9901";
+    /// `upstreams.*.endpoints[].weight` and `proxy.split[].weight`.
+    pub const WEIGHT: u32 = 1;
+    /// `upstreams.*.timeouts.connect`.
+    pub const CONNECT_TIMEOUT: &str = "5s";
+    /// `upstreams.*.timeouts.response`.
+    pub const RESPONSE_TIMEOUT: &str = "60s";
+    /// `upstreams.*.retries.attempts`.
+    pub const RETRY_ATTEMPTS: u32 = 1;
+    /// `upstreams.*.retries.budget_percent`.
+    pub const RETRY_BUDGET_PERCENT: u32 = 20;
+    /// `upstreams.*.retries.backoff`.
+    pub const RETRY_BACKOFF: &str = "25ms";
+    /// `upstreams.*.retries.backoff_max`.
+    pub const RETRY_BACKOFF_MAX: &str = "250ms";
+    /// `upstreams.*.pool.max_idle`.
+    pub const POOL_MAX_IDLE: usize = 1024;
+    /// `upstreams.*.pool.idle_timeout`.
+    pub const POOL_IDLE_TIMEOUT: &str = "55s";
+    /// `listeners[].limits.max_body_bytes` (8 GiB).
+    pub const MAX_BODY_BYTES: u64 = 8 << 30;
+    /// `listeners[].limits.max_uri_bytes`.
+    pub const MAX_URI_BYTES: usize = 8192;
+    /// `listeners[].limits.max_header_bytes`.
+    pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+    /// `listeners[].limits.max_headers`.
+    pub const MAX_HEADERS: usize = 100;
+    /// `listeners[].timeouts.header`.
+    pub const CLIENT_HEADER_TIMEOUT: &str = "10s";
+    /// `listeners[].timeouts.body`.
+    pub const CLIENT_BODY_TIMEOUT: &str = "60s";
+    /// `listeners[].timeouts.idle`.
+    pub const CLIENT_IDLE_TIMEOUT: &str = "60s";
+    /// `respond.status`.
+    pub const RESPOND_STATUS: u16 = 200;
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ConfigSpec {
+    /// Worker threads: `auto` (one per available CPU) or a count 1..=1024. Default `auto`.
+    pub workers: WorkersSpec,
+    /// How long in-flight requests may take to finish after SIGTERM. Default `15s`.
+    pub drain_timeout: DurationSpec,
+    /// The admin listener. Default: enabled on `127.0.0.1:9901`.
+    pub admin: AdminSpec,
+    /// Upstream groups by name (`[a-z0-9_-]+`), in file order. Default: none.
+    pub upstreams: OrderedMap<UpstreamSpec>,
+    /// Listeners; at least one is required.
+    pub listeners: Vec<ListenerSpec>,
+}
+
+impl Default for ConfigSpec {
+    fn default() -> Self {
+        Self {
+            workers: WorkersSpec::Auto,
+            drain_timeout: DurationSpec::new(defaults::DRAIN_TIMEOUT),
+            admin: AdminSpec::default(),
+            upstreams: OrderedMap::default(),
+            listeners: Vec::new(),
+        }
+    }
+}
+
+/// `workers`: `auto` or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkersSpec {
+    /// One worker per available CPU.
+    #[default]
+    Auto,
+    /// This many workers (1..=1024 after checking).
+    Count(u64),
+}
+
+impl<'de> Deserialize<'de> for WorkersSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct WorkersVisitor;
+        impl Visitor<'_> for WorkersVisitor {
+            type Value = WorkersSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`auto` or a positive whole number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<WorkersSpec, E> {
+                Ok(WorkersSpec::Count(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<WorkersSpec, E> {
+                u64::try_from(v)
+                    .map(WorkersSpec::Count)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<WorkersSpec, E> {
+                if v == "auto" {
+                    Ok(WorkersSpec::Auto)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(WorkersVisitor)
+    }
+}
+
+/// A duration written with a unit: `250ms`, `5s`, `2m`, `1h` (a whole number, then `ms`, `s`,
+/// `m` or `h`). The text is kept as written and checked by [`compile`](crate::compile), so that
+/// every malformed duration in a file is reported at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationSpec(pub String);
+
+impl DurationSpec {
+    /// A duration from its text.
+    pub fn new(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
+    /// The duration, or why the text is not one.
+    pub fn parse(&self) -> Result<std::time::Duration, String> {
+        parse_duration(&self.0)
+    }
+}
+
+/// Parses `250ms`, `5s`, `2m`, `1h`: a whole number and a unit, nothing else.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let hint = "expected a whole number and a unit (ms, s, m, h), e.g. \"250ms\", \"5s\", \"2m\"";
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return Err(format!("invalid duration {text:?}: {hint}"));
+    }
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+    let duration = match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "" => return Err(format!("invalid duration {text:?}: missing unit; {hint}")),
+        _ => return Err(format!("invalid duration {text:?}: {hint}")),
+    };
+    duration.ok_or_else(|| format!("invalid duration {text:?}: number too large"))
+}
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Numbers are kept as text too, so that `5` is reported as "missing unit" by compile.
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"250ms\", \"5s\" or \"2m\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationSpec, E> {
+                Ok(DurationSpec::new(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationSpec, E> {
+                Ok(DurationSpec(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationSpec, E> {
+                Ok(DurationSpec(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationSpec, E> {
+                Ok(DurationSpec(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+/// A YAML mapping from names to values that keeps file order (duplicate keys are a YAML
+/// error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> OrderedMap<V> {
+    /// Entries in file order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap<V>, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<String, V>()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(std::marker::PhantomData))
+    }
+}
+
+/// `admin`: the admin listener (health, readiness, metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AdminSpec {
+    /// Whether the admin listener runs. Default `true`.
+    pub enabled: bool,
+    /// Address to bind, `host:port`. Default `127.0.0.1:9901`.
+    pub listen: String,
+}
+
+impl Default for AdminSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: defaults::ADMIN_LISTEN.to_owned(),
+        }
+    }
+}
+
+/// `upstreams.<name>`: a group of endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct UpstreamSpec {
+    /// Endpoints; at least one is required.
+    pub endpoints: Vec<EndpointSpec>,
+    /// Load-balancing policy. Default `round_robin`.
+    pub balance: BalanceSpec,
+    /// What `consistent_hash` hashes; required with it and only with it.
+    pub hash_key: Option<HashKeySpec>,
+    /// Upstream timeouts. Default connect `5s`, response `60s`.
+    pub timeouts: UpstreamTimeoutsSpec,
+    /// Retries of idempotent requests. Default 1 attempt, 20% budget, `25ms`..`250ms` backoff.
+    pub retries: RetriesSpec,
+    /// Keep-alive pool per core and endpoint. Default 1024 idle, `55s` idle timeout.
+    pub pool: PoolSpec,
+}
+
+/// `upstreams.<name>.endpoints[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct EndpointSpec {
+    /// `host:port` (an IP address or a name resolved once, at load time; IPv4 preferred).
+    /// Required.
+    pub address: String,
+    /// Relative weight, 1..=1000. Default 1.
+    pub weight: u32,
+}
+
+impl Default for EndpointSpec {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            weight: defaults::WEIGHT,
+        }
+    }
+}
+
+/// `upstreams.<name>.balance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceSpec {
+    /// Smooth weighted round robin (the default).
+    #[default]
+    RoundRobin,
+    /// Fewest in-flight requests.
+    LeastRequest,
+    /// The less busy of two random endpoints.
+    PowerOfTwo,
+    /// Consistent hashing on `hash_key`.
+    ConsistentHash,
+}
+
+/// `upstreams.<name>.hash_key`: exactly one of the three.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct HashKeySpec {
+    /// Hash this request header's value.
+    pub header: Option<String>,
+    /// Hash this cookie's value.
+    pub cookie: Option<String>,
+    /// `true`: hash the client's IP address. Default `false`.
+    pub client_ip: bool,
+}
+
+/// `upstreams.<name>.timeouts`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct UpstreamTimeoutsSpec {
+    /// Establishing a connection. Default `5s`; must not be zero.
+    pub connect: DurationSpec,
+    /// Waiting for the response head and between body reads. Default `60s`; not zero.
+    pub response: DurationSpec,
+}
+
+impl Default for UpstreamTimeoutsSpec {
+    fn default() -> Self {
+        Self {
+            connect: DurationSpec::new(defaults::CONNECT_TIMEOUT),
+            response: DurationSpec::new(defaults::RESPONSE_TIMEOUT),
+        }
+    }
+}
+
+/// `upstreams.<name>.retries`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct RetriesSpec {
+    /// Extra attempts after the first, 0..=10 (0 disables retries). Default 1.
+    pub attempts: u32,
+    /// Retries allowed as a percentage of recent requests, 0..=100. Default 20.
+    pub budget_percent: u32,
+    /// First backoff, doubled per retry with jitter. Default `25ms`.
+    pub backoff: DurationSpec,
+    /// Largest backoff, at least `backoff`. Default `250ms`.
+    pub backoff_max: DurationSpec,
+    /// Also retry on these upstream statuses (500..=599). Default none.
+    pub on_status: Vec<u16>,
+}
+
+impl Default for RetriesSpec {
+    fn default() -> Self {
+        Self {
+            attempts: defaults::RETRY_ATTEMPTS,
+            budget_percent: defaults::RETRY_BUDGET_PERCENT,
+            backoff: DurationSpec::new(defaults::RETRY_BACKOFF),
+            backoff_max: DurationSpec::new(defaults::RETRY_BACKOFF_MAX),
+            on_status: Vec::new(),
+        }
+    }
+}
+
+/// `upstreams.<name>.pool`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct PoolSpec {
+    /// Idle connections kept per core and endpoint (0 = no reuse). Default 1024.
+    pub max_idle: usize,
+    /// Idle connections older than this are closed. Default `55s`; not zero.
+    pub idle_timeout: DurationSpec,
+}
+
+impl Default for PoolSpec {
+    fn default() -> Self {
+        Self {
+            max_idle: defaults::POOL_MAX_IDLE,
+            idle_timeout: DurationSpec::new(defaults::POOL_IDLE_TIMEOUT),
+        }
+    }
+}
+
+/// `listeners[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct ListenerSpec {
+    /// Unique name (`[a-z0-9_-]+`). Required.
+    pub name: String,
+    /// Address to bind, `host:port`. Required; unique.
+    pub listen: String,
+    /// Request size limits. Defaults: 8 GiB body, 8192 B target, 32 KiB head, 100 fields.
+    pub limits: LimitsSpec,
+    /// Client timeouts. Defaults: header `10s`, body `60s`, idle `60s`.
+    pub timeouts: ClientTimeoutsSpec,
+    /// Routes; at least one is required.
+    pub routes: Vec<RouteSpec>,
+}
+
+/// `listeners[].limits`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct LimitsSpec {
+    /// Largest request body in bytes (413). Default 8589934592 (8 GiB); not zero.
+    pub max_body_bytes: u64,
+    /// Longest request target in bytes (414). Default 8192; not zero.
+    pub max_uri_bytes: usize,
+    /// Largest request head in bytes (431). Default 32768; not zero.
+    pub max_header_bytes: usize,
+    /// Most request header fields (431). Default 100; not zero.
+    pub max_headers: usize,
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            max_uri_bytes: defaults::MAX_URI_BYTES,
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
+            max_headers: defaults::MAX_HEADERS,
+        }
+    }
+}
+
+/// `listeners[].timeouts`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ClientTimeoutsSpec {
+    /// Receiving a complete request head (408). Default `10s`; not zero.
+    pub header: DurationSpec,
+    /// Between reads of a request body, and for writes to the client. Default `60s`; not zero.
+    pub body: DurationSpec,
+    /// Idle keep-alive connections are closed after this. Default `60s`; not zero.
+    pub idle: DurationSpec,
+}
+
+impl Default for ClientTimeoutsSpec {
+    fn default() -> Self {
+        Self {
+            header: DurationSpec::new(defaults::CLIENT_HEADER_TIMEOUT),
+            body: DurationSpec::new(defaults::CLIENT_BODY_TIMEOUT),
+            idle: DurationSpec::new(defaults::CLIENT_IDLE_TIMEOUT),
+        }
+    }
+}
+
+/// `listeners[].routes[]`: exactly one of `proxy` or `respond`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct RouteSpec {
+    /// Unique name within the listener (`[a-z0-9_-]+`). Required.
+    pub name: String,
+    /// What the route matches. Default: every request.
+    #[serde(rename = "match")]
+    pub matcher: MatchSpec,
+    /// Forward to an upstream group (or a weighted split).
+    pub proxy: Option<ProxySpec>,
+    /// Answer directly.
+    pub respond: Option<RespondSpec>,
+    /// Overrides of the listener's limits. Default: inherit.
+    pub limits: RouteLimitsSpec,
+    /// Overrides of the upstream timeouts. Default: inherit.
+    pub timeouts: RouteTimeoutsSpec,
+}
+
+/// `listeners[].routes[].match`: every criterion given must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct MatchSpec {
+    /// Host patterns, any of them: `api.example.com` or `*.example.com`. Default: any host.
+    pub hosts: Vec<String>,
+    /// Path criterion. Default: prefix `/` (every path).
+    pub path: Option<PathSpec>,
+    /// Methods, any of them (case-insensitive). Default: any method.
+    pub methods: Vec<String>,
+    /// Header criteria, all of them. Default: none.
+    pub headers: Vec<HeaderMatchSpec>,
+}
+
+/// `match.path`: exactly one of the three.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct PathSpec {
+    /// Exactly this path.
+    pub exact: Option<String>,
+    /// This prefix, on a segment boundary (`/api` matches `/api` and `/api/x`, not `/apix`);
+    /// a prefix ending in `/` (`/api/`) matches paths starting with it (not `/api`).
+    pub prefix: Option<String>,
+    /// Segments with `{name}` parameters, e.g. `/users/{id}/orders`.
+    pub pattern: Option<String>,
+}
+
+/// `match.headers[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct HeaderMatchSpec {
+    /// Header name (case-insensitive). Required.
+    pub name: String,
+    /// If given, some value of the header must equal it exactly; else the header must be
+    /// present. Default: presence only.
+    pub value: Option<String>,
+}
+
+/// `routes[].proxy`: exactly one of `upstream` or `split`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct ProxySpec {
+    /// The upstream group.
+    pub upstream: Option<String>,
+    /// A weighted split across groups (canary releases).
+    pub split: Vec<SplitSpec>,
+    /// With `split` only: a request header whose value, naming a group of the split, forces it.
+    pub force_header: Option<String>,
+    /// Removed from the start of the path before forwarding, on a segment boundary.
+    pub strip_prefix: Option<String>,
+    /// Replaces the whole path (the query is kept). Not together with `strip_prefix`.
+    pub rewrite_path: Option<String>,
+    /// Replaces the Host header sent upstream. Default: the client's Host.
+    pub host: Option<String>,
+    /// Edits to the forwarded request's headers. Default: none.
+    pub request_headers: HeaderOpsSpec,
+    /// Edits to the response's headers. Default: none.
+    pub response_headers: HeaderOpsSpec,
+}
+
+/// `proxy.split[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct SplitSpec {
+    /// The upstream group. Required.
+    pub upstream: String,
+    /// Relative weight, 0..=1000 (0: reachable only through `force_header`). Default 1.
+    pub weight: u32,
+}
+
+impl Default for SplitSpec {
+    fn default() -> Self {
+        Self {
+            upstream: String::new(),
+            weight: defaults::WEIGHT,
+        }
+    }
+}
+
+/// `proxy.request_headers` / `proxy.response_headers`: applied as remove, set, add.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct HeaderOpsSpec {
+    /// Replace every field with this name by one with this value.
+    pub set: OrderedMap<String>,
+    /// Append a field.
+    pub add: OrderedMap<String>,
+    /// Remove every field with these names.
+    pub remove: Vec<String>,
+}
+
+/// `routes[].respond`: a response generated by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct RespondSpec {
+    /// Status code, 200..=599. Default 200.
+    pub status: u16,
+    /// Header fields, in order. Default none (`content-length` is added by the gateway).
+    pub headers: OrderedMap<String>,
+    /// Body text. Default empty.
+    pub body: String,
+}
+
+impl Default for RespondSpec {
+    fn default() -> Self {
+        Self {
+            status: defaults::RESPOND_STATUS,
+            headers: OrderedMap::default(),
+            body: String::new(),
+        }
+    }
+}
+
+/// `routes[].limits`: per-route overrides of the listener's limits. Only the body limit can be
+/// set per route: the head limits apply before routing.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct RouteLimitsSpec {
+    /// Largest request body in bytes for this route; not zero. Default: the listener's.
+    pub max_body_bytes: Option<u64>,
+}
+
+/// `routes[].timeouts`: per-route override of the upstream timeouts (proxy routes only).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct RouteTimeoutsSpec {
+    /// Upstream response timeout for this route; not zero. Default: the group's.
+    pub response: Option<DurationSpec>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_with_units() {
+        let ok = [
+            ("250ms", Duration::from_millis(250)),
+            ("0s", Duration::ZERO),
+            ("5s", Duration::from_secs(5)),
+            ("2m", Duration::from_secs(120)),
+            ("1h", Duration::from_secs(3600)),
+        ];
+        for (text, want) in ok {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_without_a_valid_unit_are_rejected() {
+        for text in [
+            "",
+            "5",
+            "s",
+            "5 s",
+            "1.5s",
+            "-1s",
+            "5sec",
+            "5S",
+            "1d",
+            " 5s",
+            "99999999999999999999s",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text:?} accepted");
+        }
+        assert!(parse_duration("5").unwrap_err().contains("missing unit"));
+        assert!(parse_duration("999999999999999999h")
+            .unwrap_err()
+            .contains("too large"));
+    }
+}

@@ -1,0 +1,105 @@
+//! The admin listener: `/healthz`, `/readyz` and `/config` on a small blocking server thread.
+//! Admin traffic is rare and tiny, so it stays off the workers' event loops entirely.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A running admin listener; stops when dropped.
+pub struct Admin {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+/// What the admin endpoints report.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// Set once every listener is bound and the workers run; cleared when draining.
+    pub ready: Arc<AtomicBool>,
+    /// The configuration as loaded (shown by `/config`).
+    pub config_text: Arc<str>,
+}
+
+impl Admin {
+    /// Binds `addr` and serves until dropped.
+    pub fn start(addr: SocketAddr, state: AdminState) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("ringway-admin".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if flag.load(Ordering::Acquire) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        let _ = serve(stream, &state);
+                    }
+                }
+            })?;
+        tracing::info!(%addr, "Admin listening");
+        Ok(Self { addr, stop })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve(mut s: TcpStream, state: &AdminState) -> io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < buf.len() {
+        let n = s.read(&mut buf[len..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        len += n;
+    }
+    let line = buf[..len].split(|&b| b == b'\r').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts.next().unwrap_or_default();
+    let path = parts.next().unwrap_or_default();
+    let (status, ctype, body): (&str, &str, String) = match (method, path) {
+        (b"GET", b"/healthz") => ("200 OK", "application/json", "{\"status\":\"ok\"}\n".into()),
+        (b"GET", b"/readyz") if state.ready.load(Ordering::Acquire) => (
+            "200 OK",
+            "application/json",
+            "{\"status\":\"ready\"}\n".into(),
+        ),
+        (b"GET", b"/readyz") => (
+            "503 Service Unavailable",
+            "application/json",
+            "{\"status\":\"not_ready\"}\n".into(),
+        ),
+        (b"GET", b"/config") => ("200 OK", "application/yaml", state.config_text.to_string()),
+        (b"GET", _) => (
+            "404 Not Found",
+            "application/json",
+            "{\"error\":\"not_found\"}\n".into(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "application/json",
+            "{\"error\":\"method_not_allowed\"}\n".into(),
+        ),
+    };
+    write!(
+        s,
+        "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
