@@ -64,6 +64,8 @@ struct Session {
     path_buf: Vec<u8>,
     /// Endpoints tried by the current request.
     tried: Vec<usize>,
+    /// The consistent-hash key of the current request.
+    key_buf: Vec<u8>,
     request_id: RequestId,
     requests: u64,
     /// Per request: body limit and upstream response timeout of the matched route.
@@ -146,6 +148,7 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
         out: Vec::with_capacity(BUF_BYTES),
         path_buf: Vec::new(),
         tried: Vec::with_capacity(4),
+        key_buf: Vec::new(),
         request_id,
         requests: 0,
         max_body: lt.max_body_bytes,
@@ -383,7 +386,12 @@ impl Session {
             },
             _ => None,
         };
-        let key = key.map(<[u8]>::to_vec);
+        // Copied out of the read buffer (which the body may overwrite) into a reused buffer.
+        let has_key = key.is_some();
+        if let Some(k) = key {
+            self.key_buf.clear();
+            self.key_buf.extend_from_slice(k);
+        }
         let rewritten = rewrite_path(action, self.head.path.of(buf), &mut self.path_buf);
         let edits_path = rewritten.then(|| std::mem::take(&mut self.path_buf));
         let now = Instant::now();
@@ -398,7 +406,7 @@ impl Session {
         let mut last = ErrorKind::NoEndpoint;
         let result = loop {
             let ep = if pooled_ok || self.tried.is_empty() {
-                match group.pick(key.as_deref(), &self.tried) {
+                match group.pick(has_key.then_some(&self.key_buf[..]), &self.tried) {
                     Some(ep) => ep,
                     None => break Err(Failure::Respond(last)),
                 }
