@@ -183,9 +183,8 @@ impl Router {
     /// The exact-host bucket, then the suffix buckets from the longest, as far as one matches.
     #[inline]
     fn find_host<H: Headers + ?Sized>(&self, host: &[u8], req: &Request<'_, H>) -> Option<usize> {
-        let eq = same_host;
         if !self.exact_hosts.is_empty() {
-            if let Some(bucket) = probe(&self.exact_hosts, host_hash(host), host, eq) {
+            if let Some(bucket) = probe(&self.exact_hosts, host_hash(host), host, same_host) {
                 if let Some(r) = bucket.find(req) {
                     return Some(r);
                 }
@@ -198,7 +197,9 @@ impl Router {
                 if !self.suffix_lens.contains(suffix.len()) {
                     continue;
                 }
-                if let Some(bucket) = probe(&self.suffix_hosts, host_hash(suffix), suffix, eq) {
+                if let Some(bucket) =
+                    probe(&self.suffix_hosts, host_hash(suffix), suffix, same_host)
+                {
                     if let Some(r) = bucket.find(req) {
                         return Some(r);
                     }
