@@ -1,0 +1,1 @@
+//! Placeholder: the analytics helper fills this in.

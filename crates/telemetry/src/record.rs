@@ -1,0 +1,229 @@
+//! The per-request record: fixed size, `Copy`, no heap data. Route, upstream and endpoint are
+//! indices into the running configuration; analytics resolves them to names.
+
+/// Sentinel for "none" in the `u16` index fields.
+pub const NONE: u16 = u16::MAX;
+
+/// Longest path kept (bytes, the query string included); longer paths are truncated.
+pub const PATH_BYTES: usize = 128;
+/// Longest user agent kept (bytes).
+pub const USER_AGENT_BYTES: usize = 64;
+/// Longest client identity kept (bytes).
+pub const CLIENT_ID_BYTES: usize = 48;
+/// Longest request id kept (bytes).
+pub const REQUEST_ID_BYTES: usize = 64;
+
+/// Inline, truncated bytes with a length.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Inline<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// Keeps the first `N` bytes of `s` (at most 255).
+    pub fn new(s: &[u8]) -> Self {
+        let len = s.len().min(N).min(255);
+        let mut bytes = [0u8; N];
+        bytes[..len].copy_from_slice(&s[..len]);
+        Self { len: len as u8, bytes }
+    }
+
+    /// The kept bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl<const N: usize> Default for Inline<N> {
+    fn default() -> Self {
+        Self { len: 0, bytes: [0u8; N] }
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Inline<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// Request methods, as a small enum (others are `Other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Method {
+    /// GET.
+    #[default]
+    Get,
+    /// HEAD.
+    Head,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// DELETE.
+    Delete,
+    /// PATCH.
+    Patch,
+    /// OPTIONS.
+    Options,
+    /// Anything else.
+    Other,
+}
+
+impl Method {
+    /// Classifies a method token.
+    pub fn from_bytes(m: &[u8]) -> Self {
+        match m {
+            b"GET" => Self::Get,
+            b"HEAD" => Self::Head,
+            b"POST" => Self::Post,
+            b"PUT" => Self::Put,
+            b"DELETE" => Self::Delete,
+            b"PATCH" => Self::Patch,
+            b"OPTIONS" => Self::Options,
+            _ => Self::Other,
+        }
+    }
+
+    /// The method's name (`OTHER` for the rest).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Patch => "PATCH",
+            Self::Options => "OPTIONS",
+            Self::Other => "OTHER",
+        }
+    }
+}
+
+/// How a request ended. `Ok` means the upstream's (or a direct) response was forwarded,
+/// whatever its status; the rest are the gateway's own verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Outcome {
+    /// Forwarded a response (any status) or answered a direct route.
+    #[default]
+    Ok,
+    /// No route matched (404).
+    NoRoute,
+    /// Malformed or refused request (4xx from the gateway).
+    BadRequest,
+    /// Request body over the limit (413).
+    PayloadTooLarge,
+    /// The client was too slow (408).
+    ClientTimeout,
+    /// The client went away before the response was complete.
+    ClientAborted,
+    /// Rate limit or quota (429); filled by the policy layer.
+    RateLimited,
+    /// Authentication or authorization failed (401/403); filled by the policy layer.
+    AuthFailed,
+    /// Connecting to the upstream failed (502).
+    UpstreamConnect,
+    /// Upstream timeout (504).
+    UpstreamTimeout,
+    /// Upstream reset or bad response (502).
+    UpstreamError,
+    /// No endpoint available (503).
+    NoEndpoint,
+}
+
+impl Outcome {
+    /// Stable snake_case name used in Parquet and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NoRoute => "no_route",
+            Self::BadRequest => "bad_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::ClientTimeout => "client_timeout",
+            Self::ClientAborted => "client_aborted",
+            Self::RateLimited => "rate_limited",
+            Self::AuthFailed => "auth_failed",
+            Self::UpstreamConnect => "upstream_connect",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamError => "upstream_error",
+            Self::NoEndpoint => "no_endpoint",
+        }
+    }
+}
+
+/// Cache status (filled when the cache lands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum CacheStatus {
+    /// No cache involved.
+    #[default]
+    None,
+    /// Served from cache.
+    Hit,
+    /// Looked up, not found.
+    Miss,
+    /// Not cacheable.
+    Bypass,
+}
+
+impl CacheStatus {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Bypass => "bypass",
+        }
+    }
+}
+
+/// One request, as the data plane saw it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestRecord {
+    /// When the request head was complete: microseconds since the UNIX epoch, UTC.
+    pub ts_us: i64,
+    /// Worker (core) index.
+    pub core: u16,
+    /// Listener index in the configuration.
+    pub listener: u16,
+    /// Route index within the listener, or [`NONE`].
+    pub route: u16,
+    /// Upstream group index, or [`NONE`].
+    pub upstream: u16,
+    /// Endpoint index within the group, or [`NONE`].
+    pub endpoint: u16,
+    /// Method.
+    pub method: Method,
+    /// 10 for HTTP/1.0, 11 for HTTP/1.1, 20 for HTTP/2.
+    pub http_version: u8,
+    /// Status sent to the client (0 if none was sent).
+    pub status: u16,
+    /// How the request ended.
+    pub outcome: Outcome,
+    /// Cache status.
+    pub cache: CacheStatus,
+    /// Retries to other endpoints.
+    pub retries: u8,
+    /// Head complete to response complete, microseconds.
+    pub total_us: u32,
+    /// Request sent upstream to response complete, microseconds (0 if no upstream).
+    pub upstream_us: u32,
+    /// Request sent upstream to the first response byte, microseconds (0 if no upstream).
+    pub ttfb_us: u32,
+    /// Bytes received from the client (head and body).
+    pub request_bytes: u64,
+    /// Bytes sent to the client (head and body).
+    pub response_bytes: u64,
+    /// Client address as IPv6 (IPv4 mapped: `::ffff:a.b.c.d`).
+    pub client_ip: [u8; 16],
+    /// Client identity (JWT subject or API-key consumer), empty if anonymous.
+    pub client_id: Inline<CLIENT_ID_BYTES>,
+    /// Request id.
+    pub request_id: Inline<REQUEST_ID_BYTES>,
+    /// Path and query, truncated.
+    pub path: Inline<PATH_BYTES>,
+    /// User agent, truncated.
+    pub user_agent: Inline<USER_AGENT_BYTES>,
+}
