@@ -26,6 +26,10 @@ pub(crate) struct Conn {
     pub stream: TcpStream,
     pub buf: Vec<u8>,
     pub pos: usize,
+    /// Bytes consumed from the buffer so far (telemetry: request sizes).
+    pub consumed: u64,
+    /// Bytes written so far (telemetry: response sizes).
+    pub written: u64,
 }
 
 impl Conn {
@@ -34,6 +38,8 @@ impl Conn {
             stream,
             buf: Vec::with_capacity(BUF_BYTES),
             pos: 0,
+            consumed: 0,
+            written: 0,
         }
     }
 
@@ -47,6 +53,7 @@ impl Conn {
     #[inline]
     pub fn consume(&mut self, n: usize) {
         self.pos += n;
+        self.consumed += n as u64;
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
@@ -85,7 +92,9 @@ impl Conn {
             .map_err(|_| IoError::Timeout)?;
         buf.clear();
         *out = buf;
-        res.map(|_| ()).map_err(|_| IoError::Os)
+        let n = res.map_err(|_| IoError::Os)?;
+        self.written += n as u64;
+        Ok(())
     }
 
     /// Writes `n` buffered bytes straight from the read buffer and consumes them.
@@ -102,6 +111,7 @@ impl Conn {
             .map_err(|_| IoError::Timeout)?;
         self.buf = slice.into_inner();
         res.map_err(|_| IoError::Os)?;
+        to.written += n as u64;
         self.consume(n);
         Ok(())
     }

@@ -10,6 +10,7 @@ use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 use ringway_config::model::{Action, HashKey, HeaderOps, ProxyAction, Route};
 use ringway_core::{ErrorKind, RequestId};
+use ringway_telemetry::record::{Inline, Outcome, RequestRecord, NONE};
 
 use crate::codec::{
     find_head_end, leading_empty_lines, write_chunk, write_direct_response, write_error_response,
@@ -71,6 +72,17 @@ struct Session {
     /// Per request: body limit and upstream response timeout of the matched route.
     max_body: u64,
     response_timeout: Duration,
+    /// Telemetry of the current request, filled as it goes.
+    rec: RequestRecord,
+    /// When the current request's head was complete.
+    started: Instant,
+    /// Client bytes consumed and written when the current request started.
+    consumed_at_start: u64,
+    written_at_start: u64,
+    /// When the request went upstream, and when the response head came back.
+    upstream_sent: Option<Instant>,
+    upstream_first_byte: Option<Instant>,
+    client_ip16: [u8; 16],
 }
 
 /// Request headers as the router sees them: lookups over the parsed head, no allocation.
@@ -153,14 +165,26 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
         requests: 0,
         max_body: lt.max_body_bytes,
         response_timeout: Duration::from_secs(60),
+        rec: RequestRecord::default(),
+        started: Instant::now(),
+        consumed_at_start: 0,
+        written_at_start: 0,
+        upstream_sent: None,
+        upstream_first_byte: None,
+        client_ip16: match peer.ip() {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(v6) => v6.octets(),
+        },
     };
     loop {
         match s.read_head(&mut client).await {
-            HeadRead::Ready => {}
+            HeadRead::Ready => s.begin(&client, true),
             HeadRead::Closed => return,
             HeadRead::Reject(kind) => {
+                s.begin(&client, false);
                 s.request_id = s.core.ids.borrow_mut().next_id();
                 s.respond_error(&mut client, kind).await;
+                s.finish(&client, outcome_of(kind));
                 return;
             }
         }
@@ -170,18 +194,48 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
         let result = s.exchange(&mut client).await;
         drop(active);
         match result {
-            Ok(true) => {}
-            Ok(false) => {
-                let _ = client.stream.shutdown().await;
-                return;
+            Ok(keep_alive) => {
+                s.finish(&client, Outcome::Ok);
+                if !keep_alive {
+                    let _ = client.stream.shutdown().await;
+                    return;
+                }
             }
             Err(Failure::Respond(kind)) => {
                 s.respond_error(&mut client, kind).await;
+                s.finish(&client, outcome_of(kind));
                 return;
             }
-            Err(Failure::Abort) => return,
+            Err(Failure::Abort) => {
+                s.finish(&client, Outcome::ClientAborted);
+                return;
+            }
         }
     }
+}
+
+/// The telemetry outcome of a gateway error.
+fn outcome_of(kind: ErrorKind) -> Outcome {
+    match kind {
+        ErrorKind::PayloadTooLarge => Outcome::PayloadTooLarge,
+        ErrorKind::ClientTimeout => Outcome::ClientTimeout,
+        ErrorKind::UpstreamConnect => Outcome::UpstreamConnect,
+        ErrorKind::UpstreamTimeout => Outcome::UpstreamTimeout,
+        ErrorKind::UpstreamReset | ErrorKind::UpstreamBadResponse => Outcome::UpstreamError,
+        ErrorKind::NoEndpoint => Outcome::NoEndpoint,
+        ErrorKind::NoRoute => Outcome::NoRoute,
+        ErrorKind::BadRequest
+        | ErrorKind::UriTooLong
+        | ErrorKind::HeadersTooLarge
+        | ErrorKind::MethodNotAllowed
+        | ErrorKind::ExpectationFailed
+        | ErrorKind::NotImplemented
+        | ErrorKind::VersionNotSupported => Outcome::BadRequest,
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
 }
 
 /// Counts a request as in flight (for draining) while alive.
@@ -205,6 +259,58 @@ fn deadline(d: std::time::Duration) -> Instant {
 }
 
 impl Session {
+    /// Starts the telemetry of a request whose head is in `client.buffered()` (when `parsed`).
+    fn begin(&mut self, client: &Conn, parsed: bool) {
+        self.started = Instant::now();
+        self.consumed_at_start = client.consumed;
+        self.written_at_start = client.written;
+        self.upstream_sent = None;
+        self.upstream_first_byte = None;
+        let mut rec = RequestRecord {
+            ts_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64),
+            core: self.core.id as u16,
+            listener: self.listener as u16,
+            route: NONE,
+            upstream: NONE,
+            endpoint: NONE,
+            client_ip: self.client_ip16,
+            ..RequestRecord::default()
+        };
+        if parsed {
+            let buf = &client.buffered()[..self.head.len];
+            rec.method = ringway_telemetry::record::Method::from_bytes(self.head.method.of(buf));
+            rec.http_version = if self.head.version == Version::Http10 {
+                10
+            } else {
+                11
+            };
+            rec.path = Inline::new(self.head.path.of(buf));
+            if let Some(ua) = header_value(buf, &self.head.headers, "user-agent") {
+                rec.user_agent = Inline::new(ua);
+            }
+        }
+        self.rec = rec;
+    }
+
+    /// Completes the current request's record and hands it to telemetry.
+    fn finish(&mut self, client: &Conn, outcome: Outcome) {
+        let now = Instant::now();
+        let rec = &mut self.rec;
+        rec.outcome = outcome;
+        rec.total_us = micros(now - self.started);
+        // The head is consumed only once forwarded; a rejected head counts as received.
+        rec.request_bytes = (client.consumed - self.consumed_at_start).max(self.head.len as u64);
+        rec.response_bytes = client.written - self.written_at_start;
+        rec.request_id = Inline::new(self.request_id.as_bytes());
+        if let Some(sent) = self.upstream_sent {
+            rec.upstream_us = micros(now - sent);
+            rec.ttfb_us = self.upstream_first_byte.map_or(0, |t| micros(t - sent));
+        }
+        self.core.emit(&self.rec);
+    }
+
     /// Reads until a complete, valid request head is buffered at `client.buffered()[..]`.
     async fn read_head(&mut self, client: &mut Conn) -> HeadRead {
         let lt = self.lt;
@@ -305,12 +411,14 @@ impl Session {
             return Err(Failure::Respond(ErrorKind::NoRoute));
         };
         let route: &Route = &core.cfg.listeners[self.listener].routes[ri];
+        self.rec.route = ri as u16;
         self.max_body = route.limits.max_body_bytes;
         if declared.is_some_and(|n| n > self.max_body) {
             return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
         }
         match &route.action {
             Action::Respond(d) => {
+                self.rec.status = d.status;
                 // A request body is not read: close after answering instead of draining it.
                 if self.head.body != Body::None {
                     self.head.keep_alive = false;
@@ -374,6 +482,7 @@ impl Session {
             }
         };
         let group: &Group = &core.groups[group_id.0];
+        self.rec.upstream = group_id.0 as u16;
         let policy = &group.spec.retries;
         self.response_timeout = core.cfg.listeners[self.listener].routes[route]
             .response_timeout
@@ -430,6 +539,9 @@ impl Session {
                 }
             };
             let _inflight = InFlight::start(group, ep);
+            self.rec.endpoint = ep as u16;
+            self.rec.retries = (self.tried.len() - 1).min(255) as u8;
+            self.upstream_sent = Some(Instant::now());
             self.out.clear();
             let edits = RequestEdits {
                 path: edits_path.as_deref(),
@@ -470,6 +582,7 @@ impl Session {
             };
             match read {
                 Ok(()) => {
+                    self.upstream_first_byte = Some(Instant::now());
                     let status = self.resp.status;
                     if idempotent
                         && policy.on_status.contains(&status)
@@ -674,6 +787,7 @@ impl Session {
             (true, false) => None,
         };
         let resp_len = self.resp.len;
+        self.rec.status = self.resp.status;
         self.out.clear();
         write_response_head(
             &up.conn.buffered()[..resp_len],
@@ -789,6 +903,7 @@ impl Session {
     /// lingering close so the client reads the response before the connection goes away.
     async fn respond_error(&mut self, client: &mut Conn, kind: ErrorKind) {
         bump(&self.core.stats.errors);
+        self.rec.status = kind.status();
         tracing::debug!(
             error = kind.code(),
             status = kind.status(),
