@@ -171,12 +171,51 @@ impl Compiler {
             listeners.push(self.listener(&path, listen, listener, &upstream_ids));
         }
 
+        let telemetry = self.telemetry(&spec.telemetry);
         Config {
             workers,
             admin,
             upstreams,
             listeners,
             drain_timeout,
+            telemetry,
+        }
+    }
+
+    fn telemetry(&mut self, spec: &crate::spec::TelemetrySpec) -> crate::model::Telemetry {
+        use crate::model::Compression;
+        let compression = match spec.compression.as_str() {
+            "zstd" => Compression::Zstd,
+            "snappy" => Compression::Snappy,
+            "none" => Compression::None,
+            other => {
+                self.error(
+                    "telemetry.compression",
+                    format!("unknown compression {other:?}: use zstd, snappy or none"),
+                );
+                Compression::Zstd
+            }
+        };
+        let rotate = self.duration("telemetry.rotate", &spec.rotate, false);
+        if spec.max_file_bytes < 1 << 20 {
+            self.error("telemetry.max_file_bytes", "must be at least 1048576 (1 MiB)");
+        }
+        if !(1024..=1 << 24).contains(&spec.queue_capacity) {
+            self.error("telemetry.queue_capacity", "must be between 1024 and 16777216 records");
+        }
+        let logs_dir = match spec.logs_dir.as_deref() {
+            Some("") => {
+                self.error("telemetry.logs_dir", "must not be empty (omit it to disable logs)");
+                None
+            }
+            other => other.map(std::path::PathBuf::from),
+        };
+        crate::model::Telemetry {
+            logs_dir,
+            compression,
+            rotate,
+            max_file_bytes: spec.max_file_bytes,
+            queue_capacity: spec.queue_capacity,
         }
     }
 

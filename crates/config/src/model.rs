@@ -18,6 +18,47 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub drain_timeout: Duration,
+    /// Request telemetry.
+    pub telemetry: Telemetry,
+}
+
+/// Where request records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telemetry {
+    /// Directory of the Parquet traffic logs; `None` disables them.
+    pub logs_dir: Option<std::path::PathBuf>,
+    /// Parquet compression.
+    pub compression: Compression,
+    /// Age after which a log file is closed.
+    pub rotate: Duration,
+    /// Size after which a log file is closed.
+    pub max_file_bytes: u64,
+    /// Per-core queue capacity in records.
+    pub queue_capacity: usize,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self {
+            logs_dir: None,
+            compression: Compression::Zstd,
+            rotate: Duration::from_secs(60),
+            max_file_bytes: 128 << 20,
+            queue_capacity: 65536,
+        }
+    }
+}
+
+/// Parquet compression codecs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// zstd (default): the smallest files.
+    #[default]
+    Zstd,
+    /// Snappy: faster, larger.
+    Snappy,
+    /// None.
+    None,
 }
 
 /// The admin listener.

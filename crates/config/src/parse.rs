@@ -178,6 +178,7 @@ fn allowed_keys(shape: &str) -> Option<&'static [&'static str]> {
     let keys = match shape {
         "" => fields_of::<ConfigSpec>(),
         "admin" => fields_of::<AdminSpec>(),
+        "telemetry" => fields_of::<TelemetrySpec>(),
         "upstreams.*" => fields_of::<UpstreamSpec>(),
         "upstreams.*.endpoints[]" => fields_of::<EndpointSpec>(),
         "upstreams.*.hash_key" => fields_of::<HashKeySpec>(),
@@ -307,7 +308,7 @@ listeners:
         assert_eq!(
             errors(yaml),
             [
-                "colour: unknown key; expected one of: workers, drain_timeout, admin, upstreams, listeners",
+                "colour: unknown key; expected one of: workers, drain_timeout, admin, upstreams, listeners, telemetry",
                 "upstreams.users.endpoints[0].wieght: unknown key; expected one of: address, weight",
                 "upstreams.users.timeouts.http_timeout: unknown key; expected one of: connect, response",
                 "listeners[0].routes[0].match.path.regex: unknown key; expected one of: exact, prefix, pattern",

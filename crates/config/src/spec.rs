@@ -77,6 +77,38 @@ pub struct ConfigSpec {
     pub upstreams: OrderedMap<UpstreamSpec>,
     /// Listeners; at least one is required.
     pub listeners: Vec<ListenerSpec>,
+    /// Request telemetry: Parquet traffic logs. Default: logs off.
+    pub telemetry: TelemetrySpec,
+}
+
+/// `telemetry`: where request records go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySpec {
+    /// Directory of the Parquet traffic logs (Hive-partitioned `dt=/hour=`). Default: none
+    /// (no logs; metrics still work).
+    pub logs_dir: Option<String>,
+    /// Parquet compression: `zstd`, `snappy` or `none`. Default `zstd`.
+    pub compression: String,
+    /// A log file is closed and a new one started after this long. Default `60s`.
+    pub rotate: DurationSpec,
+    /// A log file is closed once it reaches this size. Default 134217728 (128 MiB).
+    pub max_file_bytes: u64,
+    /// Records buffered per core between the data plane and the writer; when full, records
+    /// are dropped and counted, never waited for. Default 65536.
+    pub queue_capacity: usize,
+}
+
+impl Default for TelemetrySpec {
+    fn default() -> Self {
+        Self {
+            logs_dir: None,
+            compression: "zstd".to_owned(),
+            rotate: DurationSpec::new("60s"),
+            max_file_bytes: 128 << 20,
+            queue_capacity: 65536,
+        }
+    }
 }
 
 impl Default for ConfigSpec {
@@ -87,6 +119,7 @@ impl Default for ConfigSpec {
             admin: AdminSpec::default(),
             upstreams: OrderedMap::default(),
             listeners: Vec::new(),
+            telemetry: TelemetrySpec::default(),
         }
     }
 }

@@ -90,6 +90,17 @@ fn the_helpers_build_valid_configurations() {
 const R0: &str = "listeners[0].routes[0]";
 
 rejects! {
+    // Telemetry.
+    telemetry_unknown_compression: format!("telemetry: {{ compression: lz4 }}\n{}", listener_config())
+        => "telemetry.compression", "unknown compression \"lz4\"";
+    telemetry_zero_rotate: format!("telemetry: {{ rotate: 0s }}\n{}", listener_config())
+        => "telemetry.rotate", "";
+    telemetry_tiny_files: format!("telemetry: {{ max_file_bytes: 1000 }}\n{}", listener_config())
+        => "telemetry.max_file_bytes", "at least 1048576";
+    telemetry_tiny_queue: format!("telemetry: {{ queue_capacity: 10 }}\n{}", listener_config())
+        => "telemetry.queue_capacity", "between 1024";
+    telemetry_empty_logs_dir: format!("telemetry: {{ logs_dir: \"\" }}\n{}", listener_config())
+        => "telemetry.logs_dir", "must not be empty";
     // Top level.
     workers_zero: format!("workers: 0\n{}", listener_config())
         => "workers", "use `auto` or a number from 1 to 1024";

@@ -26,6 +26,7 @@ listeners:
     .unwrap();
     let expected = Config {
         workers: None,
+        telemetry: ringway_config::model::Telemetry::default(),
         admin: Some(Admin {
             listen: addr("127.0.0.1:9901"),
         }),
