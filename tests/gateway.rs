@@ -720,6 +720,7 @@ fn every_shipped_config_validates() {
 
 #[test]
 fn demo_runs_its_embedded_config() {
+    let logs = std::env::temp_dir().join(format!("ringway-demo-test-{}", std::process::id()));
     let out = std::process::Command::new(BIN)
         .args([
             "demo",
@@ -730,6 +731,8 @@ fn demo_runs_its_embedded_config() {
             "--duration",
             "1s",
         ])
+        .arg("--logs")
+        .arg(&logs)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -759,4 +762,14 @@ fn demo_runs_its_embedded_config() {
         text.contains("served_by\":\"gamma"),
         "the forced canary reaches users-v2:\n{text}"
     );
+    // The synthetic traffic is summarised from the Parquet logs it wrote.
+    assert!(text.contains("synthetic traffic: 2000 requests"), "{text}");
+    let users = text
+        .lines()
+        .skip_while(|l| !l.contains("--group-by route"))
+        .find(|l| l.starts_with("users "))
+        .unwrap_or_else(|| panic!("no users row in the logs summary:\n{text}"));
+    let count: u64 = users.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(count > 1000, "{users}");
+    let _ = std::fs::remove_dir_all(&logs);
 }

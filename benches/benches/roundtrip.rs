@@ -164,7 +164,16 @@ fn bench_roundtrip(c: &mut Criterion) {
         workers: 1,
         pin_workers: false,
     };
-    let server = Server::start(std::sync::Arc::new(cfg), opts).expect("start gateway");
+    let names = ringway_telemetry::metrics::MetricNames {
+        listeners: vec!["bench".into()],
+        routes: vec![vec!["all".into()]],
+        upstreams: vec!["up".into()],
+    };
+    let hooks = ringway_proxy::TelemetryHooks {
+        queues: None,
+        hub: std::sync::Arc::new(ringway_telemetry::metrics::MetricsHub::new(names, 1)),
+    };
+    let server = Server::start(std::sync::Arc::new(cfg), opts, hooks).expect("start gateway");
     eprintln!("roundtrip: ringway worker driver = {}", driver_name());
 
     let mut direct = Client::connect(upstream.addr);

@@ -198,14 +198,23 @@ impl Compiler {
         };
         let rotate = self.duration("telemetry.rotate", &spec.rotate, false);
         if spec.max_file_bytes < 1 << 20 {
-            self.error("telemetry.max_file_bytes", "must be at least 1048576 (1 MiB)");
+            self.error(
+                "telemetry.max_file_bytes",
+                "must be at least 1048576 (1 MiB)",
+            );
         }
         if !(1024..=1 << 24).contains(&spec.queue_capacity) {
-            self.error("telemetry.queue_capacity", "must be between 1024 and 16777216 records");
+            self.error(
+                "telemetry.queue_capacity",
+                "must be between 1024 and 16777216 records",
+            );
         }
         let logs_dir = match spec.logs_dir.as_deref() {
             Some("") => {
-                self.error("telemetry.logs_dir", "must not be empty (omit it to disable logs)");
+                self.error(
+                    "telemetry.logs_dir",
+                    "must not be empty (omit it to disable logs)",
+                );
                 None
             }
             other => other.map(std::path::PathBuf::from),

@@ -13,13 +13,18 @@ pub struct Admin {
     stop: Arc<AtomicBool>,
 }
 
+/// Renders the Prometheus text for `/metrics`.
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What the admin endpoints report.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AdminState {
     /// Set once every listener is bound and the workers run; cleared when draining.
     pub ready: Arc<AtomicBool>,
     /// The configuration as loaded (shown by `/config`).
     pub config_text: Arc<str>,
+    /// `/metrics` (Prometheus text format 0.0.4).
+    pub metrics: MetricsRenderer,
 }
 
 impl Admin {
@@ -86,6 +91,7 @@ fn serve(mut s: TcpStream, state: &AdminState) -> io::Result<()> {
             "{\"status\":\"not_ready\"}\n".into(),
         ),
         (b"GET", b"/config") => ("200 OK", "application/yaml", state.config_text.to_string()),
+        (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", (state.metrics)()),
         (b"GET", _) => (
             "404 Not Found",
             "application/json",

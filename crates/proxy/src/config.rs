@@ -1,5 +1,19 @@
 //! How the data plane runs a compiled configuration.
 
+use std::sync::Arc;
+
+use ringway_telemetry::metrics::MetricsHub;
+use ringway_telemetry::queue::Producer;
+
+/// Where workers send what they observe.
+#[derive(Debug)]
+pub struct TelemetryHooks {
+    /// One record queue per worker (index = worker), or `None` when logs are off.
+    pub queues: Option<Vec<Producer>>,
+    /// Receives each worker's metrics snapshot once per second; `/metrics` renders it.
+    pub hub: Arc<MetricsHub>,
+}
+
 /// Process-level options that are not part of the gateway configuration file.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {

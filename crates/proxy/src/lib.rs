@@ -14,6 +14,6 @@ mod stats;
 mod upstream;
 mod worker;
 
-pub use config::RunOptions;
+pub use config::{RunOptions, TelemetryHooks};
 pub use stats::WorkerStats;
 pub use worker::{driver_name, Server};

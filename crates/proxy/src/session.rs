@@ -147,6 +147,7 @@ fn rewrite_path(action: &ProxyAction, path: &[u8], out: &mut Vec<u8>) -> bool {
 /// Serves one accepted client connection until it closes.
 pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, peer: SocketAddr) {
     bump(&core.stats.connections);
+    let _open = Open::enter(&core);
     let mut client = Conn::new(stream);
     let request_id = core.ids.borrow_mut().next_id();
     let lt = core.listeners[listener].rt;
@@ -201,6 +202,23 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
                     return;
                 }
             }
+            // Nothing is left unread of a body-less request that matched no route: answer and
+            // keep the connection.
+            Err(Failure::Respond(ErrorKind::NoRoute))
+                if s.head.body == Body::None && s.keeps_alive() =>
+            {
+                let kind = ErrorKind::NoRoute;
+                client.consume(s.head.len);
+                bump(&s.core.stats.errors);
+                s.rec.status = kind.status();
+                s.out.clear();
+                write_error_response(kind, &s.request_id, false, &mut s.out);
+                let sent = client.send(&mut s.out, s.lt.body).await;
+                s.finish(&client, outcome_of(kind));
+                if sent.is_err() {
+                    return;
+                }
+            }
             Err(Failure::Respond(kind)) => {
                 s.respond_error(&mut client, kind).await;
                 s.finish(&client, outcome_of(kind));
@@ -236,6 +254,22 @@ fn outcome_of(kind: ErrorKind) -> Outcome {
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+/// Counts an open client connection while alive.
+struct Open(Rc<Core>);
+
+impl Open {
+    fn enter(core: &Rc<Core>) -> Self {
+        core.connections.set(core.connections.get() + 1);
+        Self(Rc::clone(core))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+    }
 }
 
 /// Counts a request as in flight (for draining) while alive.

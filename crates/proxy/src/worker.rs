@@ -17,9 +17,12 @@ use ringway_balance::{Rng, Split};
 use ringway_config::model::{Action, Config, Listener};
 use ringway_core::RequestIdGen;
 use ringway_router::Router;
+use ringway_telemetry::metrics::{CoreMetrics, MetricsHub};
+use ringway_telemetry::queue::Producer;
+use ringway_telemetry::record::RequestRecord;
 
 use crate::codec::HeadLimits;
-use crate::config::RunOptions;
+use crate::config::{RunOptions, TelemetryHooks};
 use crate::session;
 use crate::stats::{CoreStats, WorkerStats};
 use crate::upstream::Group;
@@ -77,10 +80,24 @@ pub(crate) struct Core {
     pub active: Cell<usize>,
     /// Set at shutdown: responses carry `connection: close`.
     pub draining: Cell<bool>,
+    /// Open client connections.
+    pub connections: Cell<u64>,
+    /// This core's record queue to the log writer, if logs are on.
+    telemetry: Option<Producer>,
+    metrics: RefCell<CoreMetrics>,
+    hub: Arc<MetricsHub>,
+    /// Upstream connects and reuses already added to `metrics`.
+    published: Cell<(u64, u64)>,
 }
 
 impl Core {
-    fn new(id: usize, cfg: Arc<Config>, routers: &[Arc<Router>]) -> Self {
+    fn new(
+        id: usize,
+        cfg: Arc<Config>,
+        routers: &[Arc<Router>],
+        telemetry: Option<Producer>,
+        hub: Arc<MetricsHub>,
+    ) -> Self {
         let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let listeners = cfg
             .listeners
@@ -111,15 +128,38 @@ impl Core {
             stats: CoreStats::default(),
             active: Cell::new(0),
             draining: Cell::new(false),
+            connections: Cell::new(0),
+            telemetry,
+            metrics: RefCell::new(CoreMetrics::new(hub.names())),
+            hub,
+            published: Cell::new((0, 0)),
             cfg,
         }
     }
-}
 
-impl Core {
-    /// Hands a finished request's record to telemetry.
-    pub fn emit(&self, rec: &ringway_telemetry::record::RequestRecord) {
-        let _ = rec;
+    /// Hands a finished request's record to the metrics and, if logs are on, to the queue
+    /// (a full queue drops and counts; the data plane never waits).
+    pub fn emit(&self, rec: &RequestRecord) {
+        self.metrics.borrow_mut().record(rec);
+        if let Some(q) = &self.telemetry {
+            q.push(*rec);
+        }
+    }
+
+    /// Sends this core's metrics to the hub (once per second, off the request path).
+    fn publish_metrics(&self) {
+        let mut m = self.metrics.borrow_mut();
+        let (connects, reuses) = self.published.get();
+        let (c, r) = (
+            self.stats.upstream_connects.get(),
+            self.stats.upstream_reuses.get(),
+        );
+        m.add_upstream_connects(c - connects);
+        m.add_upstream_reuses(r - reuses);
+        self.published.set((c, r));
+        m.set_active_connections(self.connections.get());
+        m.set_telemetry_dropped(self.telemetry.as_ref().map_or(0, Producer::dropped));
+        self.hub.publish(self.id, m.snapshot());
     }
 }
 
@@ -143,7 +183,7 @@ impl Server {
     /// Binds one `SO_REUSEPORT` socket per listener and worker (all workers on the same port,
     /// resolved from the first bind when the configured port is 0), compiles the route tables
     /// once, and starts the workers.
-    pub fn start(cfg: Arc<Config>, opts: RunOptions) -> io::Result<Self> {
+    pub fn start(cfg: Arc<Config>, opts: RunOptions, hooks: TelemetryHooks) -> io::Result<Self> {
         let workers = opts.workers.max(1);
         let mut addrs = Vec::with_capacity(cfg.listeners.len());
         let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
@@ -180,7 +220,10 @@ impl Server {
             "Workers starting"
         );
         let mut handles = Vec::with_capacity(workers);
+        let mut queues = hooks.queues.map(Vec::into_iter);
         for (i, listeners) in per_worker.into_iter().enumerate() {
+            let queue = queues.as_mut().and_then(Iterator::next);
+            let hub = Arc::clone(&hooks.hub);
             let cfg = Arc::clone(&cfg);
             let routers = Arc::clone(&routers);
             let stop = Arc::clone(&stop);
@@ -193,7 +236,7 @@ impl Server {
                             tracing::warn!(worker = i, cpu = cpu.id, "Could not pin worker");
                         }
                     }
-                    run_worker(i, cfg, &routers, listeners, stop)
+                    run_worker(i, cfg, &routers, listeners, stop, queue, hub)
                 })?;
             handles.push(handle);
         }
@@ -256,13 +299,15 @@ fn run_worker(
     routers: &[Arc<Router>],
     listeners: Vec<(usize, std::net::TcpListener)>,
     stop: Arc<AtomicBool>,
+    queue: Option<Producer>,
+    hub: Arc<MetricsHub>,
 ) -> io::Result<WorkerStats> {
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .with_entries(4096)
         .enable_timer()
         .build()?;
     rt.block_on(async move {
-        let core = Rc::new(Core::new(id, cfg, routers));
+        let core = Rc::new(Core::new(id, cfg, routers, queue, hub));
         let mut loops = Vec::with_capacity(listeners.len());
         for (li, listener) in listeners {
             let listener = TcpListener::from_std(listener)?;
@@ -294,6 +339,7 @@ fn run_worker(
         for g in &core.groups {
             g.clear();
         }
+        core.publish_metrics();
         Ok(core.stats.snapshot())
     })
 }
@@ -344,6 +390,7 @@ async fn sweep_pools(core: Rc<Core>, stop: Arc<AtomicBool>) {
             for g in &core.groups {
                 g.sweep();
             }
+            core.publish_metrics();
         }
     }
 }

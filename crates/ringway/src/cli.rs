@@ -11,8 +11,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ringway_config::model::Config;
 use ringway_proxy::admin::{Admin, AdminState};
-use ringway_proxy::{RunOptions, Server};
+use ringway_proxy::{RunOptions, Server, TelemetryHooks};
 use ringway_router::Router;
+use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
 
 /// Exit status for a bad configuration or command line (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
@@ -39,6 +40,43 @@ enum Command {
     /// Start demo backends and the gateway in front of them (embedded config/demo.yaml), send
     /// sample traffic, keep serving.
     Demo(DemoArgs),
+    /// Query Parquet traffic logs: filter, group, aggregate (count, errors, latency, bytes).
+    Logs(LogsArgs),
+}
+
+/// Options of `ringway logs`.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// The logs directory (`telemetry.logs_dir`, or `proxy --logs`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Only requests at or after this time: RFC 3339 (`2026-11-28T06:00:00Z`) or an age (`15m`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only requests before this time (same forms as `--since`).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this route.
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Only this status (`503`) or class (`5xx`).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this client (IP address or client id).
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Only this method.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Group by `route`, `status`, `client`, `upstream`, `minute` or `none`.
+    #[arg(long, default_value = "route")]
+    pub group_by: String,
+    /// Only the N largest groups by count.
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Output: `table`, `csv` or `json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 /// Options of `ringway run`.
@@ -84,6 +122,9 @@ pub struct ProxyArgs {
         required = true
     )]
     pub to: Vec<String>,
+    /// Write Parquet traffic logs to this directory.
+    #[arg(long, value_name = "DIR")]
+    pub logs: Option<PathBuf>,
     #[command(flatten)]
     pub process: ProcessArgs,
     #[command(flatten)]
@@ -145,6 +186,13 @@ pub struct DemoArgs {
     /// Stop after this long instead of serving until Ctrl-C (e.g. `30s`).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Where the demo writes its Parquet traffic logs [default: a new directory under the
+    /// system temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub logs: Option<PathBuf>,
+    /// Synthetic requests sent through the gateway before serving.
+    #[arg(long, default_value_t = 2000)]
+    pub traffic: usize,
 }
 
 /// Parses `250ms`, `5s`, `2m`, `1h` (a bare number is seconds).
@@ -336,6 +384,7 @@ pub struct Running {
     pub addrs: Vec<SocketAddr>,
     /// Bound address of the admin listener.
     pub admin_addr: Option<SocketAddr>,
+    logs: Option<crate::pipeline::Logs>,
 }
 
 /// Starts the admin listener and the workers, and prints where they listen on stdout (tests
@@ -343,6 +392,25 @@ pub struct Running {
 pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result<Running> {
     let term = termination_flag()?;
     let ready = Arc::new(AtomicBool::new(false));
+    let names = MetricNames {
+        listeners: cfg.listeners.iter().map(|l| l.name.clone()).collect(),
+        routes: cfg
+            .listeners
+            .iter()
+            .map(|l| l.routes.iter().map(|r| r.name.clone()).collect())
+            .collect(),
+        upstreams: cfg.upstreams.iter().map(|g| g.name.clone()).collect(),
+    };
+    let hub = Arc::new(MetricsHub::new(names, opts.workers));
+    let mut logs = crate::pipeline::Logs::start(&cfg, opts.workers)?;
+    let render_hub = Arc::clone(&hub);
+    let written = logs.as_ref().map(crate::pipeline::Logs::counters);
+    let metrics: ringway_proxy::admin::MetricsRenderer = Arc::new(move || {
+        let extra = written
+            .as_ref()
+            .map_or(ExtraGauges::default(), |w| w.gauges());
+        render_hub.render_prometheus(&extra)
+    });
     let admin = match &cfg.admin {
         Some(a) => Some(
             Admin::start(
@@ -350,13 +418,18 @@ pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result
                 AdminState {
                     ready: Arc::clone(&ready),
                     config_text: config_text.into(),
+                    metrics,
                 },
             )
             .with_context(|| format!("binding the admin listener {}", a.listen))?,
         ),
         None => None,
     };
-    let server = Server::start(Arc::new(cfg), opts).context("starting the gateway")?;
+    let hooks = TelemetryHooks {
+        queues: logs.as_mut().map(crate::pipeline::Logs::take_producers),
+        hub,
+    };
+    let server = Server::start(Arc::new(cfg), opts, hooks).context("starting the gateway")?;
     let addrs = server.listener_addrs().to_vec();
     let admin_addr = admin.as_ref().map(Admin::addr);
     {
@@ -372,6 +445,7 @@ pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result
     }
     ready.store(true, Ordering::Release);
     Ok(Running {
+        logs,
         server,
         _admin: admin,
         ready,
@@ -394,6 +468,15 @@ impl Running {
         self.ready.store(false, Ordering::Release);
         tracing::info!("Shutting down: draining in-flight requests");
         let stats = self.server.shutdown()?;
+        // Every worker has exited, so every record is in a queue: write them all.
+        if let Some(logs) = self.logs {
+            let written = logs.finish()?;
+            tracing::info!(
+                files = written.files,
+                rows = written.rows,
+                "Traffic logs written"
+            );
+        }
         tracing::info!(
             connections = stats.connections,
             requests = stats.requests,
@@ -423,6 +506,7 @@ fn run_proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         return Ok(config_error(&errors));
     };
     args.tuning.apply(&mut cfg, &mut errors);
+    cfg.telemetry.logs_dir.clone_from(&args.logs);
     if !errors.is_empty() {
         return Ok(config_error(&errors));
     }
@@ -498,6 +582,56 @@ fn validate(args: ValidateArgs) -> ExitCode {
     }
 }
 
+fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    use ringway_analytics::{GroupBy, OutputFormat, Query};
+    let now = std::time::SystemTime::now();
+    let mut errors = Vec::new();
+    let mut q = Query::default();
+    fn field<T>(
+        errors: &mut Vec<String>,
+        name: &str,
+        r: ringway_analytics::Result<T>,
+    ) -> Option<T> {
+        r.map_err(|e| errors.push(format!("--{name}: {e}"))).ok()
+    }
+    let e = &mut errors;
+    q.since_us = args
+        .since
+        .as_deref()
+        .and_then(|s| field(e, "since", ringway_analytics::query::parse_time(s, now)));
+    q.until_us = args
+        .until
+        .as_deref()
+        .and_then(|s| field(e, "until", ringway_analytics::query::parse_time(s, now)));
+    q.status = args
+        .status
+        .as_deref()
+        .and_then(|s| field(e, "status", s.parse()));
+    let group: Option<GroupBy> = field(e, "group-by", args.group_by.parse());
+    let format: Option<OutputFormat> = field(e, "format", args.format.parse());
+    if !errors.is_empty() {
+        return Ok(config_error(&errors));
+    }
+    q.group_by = group.unwrap_or_default();
+    q.route.clone_from(&args.route);
+    q.client.clone_from(&args.client);
+    q.method.clone_from(&args.method);
+    q.top = args.top;
+    let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = |done: usize, total: usize| {
+        if show_progress && total >= 20 {
+            eprint!("\rscanning {done}/{total} files");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let result = ringway_analytics::run_query(&args.dir, &q, &mut progress)
+        .with_context(|| format!("querying {}", args.dir.display()))?;
+    print!("{}", result.render(format.unwrap_or_default()));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Entry point.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -514,6 +648,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => Ok(validate(args)),
         Command::Proxy(args) => run_proxy(*args),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Logs(args) => logs(&args),
     };
     match result {
         Ok(code) => code,

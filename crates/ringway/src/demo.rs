@@ -152,6 +152,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(admin) = &mut cfg.admin {
         admin.listen = admin_listen;
     }
+    let logs_dir = args.logs.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        std::env::temp_dir().join(format!("ringway-demo-logs-{stamp}"))
+    });
+    cfg.telemetry.logs_dir = Some(logs_dir.clone());
+    // Short files, so the summary below sees the traffic a second after it was sent.
+    cfg.telemetry.rotate = Duration::from_secs(1);
     let running = start(cfg, ringway_config::DEMO_YAML, RunOptions::default())?;
     let addr = running.addrs[0];
     println!("\nsample traffic through the gateway (config/demo.yaml):");
@@ -172,6 +181,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             Err(e) => println!("  GET {path:<10} error: {e}"),
         }
     }
+    if args.traffic > 0 {
+        synthetic_traffic(addr, args.traffic);
+        // Files are closed (renamed into place) every second: wait for this traffic's.
+        std::thread::sleep(Duration::from_millis(2200));
+        summarize(&logs_dir);
+    }
     println!("\ntry it yourself:");
     println!("  curl -i http://{addr}/users/1");
     println!("  curl -i -H 'x-canary: users-v2' http://{addr}/users/1");
@@ -186,4 +201,113 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     running.wait(args.duration)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `n` requests from 8 keep-alive clients: mostly user lookups, some canary, flaky,
+/// health and unknown paths, like a small API's traffic.
+fn synthetic_traffic(addr: SocketAddr, n: usize) {
+    const CLIENTS: usize = 8;
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
+                let _ = s.set_nodelay(true);
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut done = 0;
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut x = (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                for i in (c..n).step_by(CLIENTS) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let (path, extra) = match x % 100 {
+                        0..=69 => (format!("/users/{}", x % 500), ""),
+                        70..=74 => (format!("/users/{}", x % 500), "x-canary: users-v2\r\n"),
+                        75..=84 => ("/flaky".to_string(), ""),
+                        85..=94 => ("/healthz".to_string(), ""),
+                        _ => (format!("/missing/{i}"), ""),
+                    };
+                    let req = format!(
+                        "GET {path} HTTP/1.1\r\nHost: demo.local\r\nUser-Agent: ringway-demo/{c}\r\n{extra}\r\n"
+                    );
+                    if s.write_all(req.as_bytes()).is_err() || !read_one(&mut s, &mut buf) {
+                        // The gateway closed (e.g. after an error): open a new connection.
+                        match TcpStream::connect(addr) {
+                            Ok(new) => s = new,
+                            Err(_) => break,
+                        }
+                        let _ = s.set_nodelay(true);
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                        continue;
+                    }
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let sent: usize = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    println!(
+        "\nsynthetic traffic: {sent} requests from {CLIENTS} keep-alive clients in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Reads one response with a Content-Length body (what the demo backends and the gateway's
+/// own responses send).
+fn read_one(s: &mut TcpStream, buf: &mut [u8]) -> bool {
+    let mut have = 0;
+    loop {
+        if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while have < end + 4 + len {
+                match s.read(&mut buf[have..]) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(k) => have += k,
+                }
+            }
+            return true;
+        }
+        if have == buf.len() {
+            return false;
+        }
+        match s.read(&mut buf[have..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(k) => have += k,
+        }
+    }
+}
+
+/// Prints a `ringway logs` summary of what the demo's traffic left in the Parquet logs.
+fn summarize(dir: &std::path::Path) {
+    use ringway_analytics::{run_query, GroupBy, OutputFormat, Query};
+    println!("\nParquet traffic logs: {}", dir.display());
+    for group_by in [GroupBy::Route, GroupBy::Status] {
+        let q = Query {
+            group_by,
+            ..Query::default()
+        };
+        match run_query(dir, &q, &mut |_, _| {}) {
+            Ok(r) => {
+                println!(
+                    "\n$ ringway logs {} --group-by {}",
+                    dir.display(),
+                    group_by.as_str()
+                );
+                print!("{}", r.render(OutputFormat::Table));
+            }
+            Err(e) => println!("  (could not read the logs yet: {e})"),
+        }
+    }
+    println!(
+        "\nthe same with DuckDB:\n  duckdb -c \"select route, count(*), quantile_cont(total_us, 0.99) as p99_us \
+from read_parquet('{}/**/*.parquet', hive_partitioning = true) group by route\"",
+        dir.display()
+    );
 }

@@ -26,7 +26,10 @@ impl<const N: usize> Inline<N> {
         let len = s.len().min(N).min(255);
         let mut bytes = [0u8; N];
         bytes[..len].copy_from_slice(&s[..len]);
-        Self { len: len as u8, bytes }
+        Self {
+            len: len as u8,
+            bytes,
+        }
     }
 
     /// The kept bytes.
@@ -37,7 +40,10 @@ impl<const N: usize> Inline<N> {
 
 impl<const N: usize> Default for Inline<N> {
     fn default() -> Self {
-        Self { len: 0, bytes: [0u8; N] }
+        Self {
+            len: 0,
+            bytes: [0u8; N],
+        }
     }
 }
 
@@ -133,6 +139,30 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Number of variants.
+    pub const COUNT: usize = 12;
+
+    /// Every variant, in declaration order: `Outcome::ALL[o as usize] == o`.
+    pub const ALL: [Outcome; Outcome::COUNT] = [
+        Self::Ok,
+        Self::NoRoute,
+        Self::BadRequest,
+        Self::PayloadTooLarge,
+        Self::ClientTimeout,
+        Self::ClientAborted,
+        Self::RateLimited,
+        Self::AuthFailed,
+        Self::UpstreamConnect,
+        Self::UpstreamTimeout,
+        Self::UpstreamError,
+        Self::NoEndpoint,
+    ];
+
+    /// Dense index in `0..Outcome::COUNT` (the discriminant).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Stable snake_case name used in Parquet and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -226,4 +256,33 @@ pub struct RequestRecord {
     pub path: Inline<PATH_BYTES>,
     /// User agent, truncated.
     pub user_agent: Inline<USER_AGENT_BYTES>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_all_is_dense_and_names_are_unique() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(o.index(), i, "{o:?}");
+        }
+        let mut names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Outcome::COUNT);
+    }
+
+    #[test]
+    fn inline_truncates() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"", b""),
+            (b"abc", b"abc"),
+            (b"abcd", b"abcd"),
+            (b"abcdef", b"abcd"),
+        ];
+        for &(input, kept) in cases {
+            assert_eq!(Inline::<4>::new(input).as_bytes(), kept);
+        }
+    }
 }

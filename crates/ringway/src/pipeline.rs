@@ -1,0 +1,168 @@
+//! The analytics thread: drains every core's record queue into the Parquet writer. It runs
+//! beside the workers and never blocks them (a full queue drops and counts on the worker).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use ringway_analytics::{Compression, Names, ParquetSink, SinkConfig};
+use ringway_config::model::{self, Config};
+use ringway_telemetry::metrics::ExtraGauges;
+use ringway_telemetry::queue::{channel, Consumer, Producer};
+use ringway_telemetry::record::RequestRecord;
+
+/// How often the writer looks at the queues when they were empty.
+const POLL: Duration = Duration::from_millis(20);
+/// Records taken from one queue at a time.
+const DRAIN_BATCH: usize = 4096;
+
+/// Files and rows written so far, shared with `/metrics`.
+#[derive(Debug, Default)]
+pub struct Written {
+    files: AtomicU64,
+    rows: AtomicU64,
+}
+
+impl Written {
+    /// The Parquet gauges of `/metrics`.
+    pub fn gauges(&self) -> ExtraGauges {
+        ExtraGauges {
+            parquet_files_written: self.files.load(Ordering::Relaxed),
+            parquet_rows_written: self.rows.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Totals after the last file was closed.
+#[derive(Debug, Clone, Copy)]
+pub struct Totals {
+    /// Files written.
+    pub files: u64,
+    /// Rows written.
+    pub rows: u64,
+}
+
+/// The running log pipeline.
+pub struct Logs {
+    producers: Option<Vec<Producer>>,
+    stop: Arc<AtomicBool>,
+    written: Arc<Written>,
+    thread: JoinHandle<anyhow::Result<Totals>>,
+}
+
+/// Index-to-name tables for the log files.
+pub fn names(cfg: &Config) -> Names {
+    Names {
+        listeners: cfg.listeners.iter().map(|l| l.name.clone()).collect(),
+        routes: cfg
+            .listeners
+            .iter()
+            .map(|l| l.routes.iter().map(|r| r.name.clone()).collect())
+            .collect(),
+        upstreams: cfg.upstreams.iter().map(|g| g.name.clone()).collect(),
+        endpoints: cfg
+            .upstreams
+            .iter()
+            .map(|g| g.endpoints.iter().map(|e| e.addr.to_string()).collect())
+            .collect(),
+    }
+}
+
+impl Logs {
+    /// Starts the writer thread when the configuration has a logs directory.
+    pub fn start(cfg: &Config, workers: usize) -> anyhow::Result<Option<Self>> {
+        let t = &cfg.telemetry;
+        let Some(dir) = &t.logs_dir else {
+            return Ok(None);
+        };
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the logs directory {}", dir.display()))?;
+        let mut sink_cfg = SinkConfig::new(dir);
+        sink_cfg.compression = match t.compression {
+            model::Compression::Zstd => Compression::Zstd { level: 3 },
+            model::Compression::Snappy => Compression::Snappy,
+            model::Compression::None => Compression::None,
+        };
+        sink_cfg.rotate_after = t.rotate;
+        sink_cfg.max_file_bytes = t.max_file_bytes;
+        let sink = ParquetSink::new(sink_cfg, names(cfg)).context("opening the Parquet writer")?;
+        let (producers, consumers): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| channel(t.queue_capacity)).unzip();
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(Written::default());
+        let thread = std::thread::Builder::new()
+            .name("ringway-analytics".into())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                let written = Arc::clone(&written);
+                move || run(sink, &consumers, &stop, &written)
+            })?;
+        tracing::info!(dir = %dir.display(), "Writing Parquet traffic logs");
+        Ok(Some(Self {
+            producers: Some(producers),
+            stop,
+            written,
+            thread,
+        }))
+    }
+
+    /// The per-worker queues, handed to the server once.
+    pub fn take_producers(&mut self) -> Vec<Producer> {
+        self.producers.take().unwrap_or_default()
+    }
+
+    /// The counters `/metrics` reads.
+    pub fn counters(&self) -> Arc<Written> {
+        Arc::clone(&self.written)
+    }
+
+    /// After the workers stopped: writes every queued record, closes the last file.
+    pub fn finish(self) -> anyhow::Result<Totals> {
+        self.stop.store(true, Ordering::Release);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the analytics thread panicked"))?
+    }
+}
+
+fn run(
+    mut sink: ParquetSink,
+    queues: &[Consumer],
+    stop: &AtomicBool,
+    written: &Written,
+) -> anyhow::Result<Totals> {
+    let mut batch: Vec<RequestRecord> = Vec::with_capacity(DRAIN_BATCH);
+    loop {
+        // Read the flag first: once it is set, the workers are gone, so one more full drain
+        // empties the queues for good.
+        let stopping = stop.load(Ordering::Acquire);
+        let mut moved = 0;
+        for q in queues {
+            while q.drain(&mut batch, DRAIN_BATCH) > 0 {
+                let now = SystemTime::now();
+                for rec in batch.drain(..) {
+                    sink.push(&rec, now)?;
+                    moved += 1;
+                }
+            }
+        }
+        sink.tick(SystemTime::now())?;
+        let stats = sink.stats();
+        written.files.store(stats.files_written, Ordering::Relaxed);
+        written.rows.store(stats.rows_written, Ordering::Relaxed);
+        if stopping {
+            let stats = sink.close()?;
+            written.files.store(stats.files_written, Ordering::Relaxed);
+            written.rows.store(stats.rows_written, Ordering::Relaxed);
+            return Ok(Totals {
+                files: stats.files_written,
+                rows: stats.rows_written,
+            });
+        }
+        if moved == 0 {
+            std::thread::sleep(POLL);
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Prometheus text exposition format 0.0.4: metric names, label escaping and rendering.
+
+use std::fmt::Write as _;
+
+use super::{CoreSnapshot, Latency, MetricNames, StatusClass};
+use crate::record::Outcome;
+
+/// Metric and label names. Every rendered name comes from here.
+pub mod name {
+    /// Counter: requests by `listener`, `route`, `status_class`.
+    pub const REQUESTS_TOTAL: &str = "ringway_requests_total";
+    /// Histogram: total request latency in seconds by `listener`, `route`.
+    pub const REQUEST_DURATION_SECONDS: &str = "ringway_request_duration_seconds";
+    /// Gauge: total request latency quantiles in seconds by `listener`, `route`, `quantile`.
+    pub const REQUEST_DURATION_QUANTILE: &str = "ringway_request_duration_seconds_quantile";
+    /// Histogram: upstream latency in seconds by `upstream`.
+    pub const UPSTREAM_DURATION_SECONDS: &str = "ringway_upstream_duration_seconds";
+    /// Gauge: upstream latency quantiles in seconds by `upstream`, `quantile`.
+    pub const UPSTREAM_DURATION_QUANTILE: &str = "ringway_upstream_duration_seconds_quantile";
+    /// Counter: bytes received from clients by `listener`, `route`.
+    pub const REQUEST_BYTES_TOTAL: &str = "ringway_request_bytes_total";
+    /// Counter: bytes sent to clients by `listener`, `route`.
+    pub const RESPONSE_BYTES_TOTAL: &str = "ringway_response_bytes_total";
+    /// Counter: requests by `outcome`.
+    pub const OUTCOMES_TOTAL: &str = "ringway_outcomes_total";
+    /// Gauge: open client connections.
+    pub const ACTIVE_CONNECTIONS: &str = "ringway_active_connections";
+    /// Counter: upstream connections by `kind` (`new`, `reused`).
+    pub const UPSTREAM_CONNECTIONS_TOTAL: &str = "ringway_upstream_connections_total";
+    /// Gauge: reused / (new + reused) upstream connections, 0 before any.
+    pub const UPSTREAM_REUSE_RATIO: &str = "ringway_upstream_reuse_ratio";
+    /// Counter: records dropped because a telemetry queue was full.
+    pub const TELEMETRY_DROPPED_TOTAL: &str = "ringway_telemetry_dropped_total";
+    /// Counter: Parquet files written by analytics.
+    pub const PARQUET_FILES_WRITTEN_TOTAL: &str = "ringway_parquet_files_written_total";
+    /// Counter: rows written to Parquet by analytics.
+    pub const PARQUET_ROWS_WRITTEN_TOTAL: &str = "ringway_parquet_rows_written_total";
+
+    /// Label: listener name.
+    pub const LISTENER: &str = "listener";
+    /// Label: route name ([`super::NO_ROUTE_LABEL`] when no route matched).
+    pub const ROUTE: &str = "route";
+    /// Label: status class (`none`, `1xx` .. `5xx`).
+    pub const STATUS_CLASS: &str = "status_class";
+    /// Label: upstream group name.
+    pub const UPSTREAM: &str = "upstream";
+    /// Label: request outcome.
+    pub const OUTCOME: &str = "outcome";
+    /// Label: upstream connection kind.
+    pub const KIND: &str = "kind";
+    /// Label: histogram bucket upper bound.
+    pub const LE: &str = "le";
+    /// Label: quantile.
+    pub const QUANTILE: &str = "quantile";
+
+    /// `kind` value: a newly opened upstream connection.
+    pub const KIND_NEW: &str = "new";
+    /// `kind` value: a reused upstream connection.
+    pub const KIND_REUSED: &str = "reused";
+}
+
+/// The `route` label of requests no route matched. Configured route names are never empty,
+/// so this cannot clash with one.
+pub const NO_ROUTE_LABEL: &str = "";
+
+/// Histogram bucket upper bounds: microseconds and the `le` label value (seconds).
+pub const LATENCY_BUCKETS: [(u64, &str); 14] = [
+    (500, "0.0005"),
+    (1_000, "0.001"),
+    (2_500, "0.0025"),
+    (5_000, "0.005"),
+    (10_000, "0.01"),
+    (25_000, "0.025"),
+    (50_000, "0.05"),
+    (100_000, "0.1"),
+    (250_000, "0.25"),
+    (500_000, "0.5"),
+    (1_000_000, "1"),
+    (2_500_000, "2.5"),
+    (5_000_000, "5"),
+    (10_000_000, "10"),
+];
+
+/// Quantiles rendered in the `_quantile` gauge families: value and label.
+pub const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
+
+/// Counters that come from outside the data plane (analytics), rendered with the rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtraGauges {
+    /// Parquet files written so far.
+    pub parquet_files_written: u64,
+    /// Rows written to Parquet so far.
+    pub parquet_rows_written: u64,
+}
+
+/// Appends `value` to `out` escaped as a label value: `\` -> `\\`, `"` -> `\"`,
+/// newline -> `\n`.
+pub fn escape_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends `snap` (usually the merge of every core) and `extra` to `out` in the Prometheus
+/// text format, label values taken from `names` (which `snap` must have been built from).
+///
+/// Every configured listener, route and upstream gets its series, zeros included, so rates
+/// work from the first scrape; the `_quantile` gauges appear once a latency was recorded; the
+/// unknown-listener series (`listener="",route=""`) appear only if something was counted there.
+pub fn render_prometheus(
+    names: &MetricNames,
+    snap: &CoreSnapshot,
+    extra: &ExtraGauges,
+    out: &mut String,
+) {
+    let slots = route_slots(names, snap);
+
+    family(
+        out,
+        name::REQUESTS_TOTAL,
+        "counter",
+        "Requests by listener, route and status class (none: no response sent).",
+    );
+    for (slot, listener, route) in &slots {
+        for class in StatusClass::ALL {
+            sample_u64(
+                out,
+                name::REQUESTS_TOTAL,
+                &[
+                    (name::LISTENER, listener),
+                    (name::ROUTE, route),
+                    (name::STATUS_CLASS, class.as_str()),
+                ],
+                snap.routes[*slot].requests(class),
+            );
+        }
+    }
+
+    family(
+        out,
+        name::REQUEST_DURATION_SECONDS,
+        "histogram",
+        "Request latency from head complete to response complete, seconds.",
+    );
+    for (slot, listener, route) in &slots {
+        histogram(
+            out,
+            name::REQUEST_DURATION_SECONDS,
+            &[(name::LISTENER, listener), (name::ROUTE, route)],
+            &snap.routes[*slot].latency,
+        );
+    }
+
+    family(
+        out,
+        name::REQUEST_DURATION_QUANTILE,
+        "gauge",
+        "Request latency quantiles since start, seconds (HDR histogram, 2 significant digits).",
+    );
+    for (slot, listener, route) in &slots {
+        quantiles(
+            out,
+            name::REQUEST_DURATION_QUANTILE,
+            &[(name::LISTENER, listener), (name::ROUTE, route)],
+            &snap.routes[*slot].latency,
+        );
+    }
+
+    let upstreams: Vec<(&str, &Latency)> = snap
+        .upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (names.upstreams.get(i).map_or("", String::as_str), l))
+        .collect();
+    family(
+        out,
+        name::UPSTREAM_DURATION_SECONDS,
+        "histogram",
+        "Upstream latency from request sent to response complete, seconds.",
+    );
+    for (upstream, lat) in &upstreams {
+        histogram(
+            out,
+            name::UPSTREAM_DURATION_SECONDS,
+            &[(name::UPSTREAM, upstream)],
+            lat,
+        );
+    }
+    family(
+        out,
+        name::UPSTREAM_DURATION_QUANTILE,
+        "gauge",
+        "Upstream latency quantiles since start, seconds (HDR histogram, 2 significant digits).",
+    );
+    for (upstream, lat) in &upstreams {
+        quantiles(
+            out,
+            name::UPSTREAM_DURATION_QUANTILE,
+            &[(name::UPSTREAM, upstream)],
+            lat,
+        );
+    }
+
+    family(
+        out,
+        name::REQUEST_BYTES_TOTAL,
+        "counter",
+        "Bytes received from clients (heads and bodies).",
+    );
+    for (slot, listener, route) in &slots {
+        sample_u64(
+            out,
+            name::REQUEST_BYTES_TOTAL,
+            &[(name::LISTENER, listener), (name::ROUTE, route)],
+            snap.routes[*slot].request_bytes,
+        );
+    }
+    family(
+        out,
+        name::RESPONSE_BYTES_TOTAL,
+        "counter",
+        "Bytes sent to clients (heads and bodies).",
+    );
+    for (slot, listener, route) in &slots {
+        sample_u64(
+            out,
+            name::RESPONSE_BYTES_TOTAL,
+            &[(name::LISTENER, listener), (name::ROUTE, route)],
+            snap.routes[*slot].response_bytes,
+        );
+    }
+
+    family(
+        out,
+        name::OUTCOMES_TOTAL,
+        "counter",
+        "Requests by how they ended.",
+    );
+    for outcome in Outcome::ALL {
+        sample_u64(
+            out,
+            name::OUTCOMES_TOTAL,
+            &[(name::OUTCOME, outcome.as_str())],
+            snap.outcome(outcome),
+        );
+    }
+
+    family(
+        out,
+        name::ACTIVE_CONNECTIONS,
+        "gauge",
+        "Open client connections.",
+    );
+    sample_u64(out, name::ACTIVE_CONNECTIONS, &[], snap.active_connections);
+
+    family(
+        out,
+        name::UPSTREAM_CONNECTIONS_TOTAL,
+        "counter",
+        "Upstream connections used for requests: newly opened or reused from the pool.",
+    );
+    sample_u64(
+        out,
+        name::UPSTREAM_CONNECTIONS_TOTAL,
+        &[(name::KIND, name::KIND_NEW)],
+        snap.upstream_connects,
+    );
+    sample_u64(
+        out,
+        name::UPSTREAM_CONNECTIONS_TOTAL,
+        &[(name::KIND, name::KIND_REUSED)],
+        snap.upstream_reuses,
+    );
+    family(
+        out,
+        name::UPSTREAM_REUSE_RATIO,
+        "gauge",
+        "Reused / (new + reused) upstream connections since start, 0 before any.",
+    );
+    let used = snap.upstream_connects + snap.upstream_reuses;
+    let ratio = if used == 0 {
+        0.0
+    } else {
+        snap.upstream_reuses as f64 / used as f64
+    };
+    sample_f64(out, name::UPSTREAM_REUSE_RATIO, &[], ratio);
+
+    family(
+        out,
+        name::TELEMETRY_DROPPED_TOTAL,
+        "counter",
+        "Request records dropped because a telemetry queue was full.",
+    );
+    sample_u64(
+        out,
+        name::TELEMETRY_DROPPED_TOTAL,
+        &[],
+        snap.telemetry_dropped,
+    );
+
+    family(
+        out,
+        name::PARQUET_FILES_WRITTEN_TOTAL,
+        "counter",
+        "Parquet files written.",
+    );
+    sample_u64(
+        out,
+        name::PARQUET_FILES_WRITTEN_TOTAL,
+        &[],
+        extra.parquet_files_written,
+    );
+    family(
+        out,
+        name::PARQUET_ROWS_WRITTEN_TOTAL,
+        "counter",
+        "Rows written to Parquet files.",
+    );
+    sample_u64(
+        out,
+        name::PARQUET_ROWS_WRITTEN_TOTAL,
+        &[],
+        extra.parquet_rows_written,
+    );
+}
+
+/// The slots to render with their label values, in layout order.
+fn route_slots<'a>(names: &'a MetricNames, snap: &CoreSnapshot) -> Vec<(usize, &'a str, &'a str)> {
+    let mut slots = Vec::with_capacity(snap.layout.slots);
+    for (l, &(base, n)) in snap.layout.listeners.iter().enumerate() {
+        let listener = names.listeners.get(l).map_or("", String::as_str);
+        let routes = names.routes_of(l);
+        for r in 0..=n as usize {
+            let route = if r == n as usize {
+                NO_ROUTE_LABEL
+            } else {
+                routes.get(r).map_or("", String::as_str)
+            };
+            slots.push((base as usize + r, listener, route));
+        }
+    }
+    let unknown = snap.layout.slots - 1;
+    if snap.routes[unknown].requests_total() > 0 {
+        slots.push((unknown, "", NO_ROUTE_LABEL));
+    }
+    slots
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn labels(out: &mut String, labels: &[(&str, &str)], extra: Option<(&str, &str)>) {
+    if labels.is_empty() && extra.is_none() {
+        return;
+    }
+    out.push('{');
+    for (i, (k, v)) in labels.iter().chain(extra.as_ref()).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_value(out, v);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+fn sample_u64(out: &mut String, name: &str, l: &[(&str, &str)], value: u64) {
+    out.push_str(name);
+    labels(out, l, None);
+    let _ = writeln!(out, " {value}");
+}
+
+fn sample_f64(out: &mut String, name: &str, l: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    labels(out, l, None);
+    let _ = writeln!(out, " {value}");
+}
+
+fn seconds(us: u64) -> f64 {
+    us as f64 / 1e6
+}
+
+fn histogram(out: &mut String, name: &str, l: &[(&str, &str)], lat: &Latency) {
+    let buckets = lat.cumulative_buckets();
+    for (&(_, le), count) in LATENCY_BUCKETS.iter().zip(buckets) {
+        out.push_str(name);
+        out.push_str("_bucket");
+        labels(out, l, Some((name::LE, le)));
+        let _ = writeln!(out, " {count}");
+    }
+    out.push_str(name);
+    out.push_str("_bucket");
+    labels(out, l, Some((name::LE, "+Inf")));
+    let _ = writeln!(out, " {}", lat.count());
+    out.push_str(name);
+    out.push_str("_sum");
+    labels(out, l, None);
+    let _ = writeln!(out, " {}", seconds(lat.sum_us()));
+    out.push_str(name);
+    out.push_str("_count");
+    labels(out, l, None);
+    let _ = writeln!(out, " {}", lat.count());
+}
+
+fn quantiles(out: &mut String, name: &str, l: &[(&str, &str)], lat: &Latency) {
+    if lat.count() == 0 {
+        return;
+    }
+    for (q, label) in QUANTILES {
+        out.push_str(name);
+        labels(out, l, Some((name::QUANTILE, label)));
+        let _ = writeln!(out, " {}", seconds(lat.quantile_us(q)));
+    }
+}

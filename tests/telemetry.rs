@@ -1,0 +1,230 @@
+//! End-to-end test of the telemetry pipeline: requests through the real gateway, `/metrics`
+//! on the admin listener, clean shutdown, then the Parquet logs hold exactly one row per
+//! request with the values that were sent. With `RINGWAY_PARQUET_OUT=DIR` the files are kept
+//! there (CI then opens them with pyarrow and DuckDB).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ringway_analytics::{run_query, GroupBy, Query};
+use ringway_testkit::{Reply, Upstream};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringway");
+
+/// Sends `req`, reads the whole response (the request asks to close), returns its bytes.
+fn send(addr: SocketAddr, req: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(req).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    out
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let bytes = send(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn every_request_lands_in_parquet_and_metrics() {
+    let up = Upstream::start(|r| {
+        Reply::Status(
+            if r.path.starts_with("/api/fail") {
+                503
+            } else {
+                200
+            },
+            b"hello".to_vec(),
+        )
+    });
+    let dir = match std::env::var_os("RINGWAY_PARQUET_OUT") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("ringway-telemetry-{}", std::process::id())),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let yaml = format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+telemetry: {{ logs_dir: "{}", rotate: 1s }}
+upstreams: {{ api: {{ endpoints: [{{ address: "{}" }}] }} }}
+listeners:
+  - name: public
+    listen: 127.0.0.1:0
+    routes:
+      - name: api
+        match: {{ path: {{ prefix: /api }} }}
+        proxy: {{ upstream: api }}
+      - name: health
+        match: {{ path: {{ exact: /healthz }} }}
+        respond: {{ status: 200, body: "ok" }}
+"#,
+        dir.display(),
+        up.addr()
+    );
+    let cfg = std::env::temp_dir().join(format!("ringway-telemetry-{}.yaml", std::process::id()));
+    std::fs::write(&cfg, yaml).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap(), "--workers", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_addr = |prefix: &str| -> SocketAddr {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{line}"))
+            .parse()
+            .unwrap()
+    };
+    let gw = next_addr("ringway listening on http://");
+    let admin = next_addr("ringway admin on http://");
+
+    // The traffic, with the exact bytes each request puts on the wire.
+    let mut sent: HashMap<&str, (u64, u64, u64)> = HashMap::new(); // route -> (count, request bytes, response bytes)
+    let mut total = 0u64;
+    for i in 0..120 {
+        let (route, req) = match i % 4 {
+            0 => ("api", format!("GET /api/items/{i} HTTP/1.1\r\nHost: a\r\nUser-Agent: e2e/1\r\nConnection: close\r\n\r\n")),
+            1 => ("api", "POST /api/items HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world".to_string()),
+            2 => ("health", "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_string()),
+            _ => ("", format!("GET /nowhere/{i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")),
+        };
+        let resp = send(gw, req.as_bytes());
+        let e = sent.entry(route).or_default();
+        e.0 += 1;
+        e.1 += req.len() as u64;
+        e.2 += resp.len() as u64;
+        total += 1;
+    }
+    for i in 0..10 {
+        let req = format!("GET /api/fail/{i} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let resp = send(gw, req.as_bytes());
+        assert!(resp.starts_with(b"HTTP/1.1 503"));
+        let e = sent.entry("api").or_default();
+        e.0 += 1;
+        e.1 += req.len() as u64;
+        e.2 += resp.len() as u64;
+        total += 1;
+    }
+
+    // Metrics: merged across both workers within a second or two.
+    let until = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = http_get(admin, "/metrics");
+        let api_2xx = m.lines().find(|l| {
+            l.starts_with(
+                "ringway_requests_total{listener=\"public\",route=\"api\",status_class=\"2xx\"}",
+            )
+        });
+        if api_2xx.is_some_and(|l| l.ends_with(" 60")) || Instant::now() > until {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for expected in [
+        "ringway_requests_total{listener=\"public\",route=\"api\",status_class=\"2xx\"} 60",
+        "ringway_requests_total{listener=\"public\",route=\"api\",status_class=\"5xx\"} 10",
+        "ringway_requests_total{listener=\"public\",route=\"health\",status_class=\"2xx\"} 30",
+        "# TYPE ringway_request_duration_seconds histogram",
+        "ringway_telemetry_dropped_total 0",
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in:\n{metrics}");
+    }
+
+    // Clean shutdown writes every record.
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let files: Vec<_> = walk(&dir);
+    assert!(!files.is_empty(), "no Parquet files in {}", dir.display());
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert!(
+            name.ends_with(".parquet") && !name.starts_with('.'),
+            "left behind: {}",
+            f.display()
+        );
+        let rel = f.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+        assert!(
+            rel.starts_with("dt=") && rel.contains("/hour="),
+            "not Hive-partitioned: {rel}"
+        );
+    }
+    let q = Query {
+        group_by: GroupBy::Route,
+        ..Query::default()
+    };
+    let result = run_query(&dir, &q, &mut |_, _| {}).unwrap();
+    assert_eq!(result.rows_scanned, total, "exactly one row per request");
+    for (route, (count, req_bytes, resp_bytes)) in &sent {
+        let key = (!route.is_empty()).then(|| route.to_string());
+        let row = result
+            .rows
+            .iter()
+            .find(|r| r.key == key)
+            .unwrap_or_else(|| panic!("no group {route:?}: {:?}", result.rows));
+        assert_eq!(row.count, *count, "{route}");
+        assert_eq!(row.request_bytes, *req_bytes, "request bytes of {route}");
+        assert_eq!(row.response_bytes, *resp_bytes, "response bytes of {route}");
+    }
+    let by_status = run_query(
+        &dir,
+        &Query {
+            group_by: GroupBy::Status,
+            ..Query::default()
+        },
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let count = |s: &str| {
+        by_status
+            .rows
+            .iter()
+            .find(|r| r.key.as_deref() == Some(s))
+            .map_or(0, |r| r.count)
+    };
+    assert_eq!((count("200"), count("503"), count("404")), (90, 10, 30));
+    let by_client = run_query(
+        &dir,
+        &Query {
+            group_by: GroupBy::Client,
+            ..Query::default()
+        },
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(by_client.rows.len(), 1);
+    assert_eq!(by_client.rows[0].key.as_deref(), Some("127.0.0.1"));
+    // For CI's independent readers.
+    std::fs::write(dir.join("expected_rows.txt"), total.to_string()).unwrap();
+    if std::env::var_os("RINGWAY_PARQUET_OUT").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|e| e == "parquet" || e == "tmp") {
+            out.push(p);
+        }
+    }
+    out
+}
