@@ -546,6 +546,8 @@ impl Session {
         let max_attempts = 1 + policy.attempts as usize;
         self.tried.clear();
         let mut pooled_ok = true;
+        // In flight on the endpoint of the current attempt, until the response is forwarded.
+        let mut _inflight: Option<InFlight<'_>> = None;
         let mut last = ErrorKind::NoEndpoint;
         let result = loop {
             let ep = if pooled_ok || self.tried.is_empty() {
@@ -572,7 +574,7 @@ impl Session {
                     break Err(Failure::Respond(kind));
                 }
             };
-            let _inflight = InFlight::start(group, ep);
+            _inflight = Some(InFlight::start(group, ep));
             self.rec.endpoint = ep as u16;
             self.rec.retries = (self.tried.len() - 1).min(255) as u8;
             self.upstream_sent = Some(Instant::now());
@@ -650,7 +652,6 @@ impl Session {
             self.path_buf = p;
         }
         let mut up = result?;
-        let _inflight = InFlight::start(group, up.endpoint);
         if replayable {
             client.consume(head_len);
         }
