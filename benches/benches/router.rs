@@ -103,6 +103,9 @@ fn route(
             max_headers: 100,
         },
         response_timeout: None,
+        ip_filter: Default::default(),
+        auth: None,
+        rate_limits: Vec::new(),
     }
 }
 

@@ -10,6 +10,8 @@ use crate::error::{index_path, key_path, ConfigErrors};
 use crate::model::*;
 use crate::spec::*;
 
+mod policy;
+
 /// Most workers `workers` may ask for.
 const MAX_WORKERS: u64 = 1024;
 /// Largest endpoint and split weight.
@@ -118,6 +120,8 @@ impl Compiler {
             listen: admin_listen.unwrap_or(UNSPECIFIED),
         });
 
+        let (policies, policy_names) = self.policies(spec);
+
         let mut upstream_ids: HashMap<&str, UpstreamId> = HashMap::new();
         let mut upstreams = Vec::with_capacity(spec.upstreams.0.len());
         for (name, group) in spec.upstreams.iter() {
@@ -168,7 +172,7 @@ impl Compiler {
                 }
             }
             let listen = listen.unwrap_or(UNSPECIFIED);
-            listeners.push(self.listener(&path, listen, listener, &upstream_ids));
+            listeners.push(self.listener(&path, listen, listener, &upstream_ids, &policy_names));
         }
 
         let telemetry = self.telemetry(&spec.telemetry);
@@ -179,6 +183,7 @@ impl Compiler {
             listeners,
             drain_timeout,
             telemetry,
+            policies,
         }
     }
 
@@ -393,6 +398,7 @@ impl Compiler {
         listen: SocketAddr,
         spec: &ListenerSpec,
         upstreams: &HashMap<&str, UpstreamId>,
+        names: &policy::PolicyNames,
     ) -> Listener {
         let limits_path = format!("{path}.limits");
         let limits = Limits {
@@ -441,7 +447,7 @@ impl Compiler {
                     format!("duplicate route name {:?} (also routes[{j}])", route.name),
                 );
             }
-            routes.push(self.route(&path, route, limits, upstreams));
+            routes.push(self.route(&path, route, limits, upstreams, names));
         }
         Listener {
             name: spec.name.clone(),
@@ -458,6 +464,7 @@ impl Compiler {
         spec: &RouteSpec,
         listener_limits: Limits,
         upstreams: &HashMap<&str, UpstreamId>,
+        names: &policy::PolicyNames,
     ) -> Route {
         let matcher = self.matcher(&format!("{path}.match"), &spec.matcher);
         let action = match (&spec.proxy, &spec.respond) {
@@ -491,12 +498,30 @@ impl Compiler {
             }
             self.duration(&timeout_path, response, false)
         });
+        let ip_filter = spec
+            .ip_filter
+            .as_ref()
+            .map(|f| self.ip_filter(&format!("{path}.ip_filter"), f))
+            .unwrap_or_default();
+        let auth = spec
+            .auth
+            .as_ref()
+            .map(|a| self.route_auth(&format!("{path}.auth"), a, names));
+        let rate_limits = self.rate_limits(
+            &format!("{path}.rate_limits"),
+            &spec.name,
+            &spec.rate_limits,
+            auth.as_ref(),
+        );
         Route {
             name: spec.name.clone(),
             matcher,
             action,
             limits,
             response_timeout,
+            ip_filter,
+            auth,
+            rate_limits,
         }
     }
 

@@ -71,5 +71,9 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
             format!("cannot read the configuration file: {e}"),
         ))
     })?;
-    from_yaml_str(&yaml)
+    let mut config = from_yaml_str(&yaml)?;
+    if let Some(dir) = path.parent() {
+        config.resolve_paths(dir);
+    }
+    Ok(config)
 }

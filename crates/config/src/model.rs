@@ -20,6 +20,230 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Request telemetry.
     pub telemetry: Telemetry,
+    /// Client identity and access: trusted proxies, IP filter, credentials, plans.
+    pub policies: Policies,
+}
+
+impl Config {
+    /// Makes relative key file paths relative to `dir` (the configuration file's directory).
+    pub fn resolve_paths(&mut self, dir: &std::path::Path) {
+        for provider in &mut self.policies.jwt_providers {
+            let keys = &mut provider.keys;
+            for (file, _) in &mut keys.pem_files {
+                if file.is_relative() {
+                    *file = dir.join(&*file);
+                }
+            }
+            if let Some(file) = keys.jwks_file.as_mut().filter(|f| f.is_relative()) {
+                *file = dir.join(&*file);
+            }
+        }
+    }
+}
+
+/// Who the client is and on what terms it is served (see [`Route::auth`] and
+/// [`Route::rate_limits`] for the per-route side).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Policies {
+    /// Proxies (CIDRs, as written) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Applied to every request before routing.
+    pub ip_filter: IpFilter,
+    /// JWT providers; routes refer to them by index.
+    pub jwt_providers: Vec<JwtProvider>,
+    /// Where API keys are read from.
+    pub api_keys: ApiKeySource,
+    /// Plans; consumers and providers refer to them by index.
+    pub plans: Vec<Plan>,
+    /// Consumers (API-key holders).
+    pub consumers: Vec<Consumer>,
+}
+
+/// IP allow/deny lists (CIDRs or addresses, as written; checked).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IpFilter {
+    /// When not empty, only these are served.
+    pub allow: Vec<String>,
+    /// Refused; wins over `allow`.
+    pub deny: Vec<String>,
+}
+
+impl IpFilter {
+    /// Whether the filter lets everyone through.
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
+}
+
+/// A JWT issuer and how its tokens are checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtProvider {
+    /// Unique name.
+    pub name: String,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// `aud` must contain one of these (empty: not checked).
+    pub audiences: Vec<String>,
+    /// Accepted algorithms (checked names such as `RS256`), never empty.
+    pub algorithms: Vec<String>,
+    /// Key sources.
+    pub keys: JwtKeys,
+    /// Clock skew allowed on `exp`/`nbf`.
+    pub leeway: Duration,
+    /// Where the token is read.
+    pub token: TokenSource,
+    /// Longer tokens are refused unparsed.
+    pub max_token_bytes: usize,
+    /// Claim naming the client.
+    pub consumer_claim: String,
+    /// Plan applied to this provider's clients.
+    pub plan: Option<usize>,
+}
+
+/// Key sources of a JWT provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtKeys {
+    /// PEM public keys with optional key ids (paths relative to the config file's directory
+    /// once loaded with [`crate::load_file`]).
+    pub pem_files: Vec<(std::path::PathBuf, Option<String>)>,
+    /// A JWKS document on disk.
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// A JWKS URL fetched in the background.
+    pub jwks_url: Option<String>,
+    /// Environment variable holding an HMAC secret.
+    pub hmac_secret_env: Option<String>,
+    /// Refresh period of `jwks_url`.
+    pub refresh: Duration,
+    /// Least time between fetches triggered by unknown key ids.
+    pub min_refresh: Duration,
+}
+
+/// Where a token is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>` (the header name, lowercase).
+    Bearer(String),
+    /// The whole value of this header (lowercase).
+    Header(String),
+    /// This cookie.
+    Cookie(String),
+}
+
+/// Where API keys are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySource {
+    /// Header (lowercase).
+    pub header: Option<String>,
+    /// Query parameter, when the header is absent.
+    pub query: Option<String>,
+}
+
+impl Default for ApiKeySource {
+    /// The file default: the `x-api-key` header, no query parameter.
+    fn default() -> Self {
+        Self {
+            header: Some("x-api-key".to_owned()),
+            query: None,
+        }
+    }
+}
+
+/// Limits shared by consumers on a plan (each consumer has its own counters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Unique name.
+    pub name: String,
+    /// Rate limit per consumer.
+    pub rate_limit: Option<Rate>,
+    /// Quotas per consumer.
+    pub quotas: Vec<Quota>,
+}
+
+/// `requests` per `per`, `burst` at once from idle (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests per period (> 0).
+    pub requests: u64,
+    /// The period (> 0).
+    pub per: Duration,
+    /// Admitted at once from idle (>= 1).
+    pub burst: u64,
+}
+
+/// A fixed-window quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests per window (> 0).
+    pub requests: u64,
+    /// The UTC-aligned window.
+    pub window: QuotaWindow,
+}
+
+/// Quota windows, aligned to UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaWindow {
+    /// A calendar minute.
+    Minute,
+    /// A calendar hour.
+    Hour,
+    /// A calendar day (UTC midnight to midnight).
+    Day,
+}
+
+/// An API-key holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    /// Unique name (telemetry `client_id`).
+    pub name: String,
+    /// Its plan.
+    pub plan: Option<usize>,
+    /// Stored key hashes (`sha256:<hex>`).
+    pub api_keys: Vec<String>,
+    /// Scopes granted to its keys.
+    pub scopes: Vec<String>,
+}
+
+/// Credentials a route requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteAuth {
+    /// Accepted JWT provider.
+    pub jwt: Option<usize>,
+    /// Whether API keys are accepted.
+    pub api_key: bool,
+    /// Scopes that must all be present.
+    pub scopes: Vec<String>,
+    /// Claims that must have these values (JWT only).
+    pub claims: Vec<(String, String)>,
+    /// Claims forwarded as headers: (claim, lowercase header name).
+    pub forward_claims: Vec<(String, String)>,
+    /// Remove the credential before forwarding.
+    pub strip_credentials: bool,
+}
+
+/// One rate limit of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitRule {
+    /// Name (RateLimit-Policy, metrics).
+    pub name: String,
+    /// What is counted.
+    pub key: LimitKey,
+    /// The rate.
+    pub rate: Rate,
+}
+
+/// What a rate limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitKey {
+    /// The client's IP (after trusted proxies).
+    ClientIp,
+    /// The authenticated consumer (API-key consumer or JWT consumer claim).
+    Consumer,
+    /// Every request of the route together.
+    Global,
+    /// A request header's value (lowercase name); requests without it share one bucket.
+    Header(String),
+    /// A JWT claim's value; requests without it share one bucket.
+    Claim(String),
 }
 
 /// Where request records go.
@@ -264,6 +488,12 @@ pub struct Route {
     pub limits: Limits,
     /// Upstream response timeout override for this route.
     pub response_timeout: Option<Duration>,
+    /// IP filter of this route (after the global one).
+    pub ip_filter: IpFilter,
+    /// Required credentials, if any.
+    pub auth: Option<RouteAuth>,
+    /// Rate limits, all of which must admit a request.
+    pub rate_limits: Vec<RateLimitRule>,
 }
 
 /// Match criteria of a route.

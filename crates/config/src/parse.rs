@@ -161,7 +161,11 @@ fn shape_of(steps: &[Step]) -> String {
                 if !shape.is_empty() {
                     shape.push('.');
                 }
-                if shape == "upstreams." {
+                // Keys of name-keyed maps are user names, not keys of the shape.
+                if NAMED_MAPS
+                    .iter()
+                    .any(|m| shape.strip_suffix('.') == Some(m))
+                {
                     shape.push('*');
                 } else {
                     shape.push_str(key);
@@ -171,6 +175,14 @@ fn shape_of(steps: &[Step]) -> String {
     }
     shape
 }
+
+/// Mappings whose keys are names chosen by the user.
+const NAMED_MAPS: &[&str] = &[
+    "upstreams",
+    "auth.jwt_providers",
+    "auth.plans",
+    "auth.consumers",
+];
 
 /// The keys allowed in the mapping at a path shape, if it is one of the spec's structs.
 fn allowed_keys(shape: &str) -> Option<&'static [&'static str]> {
@@ -199,6 +211,19 @@ fn allowed_keys(shape: &str) -> Option<&'static [&'static str]> {
         "listeners[].routes[].respond" => fields_of::<RespondSpec>(),
         "listeners[].routes[].limits" => fields_of::<RouteLimitsSpec>(),
         "listeners[].routes[].timeouts" => fields_of::<RouteTimeoutsSpec>(),
+        "listeners[].routes[].ip_filter" | "ip_filter" => fields_of::<IpFilterSpec>(),
+        "listeners[].routes[].auth" => fields_of::<RouteAuthSpec>(),
+        "listeners[].routes[].rate_limits[]" => fields_of::<RateLimitSpec>(),
+        "auth" => fields_of::<AuthSpec>(),
+        "auth.jwt_providers.*" => fields_of::<JwtProviderSpec>(),
+        "auth.jwt_providers.*.keys" => fields_of::<JwtKeysSpec>(),
+        "auth.jwt_providers.*.keys.pem_files[]" => fields_of::<PemKeySpec>(),
+        "auth.jwt_providers.*.token" => fields_of::<TokenSourceSpec>(),
+        "auth.api_keys" => fields_of::<ApiKeySourceSpec>(),
+        "auth.plans.*" => fields_of::<PlanSpec>(),
+        "auth.plans.*.rate_limit" => fields_of::<RateSpec>(),
+        "auth.plans.*.quotas[]" => fields_of::<QuotaSpec>(),
+        "auth.consumers.*" => fields_of::<ConsumerSpec>(),
         _ => return None,
     };
     Some(keys)
@@ -308,7 +333,7 @@ listeners:
         assert_eq!(
             errors(yaml),
             [
-                "colour: unknown key; expected one of: workers, drain_timeout, admin, upstreams, listeners, telemetry",
+                "colour: unknown key; expected one of: workers, drain_timeout, admin, upstreams, listeners, telemetry, trusted_proxies, ip_filter, auth",
                 "upstreams.users.endpoints[0].wieght: unknown key; expected one of: address, weight",
                 "upstreams.users.timeouts.http_timeout: unknown key; expected one of: connect, response",
                 "listeners[0].routes[0].match.path.regex: unknown key; expected one of: exact, prefix, pattern",

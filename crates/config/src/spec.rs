@@ -79,6 +79,13 @@ pub struct ConfigSpec {
     pub listeners: Vec<ListenerSpec>,
     /// Request telemetry: Parquet traffic logs. Default: logs off.
     pub telemetry: TelemetrySpec,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Default: none (the client is the
+    /// TCP peer).
+    pub trusted_proxies: Vec<String>,
+    /// IP allow/deny applied to every request before routing. Default: allow all.
+    pub ip_filter: IpFilterSpec,
+    /// Credentials: JWT providers, API keys, consumers and plans. Default: none.
+    pub auth: AuthSpec,
 }
 
 /// `telemetry`: where request records go.
@@ -120,6 +127,9 @@ impl Default for ConfigSpec {
             upstreams: OrderedMap::default(),
             listeners: Vec::new(),
             telemetry: TelemetrySpec::default(),
+            trusted_proxies: Vec::new(),
+            ip_filter: IpFilterSpec::default(),
+            auth: AuthSpec::default(),
         }
     }
 }
@@ -502,6 +512,12 @@ pub struct RouteSpec {
     pub limits: RouteLimitsSpec,
     /// Overrides of the upstream timeouts. Default: inherit.
     pub timeouts: RouteTimeoutsSpec,
+    /// IP allow/deny for this route, after the global one. Default: none.
+    pub ip_filter: Option<IpFilterSpec>,
+    /// Credentials this route requires. Default: none (anonymous).
+    pub auth: Option<RouteAuthSpec>,
+    /// Rate limits of this route, all of which must admit a request. Default: none.
+    pub rate_limits: Vec<RateLimitSpec>,
 }
 
 /// `listeners[].routes[].match`: every criterion given must hold.
@@ -675,4 +691,226 @@ mod tests {
             .unwrap_err()
             .contains("too large"));
     }
+}
+
+/// `ip_filter` (global or per route): CIDRs or single addresses, IPv4 and IPv6.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct IpFilterSpec {
+    /// When not empty, only these clients are served (403 otherwise). Default: empty.
+    pub allow: Vec<String>,
+    /// These clients get 403; deny wins over allow. Default: empty.
+    pub deny: Vec<String>,
+}
+
+/// `auth`: who may call, and on what terms.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthSpec {
+    /// JWT providers by name (`[a-z0-9_-]+`). Default: none.
+    pub jwt_providers: OrderedMap<JwtProviderSpec>,
+    /// Where API keys are read from. Default: the `x-api-key` header.
+    pub api_keys: ApiKeySourceSpec,
+    /// Plans by name: rate limits and quotas shared by their consumers. Default: none.
+    pub plans: OrderedMap<PlanSpec>,
+    /// Consumers by name: API keys and a plan. Default: none.
+    pub consumers: OrderedMap<ConsumerSpec>,
+}
+
+/// `auth.jwt_providers.<name>`: who issues tokens and how to check them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct JwtProviderSpec {
+    /// Required `iss` value. Default: not checked.
+    pub issuer: Option<String>,
+    /// `aud` must contain one of these. Default: not checked.
+    pub audiences: Vec<String>,
+    /// Accepted `alg` values (HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384,
+    /// EdDSA); required, no default: an explicit list prevents algorithm confusion.
+    pub algorithms: Vec<String>,
+    /// Verification keys; at least one source is required.
+    pub keys: JwtKeysSpec,
+    /// Clock skew allowed on `exp` and `nbf`. Default `30s`.
+    pub leeway: DurationSpec,
+    /// Where the token is. Default: `Authorization: Bearer <token>`.
+    pub token: TokenSourceSpec,
+    /// Tokens longer than this are refused without parsing. Default 8192.
+    pub max_token_bytes: usize,
+    /// The claim naming the client (telemetry `client_id`, rate-limit key `consumer`).
+    /// Default `sub`.
+    pub consumer_claim: String,
+    /// Plan (by name) whose limits apply to this provider's clients, keyed by their consumer
+    /// claim. Default: none.
+    pub plan: Option<String>,
+}
+
+impl Default for JwtProviderSpec {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audiences: Vec::new(),
+            algorithms: Vec::new(),
+            keys: JwtKeysSpec::default(),
+            leeway: DurationSpec::new("30s"),
+            token: TokenSourceSpec::default(),
+            max_token_bytes: 8192,
+            consumer_claim: "sub".to_owned(),
+            plan: None,
+        }
+    }
+}
+
+/// `auth.jwt_providers.<name>.keys`: any combination of sources; relative paths are relative
+/// to the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct JwtKeysSpec {
+    /// PEM public keys (RSA, EC, Ed25519), each `{ file, kid }` (kid optional).
+    pub pem_files: Vec<PemKeySpec>,
+    /// A JWKS document on disk, read at load time.
+    pub jwks_file: Option<String>,
+    /// A JWKS URL (`http://`) fetched in the background and refreshed.
+    pub jwks_url: Option<String>,
+    /// Environment variable holding an HMAC secret (HS* algorithms). Never put the secret in
+    /// the file.
+    pub hmac_secret_env: Option<String>,
+    /// How often the JWKS URL is fetched again. Default `5m`.
+    pub refresh: DurationSpec,
+    /// A token with an unknown `kid` triggers an early fetch, at most this often. Default `30s`.
+    pub min_refresh: DurationSpec,
+}
+
+impl Default for JwtKeysSpec {
+    fn default() -> Self {
+        Self {
+            pem_files: Vec::new(),
+            jwks_file: None,
+            jwks_url: None,
+            hmac_secret_env: None,
+            refresh: DurationSpec::new("5m"),
+            min_refresh: DurationSpec::new("30s"),
+        }
+    }
+}
+
+/// `keys.pem_files[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct PemKeySpec {
+    /// Path of the PEM file. Required.
+    pub file: String,
+    /// Key id matched against a token's `kid`. Default: none (the key serves tokens without a
+    /// matching kid).
+    pub kid: Option<String>,
+}
+
+/// Where a credential is read: exactly one of `header` or `cookie`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenSourceSpec {
+    /// A header; for `authorization` the value is `Bearer <token>`, for any other header the
+    /// whole value is the token.
+    pub header: Option<String>,
+    /// A cookie holding the token.
+    pub cookie: Option<String>,
+}
+
+/// `auth.api_keys`: where clients present API keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ApiKeySourceSpec {
+    /// Header carrying the key. Default `x-api-key`.
+    pub header: Option<String>,
+    /// Query parameter carrying the key, checked when the header is absent. Default: none.
+    pub query: Option<String>,
+}
+
+impl Default for ApiKeySourceSpec {
+    fn default() -> Self {
+        Self {
+            header: Some("x-api-key".to_owned()),
+            query: None,
+        }
+    }
+}
+
+/// `auth.plans.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct PlanSpec {
+    /// Rate limit per consumer on this plan. Default: none.
+    pub rate_limit: Option<RateSpec>,
+    /// Quotas per consumer over fixed UTC windows. Default: none.
+    pub quotas: Vec<QuotaSpec>,
+}
+
+/// A rate: `requests` per `per`, with `burst` admitted at once from idle.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct RateSpec {
+    /// Requests per period. Required, not zero.
+    pub requests: u64,
+    /// The period. Default `1s`.
+    pub per: Option<DurationSpec>,
+    /// Requests admitted at once from idle. Default: `requests`.
+    pub burst: Option<u64>,
+}
+
+/// `plans.<name>.quotas[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct QuotaSpec {
+    /// Requests per window. Required, not zero.
+    pub requests: u64,
+    /// `minute`, `hour` or `day` (UTC-aligned windows). Required.
+    pub per: String,
+}
+
+/// `auth.consumers.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct ConsumerSpec {
+    /// Plan by name. Default: none (no plan limits).
+    pub plan: Option<String>,
+    /// API keys as `sha256:<64 hex>` (`ringway hash-key` prints it). Default: none.
+    pub api_keys: Vec<String>,
+    /// Scopes granted to this consumer's API keys. Default: none.
+    pub scopes: Vec<String>,
+}
+
+/// `routes[].auth`: which credentials a route accepts, and what they must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct RouteAuthSpec {
+    /// JWT provider (by name) whose tokens are accepted. Default: none.
+    pub jwt: Option<String>,
+    /// Whether consumers' API keys are accepted. Default `false`. With `jwt` too, either
+    /// credential is enough.
+    pub api_key: bool,
+    /// Scopes the credential must all carry (403 otherwise). Default: none.
+    pub scopes: Vec<String>,
+    /// Claims a JWT must carry with these values (403 otherwise). Default: none.
+    pub claims: OrderedMap<String>,
+    /// JWT claims forwarded upstream as request headers: `claim: header-name`. Default: none.
+    pub forward_claims: OrderedMap<String>,
+    /// Remove the credential (Authorization header or API-key header) before forwarding.
+    /// Default `false`.
+    pub strip_credentials: bool,
+}
+
+/// `routes[].rate_limits[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSpec {
+    /// Name used in `RateLimit-Policy` and metrics (`[a-z0-9_-]+`). Default `<route>-<index>`.
+    pub name: Option<String>,
+    /// What is limited: `client_ip`, `consumer`, `global`, `header:<name>` or `claim:<name>`.
+    /// Default `client_ip`.
+    pub key: Option<String>,
+    /// Requests per period. Required, not zero.
+    pub requests: u64,
+    /// The period. Default `1s`.
+    pub per: Option<DurationSpec>,
+    /// Requests admitted at once from idle. Default: `requests`.
+    pub burst: Option<u64>,
 }

@@ -61,11 +61,15 @@ listeners:
                 })),
                 limits: Limits::default(),
                 response_timeout: None,
+                ip_filter: Default::default(),
+                auth: None,
+                rate_limits: Vec::new(),
             }],
             limits: Limits::default(),
             timeouts: ClientTimeouts::default(),
         }],
         drain_timeout: Duration::from_secs(15),
+        policies: Default::default(),
     };
     assert_eq!(config, expected);
 }

@@ -80,6 +80,9 @@ fn route(name: &str, hosts: &[&str], path: PathMatch, methods: &[&str], headers:
             max_headers: 100,
         },
         response_timeout: None,
+        ip_filter: Default::default(),
+        auth: None,
+        rate_limits: Vec::new(),
     }
 }
 

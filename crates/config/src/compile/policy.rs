@@ -1,0 +1,538 @@
+//! Policies: trusted proxies, IP filters, JWT providers, API keys, consumers, plans, and the
+//! per-route requirements and rate limits that refer to them.
+
+use std::time::Duration;
+
+use super::Compiler;
+use crate::check;
+use crate::error::{index_path, key_path};
+use crate::model::*;
+use crate::spec::*;
+
+/// Algorithms a JWT provider may list.
+pub(crate) const JWT_ALGORITHMS: &[&str] = &[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384", "EdDSA",
+];
+
+/// Longest `max_token_bytes`.
+const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// Names of the things routes refer to, for resolving references.
+#[derive(Default)]
+pub(super) struct PolicyNames {
+    jwt_providers: Vec<String>,
+}
+
+impl Compiler {
+    pub(super) fn policies(&mut self, spec: &ConfigSpec) -> (Policies, PolicyNames) {
+        let trusted_proxies = self.cidrs("trusted_proxies", &spec.trusted_proxies);
+        let ip_filter = self.ip_filter("ip_filter", &spec.ip_filter);
+
+        let auth = &spec.auth;
+        let plan_names: Vec<&str> = auth.plans.iter().map(|(name, _)| name).collect();
+        let mut plans = Vec::with_capacity(auth.plans.0.len());
+        for (i, (name, plan)) in auth.plans.iter().enumerate() {
+            let path = key_path("auth.plans", name);
+            self.name(&path, name);
+            if plan_names[..i].contains(&name) {
+                self.error(&path, format!("duplicate plan name {name:?}"));
+            }
+            plans.push(self.plan(&path, name, plan));
+        }
+
+        let mut jwt_providers = Vec::with_capacity(auth.jwt_providers.0.len());
+        let mut names = PolicyNames::default();
+        for (name, provider) in auth.jwt_providers.iter() {
+            let path = key_path("auth.jwt_providers", name);
+            self.name(&path, name);
+            if names.jwt_providers.iter().any(|n| n == name) {
+                self.error(&path, format!("duplicate JWT provider name {name:?}"));
+            }
+            names.jwt_providers.push(name.to_owned());
+            jwt_providers.push(self.jwt_provider(&path, name, provider, &plan_names));
+        }
+
+        let api_keys = ApiKeySource {
+            header: auth.api_keys.header.as_ref().map(|h| {
+                self.check(
+                    "auth.api_keys.header",
+                    check::header_name(h),
+                    String::new(),
+                )
+            }),
+            query: auth.api_keys.query.as_ref().map(|q| {
+                if q.is_empty() || !q.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+                    self.error(
+                        "auth.api_keys.query",
+                        format!("invalid query parameter name {q:?}: use letters, digits, '-', '_' and '.'"),
+                    );
+                }
+                q.clone()
+            }),
+        };
+
+        let mut consumers: Vec<Consumer> = Vec::with_capacity(auth.consumers.0.len());
+        let mut seen_keys: Vec<(&str, String)> = Vec::new();
+        for (name, consumer) in auth.consumers.iter() {
+            let path = key_path("auth.consumers", name);
+            self.name(&path, name);
+            if consumers.iter().any(|c| c.name == name) {
+                self.error(&path, format!("duplicate consumer name {name:?}"));
+            }
+            let plan = consumer
+                .plan
+                .as_ref()
+                .and_then(|p| self.plan_ref(&format!("{path}.plan"), p, &plan_names));
+            for (i, key) in consumer.api_keys.iter().enumerate() {
+                let key_path = index_path(&format!("{path}.api_keys"), i);
+                if let Err(message) = api_key_hash(key) {
+                    self.error(&key_path, message);
+                } else if let Some((_, other)) = seen_keys.iter().find(|(k, _)| *k == key) {
+                    self.error(&key_path, format!("the same key is also {other}"));
+                } else {
+                    seen_keys.push((key, key_path));
+                }
+            }
+            for (i, scope) in consumer.scopes.iter().enumerate() {
+                self.scope(&index_path(&format!("{path}.scopes"), i), scope);
+            }
+            consumers.push(Consumer {
+                name: name.to_owned(),
+                plan,
+                api_keys: consumer.api_keys.clone(),
+                scopes: consumer.scopes.clone(),
+            });
+        }
+
+        let policies = Policies {
+            trusted_proxies,
+            ip_filter,
+            jwt_providers,
+            api_keys,
+            plans,
+            consumers,
+        };
+        (policies, names)
+    }
+
+    fn cidrs(&mut self, path: &str, entries: &[String]) -> Vec<String> {
+        for (i, entry) in entries.iter().enumerate() {
+            self.check(&index_path(path, i), check::cidr(entry), ());
+        }
+        entries.to_vec()
+    }
+
+    pub(super) fn ip_filter(&mut self, path: &str, spec: &IpFilterSpec) -> IpFilter {
+        IpFilter {
+            allow: self.cidrs(&format!("{path}.allow"), &spec.allow),
+            deny: self.cidrs(&format!("{path}.deny"), &spec.deny),
+        }
+    }
+
+    fn scope(&mut self, path: &str, scope: &str) {
+        if scope.is_empty()
+            || scope
+                .bytes()
+                .any(|b| b <= b' ' || b == b'"' || b == b'\\' || b >= 0x7f)
+        {
+            self.error(
+                path,
+                format!("invalid scope {scope:?}: printable ASCII without spaces, quotes or backslashes"),
+            );
+        }
+    }
+
+    fn plan_ref(&mut self, path: &str, name: &str, plans: &[&str]) -> Option<usize> {
+        let found = plans.iter().position(|p| *p == name);
+        if found.is_none() {
+            let known = if plans.is_empty() {
+                "no plans are defined".to_owned()
+            } else {
+                format!("plans: {}", plans.join(", "))
+            };
+            self.error(path, format!("unknown plan {name:?} ({known})"));
+        }
+        found
+    }
+
+    fn rate(
+        &mut self,
+        path: &str,
+        requests: u64,
+        per: Option<&DurationSpec>,
+        burst: Option<u64>,
+    ) -> Rate {
+        if requests == 0 {
+            self.error(format!("{path}.requests"), "must be greater than zero");
+        }
+        let per = match per {
+            Some(per) => self.duration(&format!("{path}.per"), per, false),
+            None => Duration::from_secs(1),
+        };
+        if per > Duration::from_secs(86_400) {
+            self.error(
+                format!("{path}.per"),
+                "must be at most 24h (use a quota for longer windows)",
+            );
+        }
+        if burst == Some(0) {
+            self.error(format!("{path}.burst"), "must be at least 1");
+        }
+        Rate {
+            requests,
+            per,
+            burst: burst.unwrap_or(requests),
+        }
+    }
+
+    fn plan(&mut self, path: &str, name: &str, spec: &PlanSpec) -> Plan {
+        let rate_limit = spec.rate_limit.as_ref().map(|r| {
+            self.rate(
+                &format!("{path}.rate_limit"),
+                r.requests,
+                r.per.as_ref(),
+                r.burst,
+            )
+        });
+        let mut quotas: Vec<Quota> = Vec::with_capacity(spec.quotas.len());
+        for (i, q) in spec.quotas.iter().enumerate() {
+            let qpath = index_path(&format!("{path}.quotas"), i);
+            if q.requests == 0 {
+                self.error(format!("{qpath}.requests"), "must be greater than zero");
+            }
+            let window = match q.per.as_str() {
+                "minute" => QuotaWindow::Minute,
+                "hour" => QuotaWindow::Hour,
+                "day" => QuotaWindow::Day,
+                other => {
+                    self.error(
+                        format!("{qpath}.per"),
+                        format!("unknown window {other:?}: use minute, hour or day"),
+                    );
+                    QuotaWindow::Day
+                }
+            };
+            if quotas.iter().any(|other| other.window == window) {
+                self.error(
+                    format!("{qpath}.per"),
+                    format!("a {} quota is given twice", q.per),
+                );
+            }
+            quotas.push(Quota {
+                requests: q.requests,
+                window,
+            });
+        }
+        Plan {
+            name: name.to_owned(),
+            rate_limit,
+            quotas,
+        }
+    }
+
+    fn jwt_provider(
+        &mut self,
+        path: &str,
+        name: &str,
+        spec: &JwtProviderSpec,
+        plans: &[&str],
+    ) -> JwtProvider {
+        let algorithms_path = format!("{path}.algorithms");
+        if spec.algorithms.is_empty() {
+            self.error(
+                &algorithms_path,
+                format!(
+                    "list the accepted algorithms explicitly (any of {})",
+                    JWT_ALGORITHMS.join(", ")
+                ),
+            );
+        }
+        for (i, alg) in spec.algorithms.iter().enumerate() {
+            let alg_path = index_path(&algorithms_path, i);
+            if !JWT_ALGORITHMS.contains(&alg.as_str()) {
+                let hint = if alg.eq_ignore_ascii_case("none") {
+                    "unsigned tokens are never accepted".to_owned()
+                } else {
+                    format!("use one of {} (case-sensitive)", JWT_ALGORITHMS.join(", "))
+                };
+                self.error(&alg_path, format!("unknown algorithm {alg:?}: {hint}"));
+            } else if spec.algorithms[..i].contains(alg) {
+                self.error(&alg_path, format!("{alg} is listed twice"));
+            }
+        }
+        let known = spec
+            .algorithms
+            .iter()
+            .filter(|a| JWT_ALGORITHMS.contains(&a.as_str()));
+        let hmac = known.clone().any(|a| a.starts_with("HS"));
+        let public = known.clone().any(|a| !a.starts_with("HS"));
+
+        let keys_path = format!("{path}.keys");
+        let k = &spec.keys;
+        let mut pem_files = Vec::with_capacity(k.pem_files.len());
+        for (i, pem) in k.pem_files.iter().enumerate() {
+            let pem_path = index_path(&format!("{keys_path}.pem_files"), i);
+            if pem.file.is_empty() {
+                self.error(format!("{pem_path}.file"), "a file is required");
+            }
+            if let Some(kid) = &pem.kid {
+                self.kid(&format!("{pem_path}.kid"), kid);
+            }
+            pem_files.push((std::path::PathBuf::from(&pem.file), pem.kid.clone()));
+        }
+        if k.jwks_file.as_deref() == Some("") {
+            self.error(format!("{keys_path}.jwks_file"), "must not be empty");
+        }
+        if let Some(url) = &k.jwks_url {
+            if let Err(message) = check::http_url(url) {
+                self.error(format!("{keys_path}.jwks_url"), message);
+            }
+        }
+        if let Some(var) = &k.hmac_secret_env {
+            if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                self.error(
+                    format!("{keys_path}.hmac_secret_env"),
+                    format!("invalid environment variable name {var:?}"),
+                );
+            }
+            if !hmac {
+                self.error(
+                    format!("{keys_path}.hmac_secret_env"),
+                    "an HMAC secret needs an HS256/HS384/HS512 algorithm",
+                );
+            }
+        } else if hmac {
+            self.error(
+                format!("{keys_path}.hmac_secret_env"),
+                "HS algorithms need an HMAC secret: name the environment variable holding it",
+            );
+        }
+        let has_public = !k.pem_files.is_empty() || k.jwks_file.is_some() || k.jwks_url.is_some();
+        if public && !has_public {
+            self.error(
+                &keys_path,
+                "public-key algorithms need keys: pem_files, jwks_file or jwks_url",
+            );
+        }
+        if hmac && !public && has_public {
+            self.error(
+                &keys_path,
+                "public keys are given but only HS algorithms are accepted",
+            );
+        }
+        let refresh = self.duration(&format!("{keys_path}.refresh"), &k.refresh, false);
+        let min_refresh = self.duration(&format!("{keys_path}.min_refresh"), &k.min_refresh, false);
+
+        let leeway = self.duration(&format!("{path}.leeway"), &spec.leeway, true);
+        if leeway > Duration::from_secs(600) {
+            self.error(format!("{path}.leeway"), "must be at most 10m");
+        }
+        let token = self.token_source(&format!("{path}.token"), &spec.token);
+        if !(256..=MAX_TOKEN_BYTES).contains(&spec.max_token_bytes) {
+            self.error(
+                format!("{path}.max_token_bytes"),
+                format!("must be between 256 and {MAX_TOKEN_BYTES}"),
+            );
+        }
+        if spec.consumer_claim.is_empty() {
+            self.error(format!("{path}.consumer_claim"), "a claim name is required");
+        }
+        let plan = spec
+            .plan
+            .as_ref()
+            .and_then(|p| self.plan_ref(&format!("{path}.plan"), p, plans));
+        JwtProvider {
+            name: name.to_owned(),
+            issuer: spec.issuer.clone(),
+            audiences: spec.audiences.clone(),
+            algorithms: spec.algorithms.clone(),
+            keys: JwtKeys {
+                pem_files,
+                jwks_file: k.jwks_file.as_ref().map(std::path::PathBuf::from),
+                jwks_url: k.jwks_url.clone(),
+                hmac_secret_env: k.hmac_secret_env.clone(),
+                refresh,
+                min_refresh,
+            },
+            leeway,
+            token,
+            max_token_bytes: spec.max_token_bytes,
+            consumer_claim: spec.consumer_claim.clone(),
+            plan,
+        }
+    }
+
+    fn kid(&mut self, path: &str, kid: &str) {
+        if kid.is_empty() || kid.len() > 256 || kid.bytes().any(|b| b.is_ascii_control()) {
+            self.error(path, "a key id is 1..=256 bytes without control characters");
+        }
+    }
+
+    fn token_source(&mut self, path: &str, spec: &TokenSourceSpec) -> TokenSource {
+        match (&spec.header, &spec.cookie) {
+            (Some(_), Some(_)) => {
+                self.error(path, "header and cookie are mutually exclusive");
+                TokenSource::Bearer("authorization".to_owned())
+            }
+            (Some(header), None) => {
+                let name = self.check(
+                    &format!("{path}.header"),
+                    check::header_name(header),
+                    String::new(),
+                );
+                if name == "authorization" {
+                    TokenSource::Bearer(name)
+                } else {
+                    TokenSource::Header(name)
+                }
+            }
+            (None, Some(cookie)) => {
+                self.check(&format!("{path}.cookie"), check::cookie_name(cookie), ());
+                TokenSource::Cookie(cookie.clone())
+            }
+            (None, None) => TokenSource::Bearer("authorization".to_owned()),
+        }
+    }
+
+    /// A route's credential requirements; `None` when the route has none.
+    pub(super) fn route_auth(
+        &mut self,
+        path: &str,
+        spec: &RouteAuthSpec,
+        names: &PolicyNames,
+    ) -> RouteAuth {
+        let jwt = spec.jwt.as_ref().and_then(|name| {
+            let found = names.jwt_providers.iter().position(|p| p == name);
+            if found.is_none() {
+                let known = if names.jwt_providers.is_empty() {
+                    "no JWT providers are defined".to_owned()
+                } else {
+                    format!("providers: {}", names.jwt_providers.join(", "))
+                };
+                self.error(
+                    format!("{path}.jwt"),
+                    format!("unknown JWT provider {name:?} ({known})"),
+                );
+            }
+            found
+        });
+        if spec.jwt.is_none() && !spec.api_key {
+            self.error(
+                path,
+                "accept at least one credential: jwt: <provider> or api_key: true",
+            );
+        }
+        for (i, scope) in spec.scopes.iter().enumerate() {
+            self.scope(&index_path(&format!("{path}.scopes"), i), scope);
+        }
+        if spec.jwt.is_none() && !spec.claims.is_empty() {
+            self.error(
+                format!("{path}.claims"),
+                "claims are checked on JWTs only: set jwt",
+            );
+        }
+        if spec.jwt.is_none() && !spec.forward_claims.is_empty() {
+            self.error(
+                format!("{path}.forward_claims"),
+                "claims come from JWTs only: set jwt",
+            );
+        }
+        let claims = spec
+            .claims
+            .iter()
+            .map(|(claim, value)| (claim.to_owned(), value.clone()))
+            .collect();
+        let mut forward_claims: Vec<(String, String)> = Vec::new();
+        for (claim, header) in spec.forward_claims.iter() {
+            let header_path = key_path(&format!("{path}.forward_claims"), claim);
+            let header = self.editable_header(&header_path, header, true);
+            if !header.is_empty() && forward_claims.iter().any(|(_, h)| *h == header) {
+                self.error(&header_path, format!("{header} receives two claims"));
+            }
+            forward_claims.push((claim.to_owned(), header));
+        }
+        RouteAuth {
+            jwt,
+            api_key: spec.api_key,
+            scopes: spec.scopes.clone(),
+            claims,
+            forward_claims,
+            strip_credentials: spec.strip_credentials,
+        }
+    }
+
+    pub(super) fn rate_limits(
+        &mut self,
+        path: &str,
+        route: &str,
+        specs: &[RateLimitSpec],
+        auth: Option<&RouteAuth>,
+    ) -> Vec<RateLimitRule> {
+        let mut rules: Vec<RateLimitRule> = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let rpath = index_path(path, i);
+            let name = match &spec.name {
+                Some(name) => {
+                    self.name(&format!("{rpath}.name"), name);
+                    name.clone()
+                }
+                None => format!("{route}-{i}"),
+            };
+            if rules.iter().any(|r| r.name == name) {
+                self.error(
+                    format!("{rpath}.name"),
+                    format!("duplicate rate limit name {name:?}"),
+                );
+            }
+            let key_path = format!("{rpath}.key");
+            let key = match spec.key.as_deref().unwrap_or("client_ip") {
+                "client_ip" => LimitKey::ClientIp,
+                "global" => LimitKey::Global,
+                "consumer" => {
+                    if auth.is_none() {
+                        self.error(
+                            &key_path,
+                            "consumer needs credentials on the route: set auth",
+                        );
+                    }
+                    LimitKey::Consumer
+                }
+                other => match other.split_once(':') {
+                    Some(("header", header)) => LimitKey::Header(self.check(
+                        &key_path,
+                        check::header_name(header),
+                        String::new(),
+                    )),
+                    Some(("claim", claim)) if !claim.is_empty() => {
+                        if auth.is_none_or(|a| a.jwt.is_none()) {
+                            self.error(
+                                &key_path,
+                                "claim keys need a JWT on the route: set auth.jwt",
+                            );
+                        }
+                        LimitKey::Claim(claim.to_owned())
+                    }
+                    _ => {
+                        self.error(
+                            &key_path,
+                            format!("unknown key {other:?}: use client_ip, consumer, global, header:<name> or claim:<name>"),
+                        );
+                        LimitKey::Global
+                    }
+                },
+            };
+            let rate = self.rate(&rpath, spec.requests, spec.per.as_ref(), spec.burst);
+            rules.push(RateLimitRule { name, key, rate });
+        }
+        rules
+    }
+}
+
+/// A stored API key: `sha256:` and 64 lowercase hex digits.
+fn api_key_hash(text: &str) -> Result<(), String> {
+    match text.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(()),
+        _ => Err("API keys are stored hashed: sha256:<64 lowercase hex digits> (`ringway hash-key <key>` prints it)".to_owned()),
+    }
+}
