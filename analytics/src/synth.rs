@@ -263,7 +263,7 @@ impl Synth {
         };
         r.status = status;
         r.outcome = outcome;
-        r.retries = u8::from(matches!(outcome, Outcome::UpstreamConnect) && s % 2 == 0);
+        r.retries = u8::from(matches!(outcome, Outcome::UpstreamConnect) && s.is_multiple_of(2));
         r.cache = if route_name == "static" {
             if s % 10 < 8 {
                 CacheStatus::Hit

@@ -47,6 +47,16 @@ pub enum ErrorKind {
     NoEndpoint,
     /// No route matches the request.
     NoRoute,
+    /// Missing or invalid credentials (401, with `WWW-Authenticate`).
+    Unauthorized,
+    /// Valid credentials without the required scopes or claims (403).
+    Forbidden,
+    /// The client address is not allowed (403).
+    IpDenied,
+    /// Over a rate limit (429, with `Retry-After`).
+    RateLimited,
+    /// Over a quota (429, with `Retry-After`).
+    QuotaExceeded,
 }
 
 impl ErrorKind {
@@ -66,6 +76,9 @@ impl ErrorKind {
             Self::UpstreamTimeout => 504,
             Self::NoEndpoint => 503,
             Self::NoRoute => 404,
+            Self::Unauthorized => 401,
+            Self::Forbidden | Self::IpDenied => 403,
+            Self::RateLimited | Self::QuotaExceeded => 429,
         }
     }
 
@@ -87,6 +100,11 @@ impl ErrorKind {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::NoEndpoint => "no_endpoint",
             Self::NoRoute => "no_route",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::IpDenied => "ip_denied",
+            Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -166,6 +184,11 @@ mod tests {
             (ErrorKind::UpstreamBadResponse, 502, Side::Upstream),
             (ErrorKind::UpstreamTimeout, 504, Side::Upstream),
             (ErrorKind::NoEndpoint, 503, Side::Internal),
+            (ErrorKind::Unauthorized, 401, Side::Client),
+            (ErrorKind::Forbidden, 403, Side::Client),
+            (ErrorKind::IpDenied, 403, Side::Client),
+            (ErrorKind::RateLimited, 429, Side::Client),
+            (ErrorKind::QuotaExceeded, 429, Side::Client),
         ];
         for (kind, status, side) in table {
             assert_eq!(kind.status(), status, "{kind:?}");

@@ -18,6 +18,7 @@ use crate::codec::{
     Method, OutBody, Output, RequestEdits, RequestHead, ResponseHead, Version,
 };
 use crate::io::{Conn, IoError, BUF_BYTES};
+use crate::policy::{PolicyOut, Req};
 use crate::stats::bump;
 use crate::upstream::{Group, UpConn};
 use crate::worker::{Core, ListenerRt};
@@ -83,6 +84,10 @@ struct Session {
     upstream_sent: Option<Instant>,
     upstream_first_byte: Option<Instant>,
     client_ip16: [u8; 16],
+    /// The TCP peer's address.
+    peer_ip: std::net::IpAddr,
+    /// What the policy stage produced for the current request.
+    pol: PolicyOut,
 }
 
 /// Request headers as the router sees them: lookups over the parsed head, no allocation.
@@ -172,10 +177,9 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
         written_at_start: 0,
         upstream_sent: None,
         upstream_first_byte: None,
-        client_ip16: match peer.ip() {
-            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-            std::net::IpAddr::V6(v6) => v6.octets(),
-        },
+        client_ip16: ip16(peer.ip()),
+        peer_ip: peer.ip().to_canonical(),
+        pol: PolicyOut::default(),
     };
     loop {
         match s.read_head(&mut client).await {
@@ -202,17 +206,22 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
                     return;
                 }
             }
-            // Nothing is left unread of a body-less request that matched no route: answer and
-            // keep the connection.
-            Err(Failure::Respond(ErrorKind::NoRoute))
-                if s.head.body == Body::None && s.keeps_alive() =>
+            // Nothing is left unread of a body-less request that matched no route or that a
+            // policy refused: answer and keep the connection.
+            Err(Failure::Respond(kind))
+                if keeps_connection(kind) && s.head.body == Body::None && s.keeps_alive() =>
             {
-                let kind = ErrorKind::NoRoute;
                 client.consume(s.head.len);
                 bump(&s.core.stats.errors);
                 s.rec.status = kind.status();
                 s.out.clear();
-                write_error_response(kind, &s.request_id, false, &mut s.out);
+                write_error_response(
+                    kind,
+                    &s.request_id,
+                    false,
+                    &s.pol.reject_headers,
+                    &mut s.out,
+                );
                 let sent = client.send(&mut s.out, s.lt.body).await;
                 s.finish(&client, outcome_of(kind));
                 if sent.is_err() {
@@ -242,6 +251,8 @@ fn outcome_of(kind: ErrorKind) -> Outcome {
         ErrorKind::UpstreamReset | ErrorKind::UpstreamBadResponse => Outcome::UpstreamError,
         ErrorKind::NoEndpoint => Outcome::NoEndpoint,
         ErrorKind::NoRoute => Outcome::NoRoute,
+        ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::IpDenied => Outcome::AuthFailed,
+        ErrorKind::RateLimited | ErrorKind::QuotaExceeded => Outcome::RateLimited,
         ErrorKind::BadRequest
         | ErrorKind::UriTooLong
         | ErrorKind::HeadersTooLarge
@@ -250,6 +261,28 @@ fn outcome_of(kind: ErrorKind) -> Outcome {
         | ErrorKind::NotImplemented
         | ErrorKind::VersionNotSupported => Outcome::BadRequest,
     }
+}
+
+/// An address as 16 bytes (IPv4 mapped), as telemetry stores it.
+fn ip16(ip: std::net::IpAddr) -> [u8; 16] {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// Whether a gateway answer leaves the connection usable: nothing of the request is left
+/// unread and the client did not ask to close.
+fn keeps_connection(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::NoRoute
+            | ErrorKind::Unauthorized
+            | ErrorKind::Forbidden
+            | ErrorKind::IpDenied
+            | ErrorKind::RateLimited
+            | ErrorKind::QuotaExceeded
+    )
 }
 
 fn micros(d: Duration) -> u32 {
@@ -437,6 +470,20 @@ impl Session {
             buf,
             headers: &self.head.headers,
         };
+        self.pol.clear();
+        let policy = &core.policy;
+        let each_header = |f: &mut dyn FnMut(&[u8], &[u8])| {
+            for h in &self.head.headers {
+                f(h.name.of(buf), h.value.of(buf));
+            }
+        };
+        let client_ip = policy.client_ip(self.peer_ip, &each_header);
+        if client_ip != self.peer_ip {
+            self.rec.client_ip = ip16(client_ip);
+        }
+        if policy.global_denies(client_ip) {
+            return Err(Failure::Respond(ErrorKind::IpDenied));
+        }
         let listener = &core.listeners[self.listener];
         let Some(ri) = listener
             .router
@@ -449,6 +496,24 @@ impl Session {
         self.max_body = route.limits.max_body_bytes;
         if declared.is_some_and(|n| n > self.max_body) {
             return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
+        }
+        if policy.route_has_policy(self.listener, ri) {
+            let query = path
+                .iter()
+                .position(|&b| b == b'?')
+                .map_or(&b""[..], |q| &path[q + 1..]);
+            let req = Req {
+                headers: &each_header,
+                query,
+                ip: client_ip,
+                now_unix_us: self.rec.ts_us,
+                now: self.started,
+            };
+            let checked = policy.check(self.listener, ri, &req, &mut self.pol);
+            if !self.pol.client_id.is_empty() {
+                self.rec.client_id = Inline::new(&self.pol.client_id);
+            }
+            checked.map_err(Failure::Respond)?;
         }
         match &route.action {
             Action::Respond(d) => {
@@ -583,6 +648,8 @@ impl Session {
                 path: edits_path.as_deref(),
                 host: action.host.as_deref().map(str::as_bytes),
                 headers: Some(&action.request_headers).filter(|o| !is_empty_ops(o)),
+                remove: core.policy.removed_headers(self.listener, route),
+                append: &self.pol.append,
             };
             let info = ForwardInfo {
                 client_ip: &self.client_ip,
@@ -946,7 +1013,13 @@ impl Session {
             "Request failed"
         );
         self.out.clear();
-        write_error_response(kind, &self.request_id, true, &mut self.out);
+        write_error_response(
+            kind,
+            &self.request_id,
+            true,
+            &self.pol.reject_headers,
+            &mut self.out,
+        );
         if client.send(&mut self.out, self.lt.body).await.is_err() {
             return;
         }

@@ -23,6 +23,7 @@ use ringway_telemetry::record::RequestRecord;
 
 use crate::codec::HeadLimits;
 use crate::config::{RunOptions, TelemetryHooks};
+use crate::policy::{PolicyCore, PolicyRuntime};
 use crate::session;
 use crate::stats::{CoreStats, WorkerStats};
 use crate::upstream::Group;
@@ -88,6 +89,8 @@ pub(crate) struct Core {
     hub: Arc<MetricsHub>,
     /// Upstream connects and reuses already added to `metrics`.
     published: Cell<(u64, u64)>,
+    /// IP filters, credentials, rate limits: this core's state.
+    pub policy: PolicyCore,
 }
 
 impl Core {
@@ -97,6 +100,7 @@ impl Core {
         routers: &[Arc<Router>],
         telemetry: Option<Producer>,
         hub: Arc<MetricsHub>,
+        policy: Arc<PolicyRuntime>,
     ) -> Self {
         let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let listeners = cfg
@@ -133,6 +137,7 @@ impl Core {
             metrics: RefCell::new(CoreMetrics::new(hub.names())),
             hub,
             published: Cell::new((0, 0)),
+            policy: PolicyCore::new(policy, id),
             cfg,
         }
     }
@@ -184,6 +189,19 @@ impl Server {
     /// resolved from the first bind when the configured port is 0), compiles the route tables
     /// once, and starts the workers.
     pub fn start(cfg: Arc<Config>, opts: RunOptions, hooks: TelemetryHooks) -> io::Result<Self> {
+        let policies = PolicyRuntime::build(&cfg, opts.workers.max(1))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Self::start_with(cfg, opts, hooks, Arc::new(policies))
+    }
+
+    /// [`Server::start`] with policies already built (so the caller can report key problems
+    /// as configuration errors, and render their metrics).
+    pub fn start_with(
+        cfg: Arc<Config>,
+        opts: RunOptions,
+        hooks: TelemetryHooks,
+        policies: Arc<PolicyRuntime>,
+    ) -> io::Result<Self> {
         let workers = opts.workers.max(1);
         let mut addrs = Vec::with_capacity(cfg.listeners.len());
         let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
@@ -227,6 +245,7 @@ impl Server {
             let cfg = Arc::clone(&cfg);
             let routers = Arc::clone(&routers);
             let stop = Arc::clone(&stop);
+            let policies = Arc::clone(&policies);
             let cpu = (!cores.is_empty()).then(|| cores[i % cores.len()]);
             let handle = std::thread::Builder::new()
                 .name(format!("ringway-core-{i}"))
@@ -236,7 +255,8 @@ impl Server {
                             tracing::warn!(worker = i, cpu = cpu.id, "Could not pin worker");
                         }
                     }
-                    run_worker(i, cfg, &routers, listeners, stop, queue, hub)
+                    let shared = Shared { hub, policies };
+                    run_worker(i, cfg, &routers, listeners, stop, queue, shared)
                 })?;
             handles.push(handle);
         }
@@ -293,6 +313,12 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// What every worker shares with the others and the admin side.
+struct Shared {
+    hub: Arc<MetricsHub>,
+    policies: Arc<PolicyRuntime>,
+}
+
 fn run_worker(
     id: usize,
     cfg: Arc<Config>,
@@ -300,14 +326,15 @@ fn run_worker(
     listeners: Vec<(usize, std::net::TcpListener)>,
     stop: Arc<AtomicBool>,
     queue: Option<Producer>,
-    hub: Arc<MetricsHub>,
+    shared: Shared,
 ) -> io::Result<WorkerStats> {
+    let Shared { hub, policies } = shared;
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .with_entries(4096)
         .enable_timer()
         .build()?;
     rt.block_on(async move {
-        let core = Rc::new(Core::new(id, cfg, routers, queue, hub));
+        let core = Rc::new(Core::new(id, cfg, routers, queue, hub, policies));
         let mut loops = Vec::with_capacity(listeners.len());
         for (li, listener) in listeners {
             let listener = TcpListener::from_std(listener)?;
@@ -385,6 +412,13 @@ async fn sweep_pools(core: Rc<Core>, stop: Arc<AtomicBool>) {
     let mut last = Instant::now();
     while !stop.load(Ordering::Acquire) {
         monoio::time::sleep(TICK).await;
+        // Rate-limit leases expire every tick: unused tokens go back to the shared tables.
+        core.policy.sweep(
+            Instant::now(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        );
         if last.elapsed() >= SWEEP {
             last = Instant::now();
             for g in &core.groups {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ringway_config::model::Config;
 use ringway_proxy::admin::{Admin, AdminState};
-use ringway_proxy::{RunOptions, Server, TelemetryHooks};
+use ringway_proxy::{PolicyRuntime, RunOptions, Server, TelemetryHooks};
 use ringway_router::Router;
 use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
 
@@ -42,6 +42,31 @@ enum Command {
     Demo(DemoArgs),
     /// Query Parquet traffic logs: filter, group, aggregate (count, errors, latency, bytes).
     Logs(LogsArgs),
+    /// Print the stored form of an API key (`sha256:<hex>`) for `auth.consumers.*.api_keys`.
+    /// Reads the key from standard input when none is given (keeps it out of shell history).
+    HashKey {
+        /// The API key.
+        key: Option<String>,
+    },
+}
+
+/// Configuration problems found while starting (key files, secrets): exit 64.
+#[derive(Debug)]
+pub struct ConfigProblems(pub Vec<String>);
+
+impl std::fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigProblems {}
+
+/// Builds the policies of `cfg` (reads key files and secrets): every problem with its path.
+pub fn build_policies(cfg: &Config, workers: usize) -> Result<Arc<PolicyRuntime>, ConfigProblems> {
+    PolicyRuntime::build(cfg, workers)
+        .map(Arc::new)
+        .map_err(|e| ConfigProblems(e.iter().map(ToString::to_string).collect()))
 }
 
 /// Options of `ringway logs`.
@@ -385,6 +410,9 @@ pub struct Running {
     /// Bound address of the admin listener.
     pub admin_addr: Option<SocketAddr>,
     logs: Option<crate::pipeline::Logs>,
+    /// JWKS refresh threads, stopped with the gateway.
+    fetchers: Vec<std::thread::JoinHandle<()>>,
+    fetchers_stop: Arc<AtomicBool>,
 }
 
 /// Starts the admin listener and the workers, and prints where they listen on stdout (tests
@@ -401,15 +429,19 @@ pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result
             .collect(),
         upstreams: cfg.upstreams.iter().map(|g| g.name.clone()).collect(),
     };
+    let policies = build_policies(&cfg, opts.workers)?;
     let hub = Arc::new(MetricsHub::new(names, opts.workers));
     let mut logs = crate::pipeline::Logs::start(&cfg, opts.workers)?;
     let render_hub = Arc::clone(&hub);
     let written = logs.as_ref().map(crate::pipeline::Logs::counters);
+    let render_policies = Arc::clone(&policies);
     let metrics: ringway_proxy::admin::MetricsRenderer = Arc::new(move || {
         let extra = written
             .as_ref()
             .map_or(ExtraGauges::default(), |w| w.gauges());
-        render_hub.render_prometheus(&extra)
+        let mut text = render_hub.render_prometheus(&extra);
+        render_policies.render_prometheus(&mut text);
+        text
     });
     let admin = match &cfg.admin {
         Some(a) => Some(
@@ -429,7 +461,10 @@ pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result
         queues: logs.as_mut().map(crate::pipeline::Logs::take_producers),
         hub,
     };
-    let server = Server::start(Arc::new(cfg), opts, hooks).context("starting the gateway")?;
+    let server = Server::start_with(Arc::new(cfg), opts, hooks, Arc::clone(&policies))
+        .context("starting the gateway")?;
+    let fetchers_stop = Arc::new(AtomicBool::new(false));
+    let fetchers = policies.start_fetchers(&fetchers_stop);
     let addrs = server.listener_addrs().to_vec();
     let admin_addr = admin.as_ref().map(Admin::addr);
     {
@@ -446,6 +481,8 @@ pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result
     ready.store(true, Ordering::Release);
     Ok(Running {
         logs,
+        fetchers,
+        fetchers_stop,
         server,
         _admin: admin,
         ready,
@@ -468,6 +505,10 @@ impl Running {
         self.ready.store(false, Ordering::Release);
         tracing::info!("Shutting down: draining in-flight requests");
         let stats = self.server.shutdown()?;
+        self.fetchers_stop.store(true, Ordering::Release);
+        for f in self.fetchers {
+            let _ = f.join();
+        }
         // Every worker has exited, so every record is in a queue: write them all.
         if let Some(logs) = self.logs {
             let written = logs.finish()?;
@@ -526,7 +567,12 @@ fn run_config(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut errors = Vec::new();
     let cfg = match ringway_config::from_yaml_str(&text) {
-        Ok(cfg) => Some(cfg),
+        Ok(mut cfg) => {
+            if let Some(dir) = args.config.parent() {
+                cfg.resolve_paths(dir);
+            }
+            Some(cfg)
+        }
         Err(e) => {
             errors.extend(e.iter().map(|e| format!("{}: {e}", args.config.display())));
             None
@@ -555,7 +601,21 @@ fn validate(args: ValidateArgs) -> ExitCode {
         let result = ringway_config::load_file(file)
             .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>());
         let problems = match &result {
-            Ok(cfg) => route_problems(cfg),
+            Ok(cfg) => {
+                let mut problems = route_problems(cfg);
+                if let Err(ConfigProblems(errors)) = build_policies(cfg, 1) {
+                    for e in errors {
+                        // Secrets live in the environment where the gateway runs, often not
+                        // where configuration is checked: a warning here, an error at start.
+                        if e.contains(".hmac_secret_env: environment variable") {
+                            eprintln!("{shown}: warning: {e}");
+                        } else {
+                            problems.push(e);
+                        }
+                    }
+                }
+                problems
+            }
             Err(errors) => errors.clone(),
         };
         if problems.is_empty() {
@@ -632,6 +692,24 @@ fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn hash_key(key: Option<String>) -> anyhow::Result<ExitCode> {
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the key from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if key.is_empty() {
+        return Ok(config_error(&["an empty API key".to_owned()]));
+    }
+    println!("{}", ringway_auth::apikey::hash(key.as_bytes()));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Entry point.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -649,9 +727,17 @@ pub fn main() -> ExitCode {
         Command::Proxy(args) => run_proxy(*args),
         Command::Demo(args) => crate::demo::run(args),
         Command::Logs(args) => logs(&args),
+        Command::HashKey { key } => hash_key(key),
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<ConfigProblems>() => {
+            let problems = e
+                .downcast::<ConfigProblems>()
+                .map(|p| p.0)
+                .unwrap_or_default();
+            config_error(&problems)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

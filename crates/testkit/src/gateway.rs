@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub struct Gateway {
     child: Child,
     addr: SocketAddr,
+    /// The admin address, once its line has been read.
+    admin: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
 }
 
 impl Gateway {
@@ -38,9 +40,19 @@ impl Gateway {
                 }
             }
         };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, addr }
+        // Keep draining stdout so the child never blocks on a full pipe; note the admin address.
+        let admin = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let seen = std::sync::Arc::clone(&admin);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("ringway admin on http://") {
+                    *seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = a.trim().parse().ok();
+                }
+            }
+        });
+        Self { child, addr, admin }
     }
 
     /// Quick-mode gateway: `ringway proxy --listen 127.0.0.1:0 --to <upstreams> <extra>`.
@@ -53,6 +65,21 @@ impl Gateway {
         let mut args = vec!["proxy", "--listen", "127.0.0.1:0", "--to", &to];
         args.extend_from_slice(extra);
         Self::start(bin, &args)
+    }
+
+    /// Where the admin listener is (waits up to 5 s for its line), if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = *self
+                .admin
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.is_some() || Instant::now() > until {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Where the gateway listens.

@@ -332,7 +332,7 @@ Transfer-Encoding: chunked\r\nKeep-Alive: x\r\n\r\n";
 fn error_response_is_json_with_exact_length() {
     let id = RequestId::parse(b"abc").unwrap();
     let mut out = Vec::new();
-    write_error_response(ErrorKind::UpstreamTimeout, &id, true, &mut out);
+    write_error_response(ErrorKind::UpstreamTimeout, &id, true, b"", &mut out);
     let text = String::from_utf8(out).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
@@ -364,6 +364,7 @@ fn route_edits_rewrite_path_host_and_headers() {
         path: Some(b"/x?q=1"),
         host: Some(b"internal"),
         headers: Some(&ops),
+        ..RequestEdits::default()
     };
     let mut out = Vec::new();
     write_request_head(buf, &h, &info, &id, &edits, &mut out);
@@ -379,4 +380,56 @@ fn route_edits_rewrite_path_host_and_headers() {
         "{text}"
     );
     assert!(!text.contains("X-Drop") && !text.contains("old"), "{text}");
+}
+
+#[test]
+fn policy_edits_remove_credentials_and_append_claims() {
+    let buf = b"GET /o HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\nX-User-Id: mallory\r\nX-Keep: k\r\n\r\n";
+    let h = parse(buf).unwrap();
+    let id = RequestId::parse(b"r").unwrap();
+    let info = ForwardInfo {
+        client_ip: b"1.2.3.4",
+        proto: b"http",
+        fallback_host: b"up",
+    };
+    let remove = ["authorization".to_owned(), "x-user-id".to_owned()];
+    let edits = RequestEdits {
+        remove: &remove,
+        append: b"x-user-id: alice\r\n",
+        ..RequestEdits::default()
+    };
+    let mut out = Vec::new();
+    write_request_head(buf, &h, &info, &id, &edits, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("GET /o HTTP/1.1\r\nhost: a\r\nX-Keep: k\r\nx-user-id: alice\r\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("mallory") && !text.contains("Bearer"),
+        "{text}"
+    );
+}
+
+#[test]
+fn error_responses_carry_extra_header_lines() {
+    let id = RequestId::parse(b"abc").unwrap();
+    let mut out = Vec::new();
+    write_error_response(
+        ErrorKind::RateLimited,
+        &id,
+        false,
+        b"retry-after: 3\r\n",
+        &mut out,
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nretry-after: 3\r\nx-request-id: abc\r\n\r\n{\"error\":\"rate_limited\""),
+        "{text}"
+    );
+    assert!(!text.contains("connection: close"));
 }
