@@ -598,13 +598,25 @@ fn api_keys_identify_consumers_and_plans_hold_quotas() {
     // The consumer is the traffic logs' client: 2 + 6 requests were identified as acme, 3 of
     // them refused by the quota.
     gw.signal("TERM");
-    assert!(gw.wait_exit(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(gw
+        .wait_exit(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
     let out = std::process::Command::new(BIN)
-        .args(["logs", logs.to_str().unwrap(), "--group-by", "client", "--format", "csv"])
+        .args([
+            "logs",
+            logs.to_str().unwrap(),
+            "--group-by",
+            "client",
+            "--format",
+            "csv",
+        ])
         .output()
         .unwrap();
     let csv = String::from_utf8_lossy(&out.stdout);
-    let acme = csv.lines().find(|l| l.starts_with("acme,")).unwrap_or_else(|| panic!("{csv}"));
+    let acme = csv
+        .lines()
+        .find(|l| l.starts_with("acme,"))
+        .unwrap_or_else(|| panic!("{csv}"));
     assert_eq!(acme.split(',').nth(1), Some("8"), "{csv}");
     let _ = std::fs::remove_dir_all(&logs);
 }
@@ -859,11 +871,20 @@ listeners:
     for cmd in [vec!["validate"], vec!["run", "--config"]] {
         let mut args = cmd.clone();
         args.push(path.to_str().unwrap());
-        let out = std::process::Command::new(BIN).args(&args).output().unwrap();
+        let out = std::process::Command::new(BIN)
+            .args(&args)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(64), "{cmd:?}");
         assert!(out.stdout.is_empty(), "{cmd:?}: nothing listens");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("auth.jwt_providers.corp.keys.pem_files[0].file: cannot read"), "{err}");
-        assert!(err.contains("auth.jwt_providers.corp.keys.pem_files[1].file"), "{err}");
+        assert!(
+            err.contains("auth.jwt_providers.corp.keys.pem_files[0].file: cannot read"),
+            "{err}"
+        );
+        assert!(
+            err.contains("auth.jwt_providers.corp.keys.pem_files[1].file"),
+            "{err}"
+        );
     }
 }
