@@ -455,7 +455,7 @@ fn parse_flat_object(line: &str) -> Result<BTreeMap<String, Json>, String> {
 /// Standard base64 with `=` padding.
 fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return Err(format!("base64 length {} is not a multiple of 4", s.len()));
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);

@@ -97,7 +97,7 @@ fn respond(backend: &str, path: &str, n: u64) -> (&'static str, String) {
         }
         // The alpha instance is struggling: it fails every other request it gets. The gateway
         // retries those on another endpoint (config/demo.yaml: retries.on_status).
-        "/flaky" if backend == "alpha" && n % 2 == 0 => (
+        "/flaky" if backend == "alpha" && n.is_multiple_of(2) => (
             "500 Internal Server Error",
             "{\"error\":\"flaky\"}\n".into(),
         ),
