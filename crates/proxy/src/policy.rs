@@ -606,25 +606,19 @@ impl PolicyCore {
     }
 
     /// The client address: the TCP peer, or the first untrusted `X-Forwarded-For` hop when
-    /// the peer is a trusted proxy.
-    pub fn client_ip(&self, peer: IpAddr, headers: &EachHeader<'_>) -> IpAddr {
-        let Some(trusted) = &self.rt.trusted else {
-            return peer;
-        };
-        if !trusted.is_trusted(peer) {
-            return peer;
-        }
-        let mut hops: Vec<&[u8]> = Vec::new();
-        // Collect field values in order (borrowing the request buffer through the closure is
-        // not possible, so copy the few bytes involved).
-        let mut values: Vec<Vec<u8>> = Vec::new();
-        headers(&mut |name, value| {
-            if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-                values.push(value.to_vec());
+    /// the peer is a trusted proxy. `forwarded_for` yields the field values in order and is
+    /// only read in that case.
+    pub fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a [u8]>,
+    ) -> IpAddr {
+        match &self.rt.trusted {
+            Some(trusted) if trusted.is_trusted(peer) => {
+                trusted.client_ip(peer, &mut { forwarded_for })
             }
-        });
-        hops.extend(values.iter().map(Vec::as_slice));
-        trusted.client_ip(peer, &mut hops.into_iter())
+            _ => peer,
+        }
     }
 
     /// Whether the global IP filter refuses this client.

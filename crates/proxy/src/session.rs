@@ -15,7 +15,7 @@ use ringway_telemetry::record::{Inline, Outcome, RequestRecord, NONE};
 use crate::codec::{
     find_head_end, leading_empty_lines, write_chunk, write_direct_response, write_error_response,
     write_request_head, write_response_head, Body, ChunkedDecoder, ForwardInfo, HeadLimits, Header,
-    Method, OutBody, Output, RequestEdits, RequestHead, ResponseHead, Version,
+    Method, Name, OutBody, Output, RequestEdits, RequestHead, ResponseHead, Version,
 };
 use crate::io::{Conn, IoError, BUF_BYTES};
 use crate::policy::{PolicyOut, Req};
@@ -477,7 +477,13 @@ impl Session {
                 f(h.name.of(buf), h.value.of(buf));
             }
         };
-        let client_ip = policy.client_ip(self.peer_ip, &each_header);
+        let forwarded_for = self
+            .head
+            .headers
+            .iter()
+            .filter(|h| h.kind == Name::XForwardedFor)
+            .map(|h| h.value.of(buf));
+        let client_ip = policy.client_ip(self.peer_ip, forwarded_for);
         if client_ip != self.peer_ip {
             self.rec.client_ip = ip16(client_ip);
         }
