@@ -483,6 +483,11 @@ listeners:
         })
     }));
     assert_eq!(request(gw.addr(), "/", &bearer(&new)).status, 200);
+    let m = ringway_testkit::get(admin, "/metrics").text();
+    for core in ["0", "1"] {
+        let line = format!("ringway_ratelimit_drift_tokens{{core=\"{core}\"}} 0");
+        assert!(m.lines().any(|l| l == line), "{line} in\n{m}");
+    }
 }
 
 fn api_key_config(upstream: SocketAddr, quota: u64, logs: &std::path::Path) -> String {

@@ -424,53 +424,81 @@ impl PolicyRuntime {
     /// Appends this runtime's metrics (Prometheus text): rate-limit drift and leases per core,
     /// JWKS age and fetch errors per provider.
     pub fn render_prometheus(&self, out: &mut String) {
-        use std::fmt::Write;
-        out.push_str("# HELP ringway_ratelimit_drift_tokens Tokens leased by a core from the shared rate-limit tables and not used yet: the most this core's view differs from the shared count.\n# TYPE ringway_ratelimit_drift_tokens gauge\n");
-        for (i, c) in self.cores.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "ringway_ratelimit_drift_tokens{{core=\"{i}\"}} {}",
-                c.drift_tokens.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP ringway_ratelimit_leases_total Token leases taken from the shared rate-limit tables.\n# TYPE ringway_ratelimit_leases_total counter\n");
-        for (i, c) in self.cores.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "ringway_ratelimit_leases_total{{core=\"{i}\"}} {}",
-                c.leases.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP ringway_ratelimit_table_full_total Checks that found the shared table full and fell back to a core-local limit.\n# TYPE ringway_ratelimit_table_full_total counter\n");
-        let full: u64 = self
+        let per_core = |f: fn(&CoreGauges) -> &AtomicU64| {
+            self.cores
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (format!("core=\"{i}\""), f(c).load(Ordering::Relaxed)))
+        };
+        family(
+            out,
+            "ringway_ratelimit_drift_tokens",
+            "gauge",
+            "Tokens leased by a core from the shared rate-limit tables and not used yet: the most this core's view differs from the shared count.",
+            per_core(|c| &c.drift_tokens),
+        );
+        family(
+            out,
+            "ringway_ratelimit_leases_total",
+            "counter",
+            "Token leases taken from the shared rate-limit tables.",
+            per_core(|c| &c.leases),
+        );
+        let full = self
             .cores
             .iter()
             .map(|c| c.table_full.load(Ordering::Relaxed))
             .sum();
-        let _ = writeln!(out, "ringway_ratelimit_table_full_total {full}");
+        family(
+            out,
+            "ringway_ratelimit_table_full_total",
+            "counter",
+            "Checks that found the shared table full and fell back to a core-local limit.",
+            std::iter::once((String::new(), full)),
+        );
+        let jwks = |f: fn(&JwksJob) -> &AtomicU64| {
+            self.providers.iter().filter_map(move |p| {
+                let j = p.jwks.as_ref()?;
+                Some((
+                    format!("provider=\"{}\"", p.name),
+                    f(j).load(Ordering::Relaxed),
+                ))
+            })
+        };
         if self.providers.iter().any(|p| p.jwks.is_some()) {
-            out.push_str("# HELP ringway_jwks_age_seconds Age of the key set last fetched from a JWKS URL.\n# TYPE ringway_jwks_age_seconds gauge\n");
-            for p in &self.providers {
-                if let Some(j) = &p.jwks {
-                    let _ = writeln!(
-                        out,
-                        "ringway_jwks_age_seconds{{provider=\"{}\"}} {}",
-                        p.name,
-                        j.age_secs.load(Ordering::Relaxed)
-                    );
-                }
-            }
-            out.push_str("# HELP ringway_jwks_fetch_errors_total Failed JWKS fetches (the last good key set stays in use).\n# TYPE ringway_jwks_fetch_errors_total counter\n");
-            for p in &self.providers {
-                if let Some(j) = &p.jwks {
-                    let _ = writeln!(
-                        out,
-                        "ringway_jwks_fetch_errors_total{{provider=\"{}\"}} {}",
-                        p.name,
-                        j.fetch_errors.load(Ordering::Relaxed)
-                    );
-                }
-            }
+            family(
+                out,
+                "ringway_jwks_age_seconds",
+                "gauge",
+                "Age of the key set last fetched from a JWKS URL.",
+                jwks(|j| &j.age_secs),
+            );
+            family(
+                out,
+                "ringway_jwks_fetch_errors_total",
+                "counter",
+                "Failed JWKS fetches (the last good key set stays in use).",
+                jwks(|j| &j.fetch_errors),
+            );
+        }
+    }
+}
+
+/// Appends one metric family: HELP, TYPE, then a sample per `(labels, value)`.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl Iterator<Item = (String, u64)>,
+) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     }
 }
