@@ -754,6 +754,11 @@ fn demo_runs_its_embedded_config() {
     assert_eq!(statuses("/nope"), ["404"], "{text}");
     assert_eq!(statuses("/slow"), ["200"], "{text}");
     assert_eq!(
+        statuses("/reports"),
+        ["401", "200", "200", "429"],
+        "API key, then the plan's rate limit:\n{text}"
+    );
+    assert_eq!(
         statuses("/flaky"),
         ["200", "200", "200"],
         "flaky failures are retried:\n{text}"

@@ -105,6 +105,10 @@ fn respond(backend: &str, path: &str, n: u64) -> (&'static str, String) {
             "200 OK",
             format!("{{\"flaky\":\"ok\",\"served_by\":\"{backend}\"}}\n"),
         ),
+        "/reports" => (
+            "200 OK",
+            format!("{{\"report\":\"daily\",\"served_by\":\"{backend}\"}}\n"),
+        ),
         _ => ("404 Not Found", "{\"error\":\"not found\"}\n".into()),
     }
 }
@@ -164,7 +168,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let running = start(cfg, ringway_config::DEMO_YAML, RunOptions::default())?;
     let addr = running.addrs[0];
     println!("\nsample traffic through the gateway (config/demo.yaml):");
-    let samples: [(&str, &str, &str); 9] = [
+    let key = "x-api-key: ringway-demo-key\r\n";
+    let samples: [(&str, &str, &str); 13] = [
         ("/users/42", "", "canary split: 90% users, 10% users-v2"),
         ("/users/7", "", ""),
         ("/users/7", "x-canary: users-v2\r\n", "forced to the canary"),
@@ -172,6 +177,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ("/flaky", "", ""),
         ("/flaky", "", ""),
         ("/slow", "", "300 ms upstream, 2 s route timeout"),
+        ("/reports", "", "no API key: 401"),
+        ("/reports", key, "consumer demo, plan starter (2/s)"),
+        ("/reports", key, ""),
+        ("/reports", key, "over the plan's rate: 429"),
         ("/healthz", "", "answered by the gateway"),
         ("/nope", "", "no route: 404 JSON"),
     ];
@@ -191,6 +200,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  curl -i http://{addr}/users/1");
     println!("  curl -i -H 'x-canary: users-v2' http://{addr}/users/1");
     println!("  curl -i http://{addr}/slow");
+    println!("  curl -i -H 'x-api-key: ringway-demo-key' http://{addr}/reports");
     if let Some(admin) = running.admin_addr {
         println!("  curl -s http://{admin}/readyz; curl -s http://{admin}/config");
     }
