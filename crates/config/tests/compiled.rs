@@ -391,7 +391,11 @@ fn the_demo_configuration_is_the_documented_demo() {
     let public = &config.listeners[0];
     assert_eq!(public.listen, addr("127.0.0.1:8080"));
     let names: Vec<&str> = public.routes.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["users", "slow", "flaky", "health"]);
+    assert_eq!(names, ["users", "slow", "flaky", "reports", "health"]);
+    let reports = &public.routes[3];
+    assert!(reports.auth.as_ref().is_some_and(|a| a.api_key));
+    let plan = config.policies.consumers[0].plan.unwrap();
+    assert_eq!(config.policies.plans[plan].rate_limit.unwrap().requests, 2);
 
     let Action::Proxy(users) = &public.routes[0].action else {
         panic!("users is not a proxy route");
