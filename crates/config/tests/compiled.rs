@@ -414,7 +414,7 @@ fn the_demo_configuration_is_the_documented_demo() {
         ]
     );
     assert_eq!(users.force_header.as_deref(), Some("x-canary"));
-    assert!(matches!(&public.routes[3].action, Action::Respond(r) if r.status == 200));
+    assert!(matches!(&public.routes[4].action, Action::Respond(r) if r.status == 200));
 }
 
 #[test]
