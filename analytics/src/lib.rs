@@ -3,9 +3,10 @@
 //!
 //! * [`schema`]: the versioned Arrow schema of the log files and the [`Names`] table that turns
 //!   the record's configuration indices into route, upstream and endpoint names.
-//! * [`writer`]: [`ParquetSink`], which buffers [`RequestRecord`]s into Arrow column builders and
-//!   writes Hive-partitioned (`dt=YYYY-MM-DD/hour=HH`) Parquet files, renamed into place only
-//!   when complete, rotated by age and size.
+//! * [`writer`]: [`ParquetSink`], which splits [`RequestRecord`]s into columns, encodes each
+//!   row group by hand (dictionary keys it already knows, no per-value hashing) and writes
+//!   Hive-partitioned (`dt=YYYY-MM-DD/hour=HH`) Parquet files, renamed into place only when
+//!   complete, rotated by age and size.
 //! * [`query`]: scans a directory of those files with filters, grouping, latency quantiles and
 //!   table/CSV/JSON output.
 //! * [`civil`]: UTC calendar arithmetic (no `chrono`) shared by the writer and the query parser.
@@ -16,6 +17,8 @@
 //! [`RequestRecord`]: ringway_telemetry::record::RequestRecord
 
 pub mod civil;
+mod columns;
+mod pages;
 pub mod query;
 pub mod schema;
 pub mod synth;

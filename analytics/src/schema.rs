@@ -3,12 +3,12 @@
 //! [`Names`] table that resolves the record's configuration indices.
 //!
 //! Low-cardinality text columns (listener, route, upstream, endpoint, method, status class,
-//! outcome, cache) are Arrow dictionary arrays: the writer turns the record's indices straight
-//! into dictionary keys without copying a string, Parquet stores them dictionary-encoded, and
-//! Arrow readers (pyarrow, polars) get categorical columns back. DuckDB reads them as
-//! `VARCHAR`. Higher-cardinality text (client address, path, user agent) is plain `Utf8` with
-//! Parquet dictionary encoding, which falls back to plain pages by itself when a column chunk
-//! has too many distinct values. See `docs/parquet-schema.md` for the table.
+//! outcome, cache) are Arrow dictionary arrays, so Arrow readers (pyarrow, polars) get
+//! categorical columns back; DuckDB reads them as `VARCHAR`. Higher-cardinality text (client
+//! address, client id, path, user agent) is plain `Utf8` in the schema. Physically every text
+//! column is dictionary-encoded per row group, or `PLAIN` when a row group's values are
+//! mostly distinct; the writer (`columns`, `pages`) chooses. See `docs/parquet-schema.md` for
+//! the table.
 
 use std::net::Ipv6Addr;
 use std::sync::{Arc, OnceLock};

@@ -1,9 +1,10 @@
 //! [`ParquetSink`]: request records into Hive-partitioned Parquet files.
 //!
-//! Records are buffered column-wise in Arrow builders; every [`SinkConfig::batch_rows`] records
-//! the buffer becomes one `RecordBatch` handed to an open Parquet `ArrowWriter`, which cuts row
-//! groups of [`SinkConfig::row_group_rows`]. A file lives in the partition of its records' UTC
-//! date and hour:
+//! Records are split into columns as they are pushed; every [`SinkConfig::row_group_rows`]
+//! records the buffer is encoded as one row group of the open file (the encoding, done by hand
+//! for speed, is described in the `columns` and `pages` modules and in
+//! `docs/parquet-schema.md`; parquet-rs frames the file and compresses the pages). A file lives
+//! in the partition of its records' UTC date and hour:
 //!
 //! ```text
 //! <dir>/dt=2026-11-28/hour=06/ringway-1795845600123-0.parquet
@@ -19,7 +20,6 @@
 //! Time is injected: `now` is passed in (it names files and drives rotation); the partition
 //! comes from each record's own timestamp.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -27,23 +27,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arrow_array::builder::{
-    BinaryBuilder, PrimitiveBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder,
-    UInt64Builder, UInt8Builder,
-};
-use arrow_array::types::{ArrowPrimitiveType, UInt32Type, UInt8Type};
-use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Encoding, ZstdLevel};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
+use parquet::basic::ZstdLevel;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
-use parquet::schema::types::ColumnPath;
-use ringway_telemetry::record::{RequestRecord, NONE};
+use parquet::file::properties::{WriterProperties, WriterPropertiesPtr, WriterVersion};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::SchemaDescriptor;
+use ringway_telemetry::record::RequestRecord;
 
 use crate::civil::{civil_from_days, US_PER_HOUR};
+use crate::columns::Columns;
 use crate::schema::{
-    col, schema, status_class_key, write_client_ip, Names, META_SCHEMA_VERSION, META_WRITER,
-    SCHEMA_VERSION, STATUS_CLASSES, TIME_ZONE, WRITER_VERSION,
+    schema, Names, META_SCHEMA_VERSION, META_WRITER, SCHEMA_VERSION, WRITER_VERSION,
 };
 use crate::{Error, Result};
 
@@ -122,14 +117,17 @@ pub struct SinkConfig {
     /// Close a file this long after it was opened (by the `now` given to the sink).
     /// Default: 60 s. Must be non-zero.
     pub rotate_after: Duration,
-    /// Close a file once its size reaches this many bytes (compressed bytes written plus the
-    /// encoded estimate of the row group in progress; checked after each batch, so a file can
-    /// exceed it by up to one batch). Default: 128 MiB. Must be non-zero.
+    /// Close a file once its size reaches this many bytes (bytes written plus an estimate of
+    /// the row group in progress; checked every [`batch_rows`](Self::batch_rows) records, so a
+    /// file can exceed it by about that many records). Default: 128 MiB. Must be non-zero.
     pub max_file_bytes: u64,
     /// Rows per Parquet row group (the unit of parallel and pruned reads). Default: 65 536.
+    /// The dictionary keys of a row group are buffered until it is written (64 bytes per row,
+    /// plus the distinct texts); the other columns are encoded 16,384 rows at a time.
     pub row_group_rows: usize,
-    /// Records buffered before they are encoded into the open file as one Arrow batch.
-    /// Default: 8 192. Must be non-zero.
+    /// How often, in records, the size of the open file is checked against
+    /// [`max_file_bytes`](Self::max_file_bytes) (estimating the row group in progress from the
+    /// file's bytes per row so far). Default: 8 192. Must be non-zero.
     pub batch_rows: usize,
 }
 
@@ -195,20 +193,27 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct ParquetSink {
     cfg: SinkConfig,
-    props: WriterProperties,
+    props: WriterPropertiesPtr,
+    parquet_schema: SchemaDescriptor,
     cols: Columns,
     file: Option<OpenFile>,
     seq: u64,
     stats: Stats,
+    /// Records pushed since the file size was last checked.
+    unchecked: usize,
 }
 
 /// The file being written.
 struct OpenFile {
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: SerializedFileWriter<BufWriter<File>>,
     tmp_path: PathBuf,
     final_path: PathBuf,
     hour: i64,
-    opened_at: SystemTime,
+    /// When the file is [`SinkConfig::rotate_after`] old (a comparison per record is cheaper
+    /// than a subtraction).
+    /// `None` if that is beyond what `SystemTime` represents.
+    close_at: Option<SystemTime>,
+    /// Rows in completed row groups.
     rows: u64,
 }
 
@@ -228,15 +233,24 @@ impl ParquetSink {
     pub fn new(cfg: SinkConfig, names: Names) -> Result<Self> {
         cfg.validate()?;
         fs::create_dir_all(&cfg.dir).map_err(|e| Error::io("create directory", &cfg.dir, e))?;
-        let props = writer_properties(&cfg)?;
-        let cols = Columns::new(cfg.batch_rows, &names);
+        let mut props = writer_properties();
+        add_encoded_arrow_schema_to_metadata(&schema(), &mut props);
+        let parquet_schema = ArrowSchemaConverter::new().convert(&schema())?;
+        let cols = Columns::new(
+            cfg.row_group_rows,
+            parquet_schema.columns().to_vec(),
+            &names,
+            cfg.compression.to_parquet()?,
+        );
         Ok(Self {
             cfg,
-            props,
+            props: Arc::new(props),
+            parquet_schema,
             cols,
             file: None,
             seq: 0,
             stats: Stats::default(),
+            unchecked: 0,
         })
     }
 
@@ -259,8 +273,19 @@ impl ParquetSink {
                 .inspect_err(|_| self.stats.rows_dropped += 1)?;
         }
         self.cols.push(rec);
-        if self.cols.len >= self.cfg.batch_rows {
-            self.write_batch()?;
+        if self.cols.page_due() {
+            if let Err(e) = self.cols.write_values_page() {
+                self.abandon_file();
+                return Err(e);
+            }
+        }
+        self.unchecked += 1;
+        let group_full = self.cols.len() >= self.cfg.row_group_rows;
+        if group_full || self.unchecked >= self.cfg.batch_rows {
+            self.unchecked = 0;
+            if group_full {
+                self.write_group()?;
+            }
             if self.file_bytes() >= self.cfg.max_file_bytes {
                 self.finish_file()?;
             }
@@ -278,11 +303,9 @@ impl ParquetSink {
     }
 
     /// Replaces the names table (after a configuration reload). Rows buffered so far are
-    /// encoded with the old table first.
+    /// encoded with the old table first (their row group is closed).
     pub fn set_names(&mut self, names: &Names) -> Result<()> {
-        if self.cols.len > 0 {
-            self.write_batch()?;
-        }
+        self.write_group()?;
         self.cols.set_names(names);
         Ok(())
     }
@@ -294,7 +317,7 @@ impl ParquetSink {
 
     /// Rows accepted but not yet in a completed file.
     pub fn pending_rows(&self) -> u64 {
-        self.cols.len as u64 + self.file.as_ref().map_or(0, |f| f.rows)
+        self.cols.len() as u64 + self.file.as_ref().map_or(0, |f| f.rows)
     }
 
     /// Writes everything buffered and completes the open file (for shutdown: every record
@@ -305,14 +328,17 @@ impl ParquetSink {
     }
 
     fn is_old(&self, now: SystemTime) -> bool {
-        self.file.as_ref().is_some_and(|f| {
-            now.duration_since(f.opened_at).unwrap_or(Duration::ZERO) >= self.cfg.rotate_after
-        })
+        self.file
+            .as_ref()
+            .is_some_and(|f| f.close_at.is_some_and(|t| now >= t))
     }
 
+    /// Bytes written plus an estimate of the row group in progress.
     fn file_bytes(&self) -> u64 {
         self.file.as_ref().map_or(0, |f| {
-            (f.writer.bytes_written() + f.writer.in_progress_size()) as u64
+            let written = f.writer.bytes_written() as u64;
+            let per_row = (f.rows > 0).then(|| written as f64 / f.rows as f64);
+            written + self.cols.estimated_bytes(per_row)
         })
     }
 
@@ -345,10 +371,10 @@ impl ParquetSink {
                 Err(e) => return Err(Error::io("create", &tmp_path, e)),
             }
         };
-        let writer = ArrowWriter::try_new(
+        let writer = SerializedFileWriter::new(
             BufWriter::with_capacity(256 * 1024, file),
-            schema(),
-            Some(self.props.clone()),
+            self.parquet_schema.root_schema_ptr(),
+            self.props.clone(),
         );
         let writer = match writer {
             Ok(w) => w,
@@ -362,31 +388,31 @@ impl ParquetSink {
             tmp_path,
             final_path,
             hour,
-            opened_at: now,
+            close_at: now.checked_add(self.cfg.rotate_after),
             rows: 0,
         });
         Ok(())
     }
 
-    /// Encodes the buffered rows into the open file.
-    fn write_batch(&mut self) -> Result<()> {
-        let rows = self.cols.len as u64;
+    /// Writes the buffered rows as a row group of the open file.
+    fn write_group(&mut self) -> Result<()> {
+        let rows = self.cols.len();
         if rows == 0 {
             return Ok(());
         }
-        let batch = self.cols.finish();
         let Some(file) = self.file.as_mut() else {
             // Not reached: rows are only buffered while a file is open.
-            self.stats.rows_dropped += rows;
+            self.stats.rows_dropped += rows as u64;
+            self.cols.discard();
             return Ok(());
         };
-        match batch.and_then(|b| file.writer.write(&b).map_err(Error::from)) {
+        match self.cols.write_group(&mut file.writer) {
             Ok(()) => {
-                file.rows += rows;
+                file.rows += rows as u64;
                 Ok(())
             }
             Err(e) => {
-                self.stats.rows_dropped += rows;
+                self.stats.rows_dropped += rows as u64;
                 self.abandon_file();
                 Err(e)
             }
@@ -395,7 +421,7 @@ impl ParquetSink {
 
     /// Writes the buffer, completes the open file and renames it into place.
     fn finish_file(&mut self) -> Result<()> {
-        self.write_batch()?;
+        self.write_group()?;
         let Some(file) = self.file.take() else {
             return Ok(());
         };
@@ -421,7 +447,10 @@ impl ParquetSink {
         }
     }
 
+    /// Drops the open file and every row buffered for it.
     fn abandon_file(&mut self) {
+        self.stats.rows_dropped += self.cols.len() as u64;
+        self.cols.discard();
         if let Some(f) = self.file.take() {
             self.stats.rows_dropped += f.rows;
             drop(f.writer);
@@ -439,7 +468,7 @@ impl Drop for ParquetSink {
 
 /// Finishes the Parquet footer, syncs, renames; returns the file size.
 fn complete(
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: SerializedFileWriter<BufWriter<File>>,
     tmp_path: &Path,
     final_path: &Path,
 ) -> Result<u64> {
@@ -458,423 +487,16 @@ fn complete(
     Ok(bytes)
 }
 
-/// Parquet properties: compression, row groups, key-value metadata, and per-column encodings
-/// chosen for size (measured on the `synth` mix; see `docs/parquet-schema.md`).
-fn writer_properties(cfg: &SinkConfig) -> Result<WriterProperties> {
-    let mut b = WriterProperties::builder()
+/// Parquet file properties: format version and key-value metadata. (Encodings, compression
+/// and statistics are chosen per column chunk by [`Columns`], which encodes the pages itself.)
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
-        .set_compression(cfg.compression.to_parquet()?)
-        .set_max_row_group_row_count(Some(cfg.row_group_rows))
         .set_key_value_metadata(Some(vec![
             KeyValue::new(META_SCHEMA_VERSION.to_owned(), SCHEMA_VERSION.to_owned()),
             KeyValue::new(META_WRITER.to_owned(), WRITER_VERSION.to_owned()),
-        ]));
-    // Monotonic timestamps: deltas of ~1 ms pack into a few bits each.
-    b = b
-        .set_column_dictionary_enabled(ColumnPath::from(col::TS), false)
-        .set_column_encoding(ColumnPath::from(col::TS), Encoding::DELTA_BINARY_PACKED);
-    // Unique per request: a dictionary would only be built to be thrown away. Lengths apart
-    // from the bytes (DELTA_LENGTH_BYTE_ARRAY) compress better than PLAIN's interleaved
-    // length prefixes: -0.2 bytes/record for the gateway's ids, -1.8 for random ones.
-    b = b
-        .set_column_dictionary_enabled(ColumnPath::from(col::REQUEST_ID), false)
-        .set_column_encoding(
-            ColumnPath::from(col::REQUEST_ID),
-            Encoding::DELTA_LENGTH_BYTE_ARRAY,
-        );
-    // Text min/max prunes nothing here (every route, method, client... appears in every row
-    // group; row groups are cut by time) and costs a string comparison per value: text
-    // columns get no statistics. Numbers keep them (`ts` prunes time ranges).
-    for c in [
-        col::LISTENER,
-        col::ROUTE,
-        col::UPSTREAM,
-        col::ENDPOINT,
-        col::METHOD,
-        col::STATUS_CLASS,
-        col::OUTCOME,
-        col::CACHE,
-        col::CLIENT_IP,
-        col::CLIENT_ID,
-        col::REQUEST_ID,
-        col::PATH,
-        col::USER_AGENT,
-    ] {
-        b = b.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
-    }
-    Ok(b.build())
-}
-
-/// A dictionary of names for one index column; the key of a known index is fixed when the
-/// table is set, unknown indices get placeholder values appended.
-#[derive(Debug)]
-struct NameDict {
-    kind: &'static str,
-    /// Whether indices are per parent (routes per listener, endpoints per upstream).
-    nested: bool,
-    values: Vec<String>,
-    /// `base[p]..base[p + 1]` are the keys of parent `p`'s names.
-    base: Vec<u32>,
-    unknown: HashMap<(u16, u16), u32>,
-    array: ArrayRef,
-    dirty: bool,
-}
-
-impl NameDict {
-    fn flat(kind: &'static str, names: &[String]) -> Self {
-        Self::build(kind, false, std::slice::from_ref(&names.to_vec()))
-    }
-
-    fn nested(kind: &'static str, names: &[Vec<String>]) -> Self {
-        Self::build(kind, true, names)
-    }
-
-    fn build(kind: &'static str, nested: bool, groups: &[Vec<String>]) -> Self {
-        let mut values = Vec::new();
-        let mut base = vec![0u32];
-        for g in groups {
-            values.extend(g.iter().cloned());
-            base.push(values.len() as u32);
-        }
-        let array: ArrayRef = Arc::new(StringArray::from_iter_values(&values));
-        Self {
-            kind,
-            nested,
-            values,
-            base,
-            unknown: HashMap::new(),
-            array,
-            dirty: false,
-        }
-    }
-
-    /// The key of `idx` under `parent` (`parent` is 0 for flat tables); `None` for [`NONE`].
-    #[inline]
-    fn key(&mut self, parent: u16, idx: u16) -> Option<u32> {
-        if idx == NONE {
-            return None;
-        }
-        let p = usize::from(parent);
-        if p + 1 < self.base.len() {
-            let k = self.base[p] + u32::from(idx);
-            if k < self.base[p + 1] {
-                return Some(k);
-            }
-        }
-        Some(self.unknown_key(parent, idx))
-    }
-
-    #[cold]
-    fn unknown_key(&mut self, parent: u16, idx: u16) -> u32 {
-        if let Some(&k) = self.unknown.get(&(parent, idx)) {
-            return k;
-        }
-        let k = self.values.len() as u32;
-        self.values.push(if self.nested {
-            format!("{}#{parent}.{idx}", self.kind)
-        } else {
-            format!("{}#{idx}", self.kind)
-        });
-        self.unknown.insert((parent, idx), k);
-        self.dirty = true;
-        k
-    }
-
-    fn values(&mut self) -> ArrayRef {
-        if self.dirty {
-            self.array = Arc::new(StringArray::from_iter_values(&self.values));
-            self.dirty = false;
-        }
-        self.array.clone()
-    }
-}
-
-/// A dictionary for a `#[repr(u8)]` enum column, filled lazily from the discriminant and
-/// `as_str()`, so a variant added to the telemetry enums needs no change here.
-#[derive(Debug)]
-struct EnumDict {
-    names: Vec<&'static str>,
-    array: ArrayRef,
-    dirty: bool,
-}
-
-impl EnumDict {
-    fn new() -> Self {
-        Self {
-            names: Vec::new(),
-            array: Arc::new(StringArray::from_iter_values([""; 0])),
-            dirty: false,
-        }
-    }
-
-    fn with_values(values: &[&'static str]) -> Self {
-        Self {
-            names: values.to_vec(),
-            array: Arc::new(StringArray::from_iter_values(values)),
-            dirty: false,
-        }
-    }
-
-    /// The key of a variant: its discriminant. A variant's name is learnt once (an enum's
-    /// `as_str` never changes), so the hot path compares no strings.
-    #[inline]
-    fn key(&mut self, discriminant: u8, name: &'static str) -> u8 {
-        let i = usize::from(discriminant);
-        if self.names.get(i).is_none_or(|n| n.is_empty()) {
-            self.learn(i, name);
-        }
-        discriminant
-    }
-
-    #[cold]
-    fn learn(&mut self, i: usize, name: &'static str) {
-        if self.names.len() <= i {
-            self.names.resize(i + 1, "");
-        }
-        self.names[i] = name;
-        self.dirty = true;
-    }
-
-    fn values(&mut self) -> ArrayRef {
-        if self.dirty {
-            self.array = Arc::new(StringArray::from_iter_values(&self.names));
-            self.dirty = false;
-        }
-        self.array.clone()
-    }
-}
-
-/// A text column being built: bytes and offsets, checked as UTF-8 once per batch.
-#[derive(Debug)]
-struct TextBuilder {
-    b: BinaryBuilder,
-    /// Value bytes of the last batch, to size the next one.
-    last_bytes: usize,
-}
-
-impl TextBuilder {
-    fn with_capacity(rows: usize, bytes: usize) -> Self {
-        Self {
-            b: BinaryBuilder::with_capacity(rows, bytes),
-            last_bytes: bytes,
-        }
-    }
-
-    /// Appends bytes as text: null when empty and `null_if_empty`; invalid UTF-8 (raw header
-    /// bytes, a truncation inside a character) gets U+FFFD replacements. ASCII, the usual
-    /// case, is copied as is and validated with the whole batch in [`finish`](Self::finish).
-    #[inline]
-    fn push(&mut self, bytes: &[u8], null_if_empty: bool) {
-        if bytes.is_empty() && null_if_empty {
-            self.b.append_null();
-        } else if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
-            self.b.append_value(bytes);
-        } else {
-            self.b
-                .append_value(String::from_utf8_lossy(bytes).as_bytes());
-        }
-    }
-
-    /// The column so far; the builder starts again with the same capacity.
-    fn finish(&mut self, rows: usize) -> Result<StringArray> {
-        let bytes = self.b.values_slice().len();
-        let cap = bytes.max(self.last_bytes);
-        self.last_bytes = bytes;
-        let mut b = std::mem::replace(&mut self.b, BinaryBuilder::with_capacity(rows, cap));
-        Ok(StringArray::try_from_binary(b.finish())?)
-    }
-}
-
-/// Finishes a primitive builder and puts a fresh one with `cap` slots in its place (so the
-/// next batch does not grow its buffers by doubling).
-fn take<T: ArrowPrimitiveType>(
-    b: &mut PrimitiveBuilder<T>,
-    cap: usize,
-) -> arrow_array::PrimitiveArray<T> {
-    std::mem::replace(b, PrimitiveBuilder::with_capacity(cap)).finish()
-}
-
-/// The column builders of the batch being buffered.
-#[derive(Debug)]
-struct Columns {
-    len: usize,
-    cap: usize,
-    ts: TimestampMicrosecondBuilder,
-    core: UInt16Builder,
-    listener: UInt32Builder,
-    route: UInt32Builder,
-    upstream: UInt32Builder,
-    endpoint: UInt32Builder,
-    method: UInt8Builder,
-    http_version: UInt8Builder,
-    status: UInt16Builder,
-    status_class: UInt8Builder,
-    outcome: UInt8Builder,
-    cache: UInt8Builder,
-    retries: UInt8Builder,
-    total_us: UInt32Builder,
-    upstream_us: UInt32Builder,
-    ttfb_us: UInt32Builder,
-    request_bytes: UInt64Builder,
-    response_bytes: UInt64Builder,
-    client_ip: TextBuilder,
-    client_id: TextBuilder,
-    request_id: TextBuilder,
-    path: TextBuilder,
-    user_agent: TextBuilder,
-    listeners: NameDict,
-    routes: NameDict,
-    upstreams: NameDict,
-    endpoints: NameDict,
-    methods: EnumDict,
-    status_classes: EnumDict,
-    outcomes: EnumDict,
-    caches: EnumDict,
-    scratch: String,
-}
-
-impl Columns {
-    fn new(cap: usize, names: &Names) -> Self {
-        Self {
-            len: 0,
-            cap,
-            ts: TimestampMicrosecondBuilder::with_capacity(cap).with_timezone(TIME_ZONE),
-            core: PrimitiveBuilder::with_capacity(cap),
-            listener: PrimitiveBuilder::with_capacity(cap),
-            route: PrimitiveBuilder::with_capacity(cap),
-            upstream: PrimitiveBuilder::with_capacity(cap),
-            endpoint: PrimitiveBuilder::with_capacity(cap),
-            method: PrimitiveBuilder::with_capacity(cap),
-            http_version: PrimitiveBuilder::with_capacity(cap),
-            status: PrimitiveBuilder::with_capacity(cap),
-            status_class: PrimitiveBuilder::with_capacity(cap),
-            outcome: PrimitiveBuilder::with_capacity(cap),
-            cache: PrimitiveBuilder::with_capacity(cap),
-            retries: PrimitiveBuilder::with_capacity(cap),
-            total_us: PrimitiveBuilder::with_capacity(cap),
-            upstream_us: PrimitiveBuilder::with_capacity(cap),
-            ttfb_us: PrimitiveBuilder::with_capacity(cap),
-            request_bytes: PrimitiveBuilder::with_capacity(cap),
-            response_bytes: PrimitiveBuilder::with_capacity(cap),
-            client_ip: TextBuilder::with_capacity(cap, cap * 14),
-            client_id: TextBuilder::with_capacity(cap, cap * 8),
-            request_id: TextBuilder::with_capacity(cap, cap * 32),
-            path: TextBuilder::with_capacity(cap, cap * 24),
-            user_agent: TextBuilder::with_capacity(cap, cap * 32),
-            listeners: NameDict::flat("listener", &names.listeners),
-            routes: NameDict::nested("route", &names.routes),
-            upstreams: NameDict::flat("upstream", &names.upstreams),
-            endpoints: NameDict::nested("endpoint", &names.endpoints),
-            methods: EnumDict::new(),
-            status_classes: EnumDict::with_values(&STATUS_CLASSES),
-            outcomes: EnumDict::new(),
-            caches: EnumDict::new(),
-            scratch: String::with_capacity(64),
-        }
-    }
-
-    fn set_names(&mut self, names: &Names) {
-        self.listeners = NameDict::flat("listener", &names.listeners);
-        self.routes = NameDict::nested("route", &names.routes);
-        self.upstreams = NameDict::flat("upstream", &names.upstreams);
-        self.endpoints = NameDict::nested("endpoint", &names.endpoints);
-    }
-
-    fn push(&mut self, r: &RequestRecord) {
-        self.len += 1;
-        self.ts.append_value(r.ts_us);
-        self.core.append_value(r.core);
-        let listener = self.listeners.key(0, r.listener);
-        self.listener.append_option(listener);
-        // Routes are per listener; a listener of NONE makes any route an unknown one.
-        let route = self.routes.key(r.listener, r.route);
-        self.route.append_option(route);
-        self.upstream
-            .append_option(self.upstreams.key(0, r.upstream));
-        self.endpoint.append_option(if r.endpoint == NONE {
-            None
-        } else {
-            self.endpoints.key(r.upstream, r.endpoint)
-        });
-        self.method
-            .append_value(self.methods.key(r.method as u8, r.method.as_str()));
-        self.http_version.append_value(r.http_version);
-        self.status.append_value(r.status);
-        self.status_class.append_option(status_class_key(r.status));
-        self.outcome
-            .append_value(self.outcomes.key(r.outcome as u8, r.outcome.as_str()));
-        self.cache
-            .append_value(self.caches.key(r.cache as u8, r.cache.as_str()));
-        self.retries.append_value(r.retries);
-        self.total_us.append_value(r.total_us);
-        if r.upstream == NONE {
-            self.upstream_us.append_null();
-            self.ttfb_us.append_null();
-        } else {
-            self.upstream_us.append_value(r.upstream_us);
-            self.ttfb_us.append_value(r.ttfb_us);
-        }
-        self.request_bytes.append_value(r.request_bytes);
-        self.response_bytes.append_value(r.response_bytes);
-        self.scratch.clear();
-        write_client_ip(&mut self.scratch, &r.client_ip);
-        self.client_ip.push(self.scratch.as_bytes(), false);
-        self.client_id.push(r.client_id.as_bytes(), true);
-        self.request_id.push(r.request_id.as_bytes(), false);
-        self.path.push(r.path.as_bytes(), false);
-        self.user_agent.push(r.user_agent.as_bytes(), true);
-    }
-
-    /// The buffered rows as a batch; the builders start again.
-    fn finish(&mut self) -> Result<RecordBatch> {
-        let rows = self.len;
-        let cap = self.cap;
-        self.len = 0;
-        let name_col = |keys: &mut UInt32Builder, dict: &mut NameDict| -> Result<ArrayRef> {
-            Ok(Arc::new(DictionaryArray::<UInt32Type>::try_new(
-                take(keys, cap),
-                dict.values(),
-            )?))
-        };
-        let enum_col = |keys: &mut UInt8Builder, dict: &mut EnumDict| -> Result<ArrayRef> {
-            Ok(Arc::new(DictionaryArray::<UInt8Type>::try_new(
-                take(keys, cap),
-                dict.values(),
-            )?))
-        };
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(
-                std::mem::replace(
-                    &mut self.ts,
-                    TimestampMicrosecondBuilder::with_capacity(cap).with_timezone(TIME_ZONE),
-                )
-                .finish(),
-            ),
-            Arc::new(take(&mut self.core, cap)),
-            name_col(&mut self.listener, &mut self.listeners)?,
-            name_col(&mut self.route, &mut self.routes)?,
-            name_col(&mut self.upstream, &mut self.upstreams)?,
-            name_col(&mut self.endpoint, &mut self.endpoints)?,
-            enum_col(&mut self.method, &mut self.methods)?,
-            Arc::new(take(&mut self.http_version, cap)),
-            Arc::new(take(&mut self.status, cap)),
-            enum_col(&mut self.status_class, &mut self.status_classes)?,
-            enum_col(&mut self.outcome, &mut self.outcomes)?,
-            enum_col(&mut self.cache, &mut self.caches)?,
-            Arc::new(take(&mut self.retries, cap)),
-            Arc::new(take(&mut self.total_us, cap)),
-            Arc::new(take(&mut self.upstream_us, cap)),
-            Arc::new(take(&mut self.ttfb_us, cap)),
-            Arc::new(take(&mut self.request_bytes, cap)),
-            Arc::new(take(&mut self.response_bytes, cap)),
-            Arc::new(self.client_ip.finish(rows)?),
-            Arc::new(self.client_id.finish(rows)?),
-            Arc::new(self.request_id.finish(rows)?),
-            Arc::new(self.path.finish(rows)?),
-            Arc::new(self.user_agent.finish(rows)?),
-        ];
-        Ok(RecordBatch::try_new(schema(), columns)?)
-    }
+        ]))
+        .build()
 }
 
 #[cfg(test)]
@@ -947,26 +569,5 @@ mod tests {
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.contains(what), "{what}: {err}");
         }
-    }
-
-    #[test]
-    fn name_dict_keys() {
-        let mut d = NameDict::nested("route", &[vec!["a".into(), "b".into()], vec!["c".into()]]);
-        assert_eq!(d.key(0, 0), Some(0));
-        assert_eq!(d.key(0, 1), Some(1));
-        assert_eq!(d.key(1, 0), Some(2));
-        assert_eq!(d.key(1, NONE), None);
-        assert_eq!(d.key(1, 1), Some(3));
-        assert_eq!(d.key(7, 0), Some(4));
-        assert_eq!(d.key(1, 1), Some(3));
-        let v = d.values();
-        let v = v.as_any().downcast_ref::<StringArray>().unwrap();
-        let v: Vec<&str> = v.iter().map(|s| s.unwrap()).collect();
-        assert_eq!(v, ["a", "b", "c", "route#1.1", "route#7.0"]);
-
-        let mut f = NameDict::flat("upstream", &["x".into()]);
-        assert_eq!(f.key(0, 0), Some(0));
-        assert_eq!(f.key(0, 2), Some(1));
-        assert_eq!(f.values().len(), 2);
     }
 }

@@ -506,6 +506,90 @@ fn every_compression_reads_back() {
     }
 }
 
+/// The hand-encoded layouts away from the common case: text columns that are mostly
+/// distinct (written `PLAIN`), a column null in every row, invalid UTF-8 in every text
+/// column, row groups of several pages, and one of a single row.
+#[test]
+fn unusual_columns_round_trip() {
+    let tmp = TempDir::new("unusual");
+    let n = 40_001;
+    let mut recs = records(n, T0_US);
+    for (i, r) in recs.iter_mut().enumerate() {
+        // Client-supplied ids: unique, some with invalid UTF-8 (which must read back as the
+        // same U+FFFD text whatever the raw bytes).
+        r.client_id = if i % 1000 == 17 {
+            Inline::new(&[b'x', 0xff, (i % 7) as u8 + b'a'])
+        } else {
+            Inline::new(format!("client-{i}").as_bytes())
+        };
+        r.request_id = if i % 999 == 5 {
+            Inline::new(b"id-\xc3")
+        } else {
+            r.request_id
+        };
+        r.user_agent = Inline::default();
+        if i % 501 == 3 {
+            r.client_ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16).octets();
+        }
+    }
+    // Every user agent is null; the last row group has one row.
+    let cfg = SinkConfig {
+        batch_rows: 4096,
+        row_group_rows: 20_000,
+        compression: Compression::Zstd { level: 1 },
+        ..SinkConfig::new(tmp.path())
+    };
+    let names = Synth::names();
+    let mut sink = ParquetSink::new(cfg, names.clone()).unwrap();
+    for r in &recs {
+        sink.push(r, at_us(T0_US)).unwrap();
+    }
+    sink.close().unwrap();
+    let files = all_files(tmp.path());
+    assert_eq!(files.len(), 1);
+    let path = tmp.path().join(&files[0]);
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let md = reader.metadata();
+    assert_eq!(md.num_row_groups(), 3);
+    assert_eq!(md.row_group(2).num_rows(), 1);
+    let schema = md.file_metadata().schema_descr();
+    let encodings = |col: &str| -> Vec<parquet::basic::Encoding> {
+        let c = (0..schema.num_columns())
+            .find(|&c| schema.column(c).name() == col)
+            .unwrap();
+        md.row_group(0).column(c).encodings().collect()
+    };
+    assert!(!encodings("client_id").contains(&parquet::basic::Encoding::RLE_DICTIONARY));
+    assert!(encodings("path").contains(&parquet::basic::Encoding::RLE_DICTIONARY));
+    let rows = read_rows(&read_batches(&path));
+    assert_eq!(rows.len(), n);
+    for (i, (got, rec)) in rows.iter().zip(&recs).enumerate() {
+        assert_eq!(got, &expected(rec, &names), "row {i}");
+    }
+    assert_eq!(rows[17].client_id.as_deref(), Some("x\u{fffd}d"));
+    assert_eq!(rows[5].request_id.as_deref(), Some("id-\u{fffd}"));
+    assert!(rows.iter().all(|r| r.user_agent.is_none()));
+
+    // Every chunk has an offset index (page locations); readers that require one can use it.
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
+            std::fs::File::open(&path).unwrap(),
+            options,
+        )
+        .unwrap();
+    for rg in 0..3 {
+        let index = reader.metadata().page_index_for_row_group(rg);
+        for c in 0..schema.num_columns() {
+            let pages = index.offset_index(c).unwrap().page_locations();
+            assert!(!pages.is_empty(), "row group {rg} column {c}");
+        }
+    }
+    let read: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(read, n);
+}
+
 #[test]
 fn rejects_a_bad_config() {
     let tmp = TempDir::new("badcfg");

@@ -1,0 +1,1174 @@
+//! The record buffer behind [`ParquetSink`](crate::ParquetSink): each record is split into
+//! columns as it is pushed, and a row group is encoded by hand ([`crate::pages`]) when it
+//! closes; parquet-rs only frames the file (row groups, footer, metadata) and compresses the
+//! pages.
+//!
+//! * Sixteen columns are dictionary-encoded from keys the writer already has or finds
+//!   cheaply: listener, route, upstream, endpoint, method, status class, outcome and cache
+//!   are indices into names; core, HTTP version, status and retries are small integers that
+//!   are their own keys; client address, client id, path and user agent are looked up in
+//!   per-row-group hash tables keyed by the record's inline bytes (the client address by its
+//!   16 bytes, so its text is formatted once per distinct address, not once per row). Only
+//!   the keys a row group uses go into its dictionary. A text column whose row group is
+//!   mostly distinct values is written `PLAIN` instead ([`PLAIN_DISTINCT_PERCENT`]).
+//! * The timestamp is `DELTA_BINARY_PACKED` (about 1 ms apart: a few bits per row), the
+//!   latencies and byte counts `BYTE_STREAM_SPLIT` (their high bytes are mostly zero and
+//!   compress to nothing), the request id `DELTA_LENGTH_BYTE_ARRAY`. These are encoded a page
+//!   ([`PAGE_ROWS`]) at a time as the row group fills.
+//!
+//! Every chunk is compressed with the file's codec (through parquet-rs, see
+//! [`Compressor`]) except the bit-packed keys of names, enums and small integers: a few bits
+//! per row barely compress, and skipping the codec keeps those columns almost free.
+//! Integer columns get min/max statistics (the timestamp's prune time ranges); text columns
+//! none (every route, method, client... appears in every row group).
+
+use std::io::Write;
+
+use parquet::basic::{Compression, Encoding};
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnDescPtr;
+use ringway_telemetry::record::{RequestRecord, NONE};
+
+use crate::pages::{
+    encode_byte_stream_split, encode_delta, encode_dict_chunk, encode_plain_chunk, Chunk,
+    Compressor, DictPage, Scratch, ValueChunk, NULL_KEY, PAGE_ROWS,
+};
+use crate::schema::{status_class_key, write_client_ip, Names, STATUS_CLASSES};
+use crate::Result;
+
+/// Schema positions of the columns (see [`crate::schema::col`]).
+mod pos {
+    pub const TS: usize = 0;
+    pub const CORE: usize = 1;
+    pub const LISTENER: usize = 2;
+    pub const ROUTE: usize = 3;
+    pub const UPSTREAM: usize = 4;
+    pub const ENDPOINT: usize = 5;
+    pub const METHOD: usize = 6;
+    pub const HTTP_VERSION: usize = 7;
+    pub const STATUS: usize = 8;
+    pub const STATUS_CLASS: usize = 9;
+    pub const OUTCOME: usize = 10;
+    pub const CACHE: usize = 11;
+    pub const RETRIES: usize = 12;
+    pub const TOTAL_US: usize = 13;
+    pub const UPSTREAM_US: usize = 14;
+    pub const TTFB_US: usize = 15;
+    pub const REQUEST_BYTES: usize = 16;
+    pub const RESPONSE_BYTES: usize = 17;
+    pub const CLIENT_IP: usize = 18;
+    pub const CLIENT_ID: usize = 19;
+    pub const REQUEST_ID: usize = 20;
+    pub const PATH: usize = 21;
+    pub const USER_AGENT: usize = 22;
+    pub const COUNT: usize = 23;
+}
+
+/// A text column chunk with more distinct values than this percentage of its non-null rows
+/// is written `PLAIN` (the values in row order) instead of as a dictionary: the keys would
+/// cost more than the repeats they save.
+pub(crate) const PLAIN_DISTINCT_PERCENT: usize = 90;
+
+/// A dictionary of names for one index column; the key of a known index is fixed when the
+/// table is set, unknown indices get placeholder values appended.
+#[derive(Debug)]
+pub(crate) struct NameDict {
+    kind: &'static str,
+    /// Whether indices are per parent (routes per listener, endpoints per upstream).
+    nested: bool,
+    values: Vec<String>,
+    /// `base[p]..base[p + 1]` are the keys of parent `p`'s names.
+    base: Vec<u32>,
+    unknown: std::collections::HashMap<(u16, u16), u32>,
+}
+
+impl NameDict {
+    pub(crate) fn flat(kind: &'static str, names: &[String]) -> Self {
+        Self::build(kind, false, std::slice::from_ref(&names.to_vec()))
+    }
+
+    pub(crate) fn nested(kind: &'static str, names: &[Vec<String>]) -> Self {
+        Self::build(kind, true, names)
+    }
+
+    fn build(kind: &'static str, nested: bool, groups: &[Vec<String>]) -> Self {
+        let mut values = Vec::new();
+        let mut base = vec![0u32];
+        for g in groups {
+            values.extend(g.iter().cloned());
+            base.push(values.len() as u32);
+        }
+        Self {
+            kind,
+            nested,
+            values,
+            base,
+            unknown: Default::default(),
+        }
+    }
+
+    /// The key of `idx` under `parent` (`parent` is 0 for flat tables); [`NULL_KEY`] for
+    /// [`NONE`].
+    #[inline]
+    pub(crate) fn key(&mut self, parent: u16, idx: u16) -> u32 {
+        if idx == NONE {
+            return NULL_KEY;
+        }
+        self.key_of_any(parent, idx)
+    }
+
+    /// Like [`key`](Self::key), but [`NONE`] gets a placeholder too (for required columns).
+    #[inline]
+    pub(crate) fn key_of_any(&mut self, parent: u16, idx: u16) -> u32 {
+        let p = usize::from(parent);
+        if p + 1 < self.base.len() {
+            let k = self.base[p] + u32::from(idx);
+            if k < self.base[p + 1] {
+                return k;
+            }
+        }
+        self.unknown_key(parent, idx)
+    }
+
+    #[cold]
+    fn unknown_key(&mut self, parent: u16, idx: u16) -> u32 {
+        if let Some(&k) = self.unknown.get(&(parent, idx)) {
+            return k;
+        }
+        let k = self.values.len() as u32;
+        self.values.push(if self.nested {
+            format!("{}#{parent}.{idx}", self.kind)
+        } else {
+            format!("{}#{idx}", self.kind)
+        });
+        self.unknown.insert((parent, idx), k);
+        k
+    }
+
+    /// The name of key `k`.
+    pub(crate) fn value(&self, k: u32) -> &str {
+        &self.values[k as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+}
+
+/// A dictionary for a `#[repr(u8)]` enum column, filled lazily from the discriminant and
+/// `as_str()`, so a variant added to the telemetry enums needs no change here.
+#[derive(Debug)]
+struct EnumDict {
+    names: Vec<&'static str>,
+}
+
+impl EnumDict {
+    fn new() -> Self {
+        Self { names: Vec::new() }
+    }
+
+    fn with_values(values: &[&'static str]) -> Self {
+        Self {
+            names: values.to_vec(),
+        }
+    }
+
+    /// The key of a variant: its discriminant. A variant's name is learnt once (an enum's
+    /// `as_str` never changes), so the hot path compares no strings.
+    #[inline]
+    fn key(&mut self, discriminant: u8, name: &'static str) -> u32 {
+        let i = usize::from(discriminant);
+        if self.names.get(i).is_none_or(|n| n.is_empty()) {
+            self.learn(i, name);
+        }
+        u32::from(discriminant)
+    }
+
+    #[cold]
+    fn learn(&mut self, i: usize, name: &'static str) {
+        if self.names.len() <= i {
+            self.names.resize(i + 1, "");
+        }
+        self.names[i] = name;
+    }
+}
+
+/// A fast, non-cryptographic hash of a short byte string: two lanes of 8-byte words (so a
+/// 64-byte user agent is four rounds deep), the last words read overlapping the previous
+/// ones instead of copying a tail; then a final mix.
+#[inline]
+fn hash_bytes(b: &[u8]) -> u64 {
+    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+    let n = b.len();
+    let w64 = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    let (mut h1, mut h2) = (n as u64, K2);
+    let mut round = |a: u64, c: u64| {
+        h1 = (h1 ^ a).wrapping_mul(K1).rotate_left(29);
+        h2 = (h2 ^ c).wrapping_mul(K2).rotate_left(31);
+    };
+    if n >= 16 {
+        let mut i = 0;
+        while i + 16 < n {
+            round(w64(i), w64(i + 8));
+            i += 16;
+        }
+        round(w64(n - 16), w64(n - 8));
+    } else if n >= 8 {
+        round(w64(0), w64(n - 8));
+    } else if n >= 4 {
+        let w32 = |i: usize| u64::from(u32::from_le_bytes(b[i..i + 4].try_into().unwrap()));
+        round(w32(0), w32(n - 4));
+    } else if n > 0 {
+        round(
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+            0,
+        );
+    }
+    mix(h1 ^ h2.rotate_left(17))
+}
+
+#[inline]
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    h ^ (h >> 32)
+}
+
+/// Open addressing over entry numbers (linear probing); the entries live in the owner.
+#[derive(Debug)]
+struct Slots {
+    /// Entry number + 1; 0 is empty. The length is a power of two.
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl Slots {
+    fn new() -> Self {
+        Self {
+            slots: vec![0; 1024],
+            len: 0,
+        }
+    }
+
+    /// The entry whose hash is `h` and for which `eq` holds, or the slot to fill.
+    #[inline]
+    fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return Err(i),
+                e if eq(e - 1) => return Ok(e - 1),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Fills slot `i` with entry `e` (the next one); grows when half full.
+    fn insert(&mut self, i: usize, e: u32, hashes: &[u64]) {
+        self.slots[i] = e + 1;
+        self.len += 1;
+        if self.len * 2 > self.slots.len() {
+            let size = self.slots.len() * 2;
+            self.slots.clear();
+            self.slots.resize(size, 0);
+            let mask = size - 1;
+            for (e, &h) in hashes.iter().enumerate() {
+                let mut i = h as usize & mask;
+                while self.slots[i] != 0 {
+                    i = (i + 1) & mask;
+                }
+                self.slots[i] = e as u32 + 1;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(0);
+        self.len = 0;
+    }
+}
+
+/// A slot of [`TextDict`]'s table: 8 bytes, so a row group's distinct paths fit a table
+/// of half the size (its lookups miss the cache more than anything else the writer does).
+#[derive(Debug, Clone, Copy)]
+struct TextSlot {
+    /// Low 32 bits of the value's hash; its low bits are the home slot.
+    tag: u32,
+    /// The entry (dictionary key); [`EMPTY`] for an empty slot.
+    key: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+const EMPTY_SLOT: TextSlot = TextSlot { tag: 0, key: EMPTY };
+
+/// A per-row-group dictionary of byte strings: keys are dense, in order of first
+/// appearance; the dictionary page (the values as text) is built as entries come, and
+/// lookups compare against it. Open addressing, linear probing, at most half full.
+///
+/// Stored values are valid UTF-8. A lookup hashes the raw bytes; only on a miss are they
+/// checked, and invalid UTF-8 is looked up (and stored) as its U+FFFD-replaced text, so
+/// inputs that read the same share an entry.
+#[derive(Debug)]
+struct TextDict {
+    slots: Vec<TextSlot>,
+    page: DictPage,
+    /// Entry `e`'s text: `(start, len)` in the page.
+    values: Vec<(u32, u32)>,
+}
+
+impl TextDict {
+    fn new() -> Self {
+        Self {
+            slots: vec![EMPTY_SLOT; 1024],
+            page: DictPage::new(),
+            values: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn key(&mut self, b: &[u8]) -> u32 {
+        match self.find(b) {
+            Ok(e) => e,
+            Err((slot, tag)) => self.miss(slot, tag, b),
+        }
+    }
+
+    /// Whether entry `key` holds `b`.
+    #[inline]
+    fn holds(&self, key: u32, b: &[u8]) -> bool {
+        let (start, len) = self.values[key as usize];
+        len as usize == b.len()
+            && self.page.buf.get(start as usize..start as usize + b.len()) == Some(b)
+    }
+
+    /// Starts a lookup of `b`: its tag and home slot, whose line is loaded now so the
+    /// cache miss overlaps whatever the caller does before [`finish`](Self::finish).
+    #[inline]
+    fn start(&self, b: &[u8]) -> (u32, usize, TextSlot) {
+        let tag = hash_bytes(b) as u32;
+        let i = tag as usize & (self.slots.len() - 1);
+        (tag, i, std::hint::black_box(self.slots[i]))
+    }
+
+    /// Completes a lookup begun by [`start`](Self::start) (no insert in between).
+    #[inline]
+    fn finish(&mut self, b: &[u8], (tag, i, first): (u32, usize, TextSlot)) -> u32 {
+        if first.key == EMPTY {
+            return self.miss(i, tag, b);
+        }
+        if first.tag == tag && self.holds(first.key, b) {
+            return first.key;
+        }
+        self.key(b)
+    }
+
+    /// The entry of `b`, or the slot to fill and the tag.
+    #[inline]
+    fn find(&self, b: &[u8]) -> Result<u32, (usize, u32)> {
+        let tag = hash_bytes(b) as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = tag as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s.key == EMPTY {
+                return Err((i, tag));
+            }
+            if s.tag == tag && self.holds(s.key, b) {
+                return Ok(s.key);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn miss(&mut self, slot: usize, tag: u32, b: &[u8]) -> u32 {
+        if b.is_ascii() || std::str::from_utf8(b).is_ok() {
+            return self.insert(slot, tag, b);
+        }
+        let text = String::from_utf8_lossy(b).into_owned();
+        match self.find(text.as_bytes()) {
+            Ok(e) => e,
+            Err((slot, tag)) => self.insert(slot, tag, text.as_bytes()),
+        }
+    }
+
+    fn insert(&mut self, slot: usize, tag: u32, text: &[u8]) -> u32 {
+        let key = self.values.len() as u32;
+        let start = (self.page.buf.len() + 4) as u32;
+        self.page.push_bytes(text);
+        self.values.push((start, text.len() as u32));
+        self.slots[slot] = TextSlot { tag, key };
+        if self.values.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        key
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; size]);
+        let mask = size - 1;
+        for s in old.into_iter().filter(|s| s.key != EMPTY) {
+            let mut i = s.tag as usize & mask;
+            while self.slots[i].key != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = s;
+        }
+    }
+
+    /// The text of entry `e` (as written to the dictionary: invalid UTF-8 replaced).
+    fn value(&self, e: u32) -> &[u8] {
+        let (start, len) = self.values[e as usize];
+        &self.page.buf[start as usize..(start + len) as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The dictionary page; the values stay readable until [`clear`](Self::clear).
+    fn take_page(&mut self) -> DictPage {
+        DictPage {
+            buf: self.page.buf.clone(),
+            len: self.page.len,
+            sorted: false,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(EMPTY_SLOT);
+        self.page.buf.clear();
+        self.page.len = 0;
+        self.values.clear();
+    }
+}
+
+/// A per-row-group dictionary of client addresses keyed by their 16 bytes; the text is
+/// formatted once per distinct address.
+#[derive(Debug)]
+struct IpDict {
+    slots: Slots,
+    hashes: Vec<u64>,
+    ips: Vec<u128>,
+    page: DictPage,
+    values: Vec<std::ops::Range<usize>>,
+    text: String,
+}
+
+impl IpDict {
+    fn new() -> Self {
+        Self {
+            slots: Slots::new(),
+            hashes: Vec::new(),
+            ips: Vec::new(),
+            page: DictPage::new(),
+            values: Vec::new(),
+            text: String::with_capacity(40),
+        }
+    }
+
+    #[inline]
+    fn key(&mut self, ip: &[u8; 16]) -> u32 {
+        let v = u128::from_le_bytes(*ip);
+        let h = mix((v as u64) ^ ((v >> 64) as u64).rotate_left(29));
+        let ips = &self.ips;
+        match self.slots.find(h, |e| ips[e as usize] == v) {
+            Ok(e) => e,
+            Err(slot) => self.insert(slot, h, ip),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, slot: usize, h: u64, ip: &[u8; 16]) -> u32 {
+        let e = self.ips.len() as u32;
+        self.ips.push(u128::from_le_bytes(*ip));
+        self.hashes.push(h);
+        self.text.clear();
+        write_client_ip(&mut self.text, ip);
+        let start = self.page.buf.len() + 4;
+        self.page.push_bytes(self.text.as_bytes());
+        self.values.push(start..self.page.buf.len());
+        self.slots.insert(slot, e, &self.hashes);
+        e
+    }
+
+    /// The text of entry `e`.
+    fn value(&self, e: u32) -> &[u8] {
+        &self.page.buf[self.values[e as usize].clone()]
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn take_page(&mut self) -> DictPage {
+        std::mem::replace(&mut self.page, DictPage::new())
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.hashes.clear();
+        self.ips.clear();
+        self.page = DictPage::new();
+        self.values.clear();
+    }
+}
+
+/// Min/max of the value columns' rows encoded so far in the row group (`None`: no value).
+#[derive(Debug, Default, Clone, Copy)]
+struct Ranges {
+    ts: Option<(i64, i64)>,
+    /// `total_us`, `upstream_us`, `ttfb_us`.
+    u32s: [Option<(u32, u32)>; 3],
+    /// `request_bytes`, `response_bytes`.
+    u64s: [Option<(u64, u64)>; 2],
+}
+
+/// `range` widened by the values `v`.
+fn widen<T: Copy + Ord>(range: Option<(T, T)>, v: &[T]) -> Option<(T, T)> {
+    let (lo, hi) = v.iter().fold(range.unzip(), |(lo, hi), &x| {
+        (
+            Some(lo.map_or(x, |l: T| l.min(x))),
+            Some(hi.map_or(x, |h: T| h.max(x))),
+        )
+    });
+    lo.zip(hi)
+}
+
+/// Which dictionary a key column uses.
+#[derive(Debug, Clone, Copy)]
+enum KeyKind {
+    Listener,
+    Route,
+    Upstream,
+    Endpoint,
+    Method,
+    StatusClass,
+    Outcome,
+    Cache,
+    /// A small integer that is its own key.
+    Int,
+    ClientIp,
+    ClientId,
+    Path,
+    UserAgent,
+}
+
+/// The dictionary-encoded columns: schema position and dictionary.
+const KEY_COLUMNS: [(usize, KeyKind); 16] = [
+    (pos::CORE, KeyKind::Int),
+    (pos::LISTENER, KeyKind::Listener),
+    (pos::ROUTE, KeyKind::Route),
+    (pos::UPSTREAM, KeyKind::Upstream),
+    (pos::ENDPOINT, KeyKind::Endpoint),
+    (pos::METHOD, KeyKind::Method),
+    (pos::HTTP_VERSION, KeyKind::Int),
+    (pos::STATUS, KeyKind::Int),
+    (pos::STATUS_CLASS, KeyKind::StatusClass),
+    (pos::OUTCOME, KeyKind::Outcome),
+    (pos::CACHE, KeyKind::Cache),
+    (pos::RETRIES, KeyKind::Int),
+    (pos::CLIENT_IP, KeyKind::ClientIp),
+    (pos::CLIENT_ID, KeyKind::ClientId),
+    (pos::PATH, KeyKind::Path),
+    (pos::USER_AGENT, KeyKind::UserAgent),
+];
+
+/// The row group being buffered; see the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct Columns {
+    /// The columns' descriptors, by schema position.
+    descrs: Vec<ColumnDescPtr>,
+    /// Rows in the row group.
+    len: usize,
+    /// The row where the value columns' page in progress starts: their buffers below hold
+    /// the rows from here on; earlier rows are encoded in `values`.
+    page_start: usize,
+    /// The value columns' chunks so far, by schema position.
+    values: [ValueChunk; pos::COUNT],
+    /// Min/max of the value columns' rows encoded so far.
+    ranges: Ranges,
+    ts: Vec<i64>,
+    total_us: Vec<u32>,
+    /// Only rows with an upstream (the others are null).
+    upstream_us: Vec<u32>,
+    ttfb_us: Vec<u32>,
+    request_bytes: Vec<u64>,
+    response_bytes: Vec<u64>,
+    /// Request ids, concatenated, and their lengths.
+    request_ids: Vec<u8>,
+    request_id_lens: Vec<i64>,
+    /// Keys of the dictionary-encoded columns, by schema position (the other positions stay
+    /// empty). [`NULL_KEY`] is null.
+    keys: [Vec<u32>; pos::COUNT],
+    listeners: NameDict,
+    routes: NameDict,
+    upstreams: NameDict,
+    endpoints: NameDict,
+    methods: EnumDict,
+    status_classes: EnumDict,
+    outcomes: EnumDict,
+    caches: EnumDict,
+    client_ips: IpDict,
+    client_ids: TextDict,
+    paths: TextDict,
+    user_agents: TextDict,
+    remap: Vec<u32>,
+    scratch: Scratch,
+    /// The file's codec.
+    codec: Compressor,
+    /// No compression, for the keys of names, enums and integers.
+    uncompressed: Compressor,
+}
+
+impl Columns {
+    /// Buffers for row groups of `group_cap` rows of the columns `descrs` (the log schema's,
+    /// in order), resolving indices with `names`, writing pages compressed with `codec`.
+    pub(crate) fn new(
+        group_cap: usize,
+        descrs: Vec<ColumnDescPtr>,
+        names: &Names,
+        codec: Compression,
+    ) -> Self {
+        debug_assert_eq!(descrs.len(), pos::COUNT);
+        let cap = group_cap.min(1 << 20);
+        let page = cap.min(PAGE_ROWS);
+        let mut keys: [Vec<u32>; pos::COUNT] = Default::default();
+        for (p, _) in KEY_COLUMNS {
+            keys[p] = Vec::with_capacity(cap);
+        }
+        Self {
+            descrs,
+            len: 0,
+            page_start: 0,
+            values: Default::default(),
+            ranges: Ranges::default(),
+            ts: Vec::with_capacity(page),
+            total_us: Vec::with_capacity(page),
+            upstream_us: Vec::with_capacity(page),
+            ttfb_us: Vec::with_capacity(page),
+            request_bytes: Vec::with_capacity(page),
+            response_bytes: Vec::with_capacity(page),
+            request_ids: Vec::with_capacity(page * 32),
+            request_id_lens: Vec::with_capacity(page),
+            keys,
+            listeners: NameDict::flat("listener", &names.listeners),
+            routes: NameDict::nested("route", &names.routes),
+            upstreams: NameDict::flat("upstream", &names.upstreams),
+            endpoints: NameDict::nested("endpoint", &names.endpoints),
+            methods: EnumDict::new(),
+            status_classes: EnumDict::with_values(&STATUS_CLASSES),
+            outcomes: EnumDict::new(),
+            caches: EnumDict::new(),
+            client_ips: IpDict::new(),
+            client_ids: TextDict::new(),
+            paths: TextDict::new(),
+            user_agents: TextDict::new(),
+            remap: Vec::new(),
+            scratch: Scratch::default(),
+            codec: Compressor::new(codec),
+            uncompressed: Compressor::new(Compression::UNCOMPRESSED),
+        }
+    }
+
+    /// Rows in the row group being built.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops every buffered row (their file failed).
+    pub(crate) fn discard(&mut self) {
+        self.clear();
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.page_start = 0;
+        for v in &mut self.values {
+            v.clear();
+        }
+        self.ranges = Ranges::default();
+        self.ts.clear();
+        self.total_us.clear();
+        self.upstream_us.clear();
+        self.ttfb_us.clear();
+        self.request_bytes.clear();
+        self.response_bytes.clear();
+        self.request_ids.clear();
+        self.request_id_lens.clear();
+        for (p, _) in KEY_COLUMNS {
+            self.keys[p].clear();
+        }
+        self.client_ips.clear();
+        self.client_ids.clear();
+        self.paths.clear();
+        self.user_agents.clear();
+    }
+
+    /// Replaces the names table. The caller writes the row group first: its keys index the
+    /// old table.
+    pub(crate) fn set_names(&mut self, names: &Names) {
+        debug_assert_eq!(self.len, 0);
+        self.listeners = NameDict::flat("listener", &names.listeners);
+        self.routes = NameDict::nested("route", &names.routes);
+        self.upstreams = NameDict::flat("upstream", &names.upstreams);
+        self.endpoints = NameDict::nested("endpoint", &names.endpoints);
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, r: &RequestRecord) {
+        // The path table is large (a row group's distinct paths): start its lookup first.
+        let path = r.path.as_bytes();
+        let path_probe = self.paths.start(path);
+        self.len += 1;
+        let k = &mut self.keys;
+        k[pos::CORE].push(u32::from(r.core));
+        k[pos::LISTENER].push(self.listeners.key_of_any(0, r.listener));
+        // Routes are per listener; a listener of NONE makes any route an unknown one.
+        k[pos::ROUTE].push(self.routes.key(r.listener, r.route));
+        k[pos::UPSTREAM].push(self.upstreams.key(0, r.upstream));
+        k[pos::ENDPOINT].push(if r.endpoint == NONE {
+            NULL_KEY
+        } else {
+            self.endpoints.key(r.upstream, r.endpoint)
+        });
+        k[pos::METHOD].push(self.methods.key(r.method as u8, r.method.as_str()));
+        k[pos::HTTP_VERSION].push(u32::from(r.http_version));
+        k[pos::STATUS].push(u32::from(r.status));
+        k[pos::STATUS_CLASS].push(status_class_key(r.status).map_or(NULL_KEY, u32::from));
+        k[pos::OUTCOME].push(self.outcomes.key(r.outcome as u8, r.outcome.as_str()));
+        k[pos::CACHE].push(self.caches.key(r.cache as u8, r.cache.as_str()));
+        k[pos::RETRIES].push(u32::from(r.retries));
+        k[pos::CLIENT_IP].push(self.client_ips.key(&r.client_ip));
+        let id = r.client_id.as_bytes();
+        k[pos::CLIENT_ID].push(if id.is_empty() {
+            NULL_KEY
+        } else {
+            self.client_ids.key(id)
+        });
+        let ua = r.user_agent.as_bytes();
+        k[pos::USER_AGENT].push(if ua.is_empty() {
+            NULL_KEY
+        } else {
+            self.user_agents.key(ua)
+        });
+
+        self.ts.push(r.ts_us);
+        self.total_us.push(r.total_us);
+        // Null without an upstream: the same rows as the upstream column's nulls.
+        if r.upstream != NONE {
+            self.upstream_us.push(r.upstream_us);
+            self.ttfb_us.push(r.ttfb_us);
+        }
+        self.request_bytes.push(r.request_bytes);
+        self.response_bytes.push(r.response_bytes);
+        let id = r.request_id.as_bytes();
+        if id.is_ascii() || std::str::from_utf8(id).is_ok() {
+            self.request_ids.extend_from_slice(id);
+            self.request_id_lens.push(id.len() as i64);
+        } else {
+            let text = String::from_utf8_lossy(id);
+            self.request_ids.extend_from_slice(text.as_bytes());
+            self.request_id_lens.push(text.len() as i64);
+        }
+        let key = self.paths.finish(path, path_probe);
+        self.keys[pos::PATH].push(key);
+    }
+
+    /// Estimated encoded bytes of the row group so far (for the file size check): the
+    /// compressed bytes per row of the file's previous row groups, else a typical 24.
+    pub(crate) fn estimated_bytes(&self, bytes_per_row: Option<f64>) -> u64 {
+        (self.len as f64 * bytes_per_row.unwrap_or(24.0)) as u64
+    }
+
+    /// Encodes and writes the row group (nothing when empty); the buffers start again.
+    pub(crate) fn write_group<W: Write + Send>(
+        &mut self,
+        file: &mut SerializedFileWriter<W>,
+    ) -> Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        let result = self
+            .write_values_page()
+            .and_then(|()| self.write_group_inner(file));
+        self.clear();
+        result
+    }
+
+    fn write_group_inner<W: Write + Send>(
+        &mut self,
+        file: &mut SerializedFileWriter<W>,
+    ) -> Result<()> {
+        let descrs = self.descrs.clone();
+        let mut chunks = Vec::with_capacity(pos::COUNT);
+        let mut keyed = KEY_COLUMNS.iter().peekable();
+        for (p, descr) in descrs.iter().enumerate() {
+            let chunk = match keyed.next_if(|(q, _)| *q == p) {
+                Some(&(_, kind)) => {
+                    let mut keys = std::mem::take(&mut self.keys[p]);
+                    let chunk = self.encode_key_column(descr, kind, &mut keys);
+                    self.keys[p] = keys;
+                    chunk?
+                }
+                None => self.finish_value_column(descr, p)?,
+            };
+            chunks.push(chunk);
+        }
+        let mut rg = file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to(&mut rg)?;
+        }
+        rg.close()?;
+        Ok(())
+    }
+
+    /// Whether the value columns have a page's worth of rows buffered
+    /// ([`write_values_page`](Self::write_values_page) is due).
+    pub(crate) fn page_due(&self) -> bool {
+        self.len - self.page_start >= PAGE_ROWS
+    }
+
+    /// Encodes the value columns' buffered rows (timestamp, latencies, byte counts, request
+    /// id) as one page each, and empties their buffers.
+    pub(crate) fn write_values_page(&mut self) -> Result<()> {
+        let (start, end) = (self.page_start, self.len);
+        if start == end {
+            return Ok(());
+        }
+        let rows = end - start;
+        let upstream_nulls = &self.keys[pos::UPSTREAM][start..end];
+        let (d, s, r) = (&self.descrs, &mut self.scratch, &mut self.ranges);
+        // Timestamp deltas of a few bits barely compress (1.30 to 1.27 bytes per row with
+        // zstd): the codec would only cost time.
+        let ts = &self.ts;
+        r.ts = widen(r.ts, ts);
+        self.values[pos::TS].page(
+            &d[pos::TS],
+            rows,
+            None,
+            Encoding::DELTA_BINARY_PACKED,
+            &mut self.uncompressed,
+            s,
+            |_, out| encode_delta(ts, out),
+        )?;
+        for (p, v) in [
+            (pos::TOTAL_US, &self.total_us),
+            (pos::UPSTREAM_US, &self.upstream_us),
+            (pos::TTFB_US, &self.ttfb_us),
+        ] {
+            let nulls = (p != pos::TOTAL_US).then_some(upstream_nulls);
+            r.u32s[p - pos::TOTAL_US] = widen(r.u32s[p - pos::TOTAL_US], v);
+            self.values[p].page(
+                &d[p],
+                rows,
+                nulls,
+                Encoding::BYTE_STREAM_SPLIT,
+                &mut self.codec,
+                s,
+                |_, out| encode_byte_stream_split(v.iter().map(|x| x.to_le_bytes()), out),
+            )?;
+        }
+        for (p, v) in [
+            (pos::REQUEST_BYTES, &self.request_bytes),
+            (pos::RESPONSE_BYTES, &self.response_bytes),
+        ] {
+            r.u64s[p - pos::REQUEST_BYTES] = widen(r.u64s[p - pos::REQUEST_BYTES], v);
+            self.values[p].page(
+                &d[p],
+                rows,
+                None,
+                Encoding::BYTE_STREAM_SPLIT,
+                &mut self.codec,
+                s,
+                |_, out| encode_byte_stream_split(v.iter().map(|x| x.to_le_bytes()), out),
+            )?;
+        }
+        let (lens, bytes) = (&self.request_id_lens, &self.request_ids);
+        self.values[pos::REQUEST_ID].page(
+            &d[pos::REQUEST_ID],
+            rows,
+            None,
+            Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            &mut self.codec,
+            s,
+            |_, out| {
+                encode_delta(lens, out);
+                out.extend_from_slice(bytes);
+            },
+        )?;
+        self.page_start = end;
+        self.ts.clear();
+        self.total_us.clear();
+        self.upstream_us.clear();
+        self.ttfb_us.clear();
+        self.request_bytes.clear();
+        self.response_bytes.clear();
+        self.request_ids.clear();
+        self.request_id_lens.clear();
+        Ok(())
+    }
+
+    /// The chunk of one of the value columns, with its statistics.
+    fn finish_value_column(&mut self, descr: &ColumnDescPtr, p: usize) -> Result<Chunk> {
+        let r = &self.ranges;
+        // Unsigned columns keep their bit patterns (UINT_32 and UINT_64 sort unsigned).
+        let (codec, stats) = match p {
+            pos::TS => (
+                Compression::UNCOMPRESSED,
+                Some(Statistics::int64(
+                    r.ts.map(|m| m.0),
+                    r.ts.map(|m| m.1),
+                    None,
+                    Some(0),
+                    false,
+                )),
+            ),
+            pos::TOTAL_US | pos::UPSTREAM_US | pos::TTFB_US => {
+                let m = r.u32s[p - pos::TOTAL_US];
+                let nulls = if p == pos::TOTAL_US {
+                    0
+                } else {
+                    self.keys[pos::UPSTREAM]
+                        .iter()
+                        .filter(|&&k| k == NULL_KEY)
+                        .count()
+                };
+                (
+                    self.codec.codec(),
+                    Some(Statistics::int32(
+                        m.map(|m| m.0 as i32),
+                        m.map(|m| m.1 as i32),
+                        None,
+                        Some(nulls as u64),
+                        false,
+                    )),
+                )
+            }
+            pos::REQUEST_BYTES | pos::RESPONSE_BYTES => {
+                let m = r.u64s[p - pos::REQUEST_BYTES];
+                (
+                    self.codec.codec(),
+                    Some(Statistics::int64(
+                        m.map(|m| m.0 as i64),
+                        m.map(|m| m.1 as i64),
+                        None,
+                        Some(0),
+                        false,
+                    )),
+                )
+            }
+            pos::REQUEST_ID => (self.codec.codec(), None),
+            _ => unreachable!("column {p} is dictionary-encoded"),
+        };
+        self.values[p].finish(descr, codec, stats)
+    }
+
+    /// One dictionary-encoded chunk (or `PLAIN`, for a mostly distinct text column).
+    fn encode_key_column(
+        &mut self,
+        descr: &ColumnDescPtr,
+        kind: KeyKind,
+        keys: &mut [u32],
+    ) -> Result<Chunk> {
+        let text: Option<&mut dyn TextColumn> = match kind {
+            KeyKind::ClientIp => Some(&mut self.client_ips),
+            KeyKind::ClientId => Some(&mut self.client_ids),
+            KeyKind::Path => Some(&mut self.paths),
+            KeyKind::UserAgent => Some(&mut self.user_agents),
+            _ => None,
+        };
+        if let Some(dict) = text {
+            let rows = keys.iter().filter(|&&k| k != NULL_KEY).count();
+            if dict.len() * 100 > rows * PLAIN_DISTINCT_PERCENT {
+                // Mostly distinct: the values in row order.
+                return encode_plain_chunk(
+                    descr,
+                    keys,
+                    |k| dict.value(k),
+                    &mut self.codec,
+                    &mut self.scratch,
+                );
+            }
+            // A small dictionary (at most half a byte per row) is left uncompressed with its
+            // keys: bit-packed keys barely compress, and the codec would only cost time.
+            let page = dict.take_page();
+            let codec = if page.buf.len() * 2 <= keys.len() {
+                &mut self.uncompressed
+            } else {
+                &mut self.codec
+            };
+            return encode_dict_chunk(descr, keys, None, page, None, codec, &mut self.scratch);
+        }
+
+        // Names, enums and integers: number the keys the row group uses, in key order.
+        let domain = match kind {
+            KeyKind::Listener => self.listeners.len(),
+            KeyKind::Route => self.routes.len(),
+            KeyKind::Upstream => self.upstreams.len(),
+            KeyKind::Endpoint => self.endpoints.len(),
+            KeyKind::Method => self.methods.names.len(),
+            KeyKind::StatusClass => self.status_classes.names.len(),
+            KeyKind::Outcome => self.outcomes.names.len(),
+            KeyKind::Cache => self.caches.names.len(),
+            _ => keys.iter().copied().max().map_or(0, |m| m as usize + 1),
+        };
+        let remap = &mut self.remap;
+        remap.clear();
+        remap.resize(domain, NULL_KEY);
+        for &k in keys.iter() {
+            if k != NULL_KEY {
+                remap[k as usize] = 0;
+            }
+        }
+        let mut page = DictPage::new();
+        let mut min_max = None;
+        for (raw, slot) in remap.iter_mut().enumerate() {
+            if *slot == NULL_KEY {
+                continue;
+            }
+            *slot = page.len as u32;
+            let raw32 = raw as u32;
+            match kind {
+                KeyKind::Int => {
+                    page.push_i32(raw as i32);
+                    min_max = Some((min_max.map_or(raw as i32, |(m, _)| m), raw as i32));
+                }
+                KeyKind::Listener => page.push_bytes(self.listeners.value(raw32).as_bytes()),
+                KeyKind::Route => page.push_bytes(self.routes.value(raw32).as_bytes()),
+                KeyKind::Upstream => page.push_bytes(self.upstreams.value(raw32).as_bytes()),
+                KeyKind::Endpoint => page.push_bytes(self.endpoints.value(raw32).as_bytes()),
+                KeyKind::Method => page.push_bytes(self.methods.names[raw].as_bytes()),
+                KeyKind::StatusClass => page.push_bytes(self.status_classes.names[raw].as_bytes()),
+                KeyKind::Outcome => page.push_bytes(self.outcomes.names[raw].as_bytes()),
+                KeyKind::Cache => page.push_bytes(self.caches.names[raw].as_bytes()),
+                KeyKind::ClientIp | KeyKind::ClientId | KeyKind::Path | KeyKind::UserAgent => {
+                    unreachable!("text columns return above")
+                }
+            }
+        }
+        let statistics = match kind {
+            KeyKind::Int => {
+                page.sorted = true;
+                Some(Statistics::int32(
+                    min_max.map(|(m, _)| m),
+                    min_max.map(|(_, m)| m),
+                    None,
+                    Some(0),
+                    false,
+                ))
+            }
+            _ => None,
+        };
+        let remap = std::mem::take(&mut self.remap);
+        let chunk = encode_dict_chunk(
+            descr,
+            keys,
+            Some(&remap),
+            page,
+            statistics,
+            &mut self.uncompressed,
+            &mut self.scratch,
+        );
+        self.remap = remap;
+        chunk
+    }
+}
+
+/// A per-row-group text dictionary ([`TextDict`], [`IpDict`]).
+trait TextColumn {
+    /// Distinct values.
+    fn len(&self) -> usize;
+    /// The text of entry `e`.
+    fn value(&self, e: u32) -> &[u8];
+    /// The dictionary page (the dictionary is cleared afterwards).
+    fn take_page(&mut self) -> DictPage;
+}
+
+impl TextColumn for TextDict {
+    fn len(&self) -> usize {
+        self.len()
+    }
+    fn value(&self, e: u32) -> &[u8] {
+        self.value(e)
+    }
+    fn take_page(&mut self) -> DictPage {
+        self.take_page()
+    }
+}
+
+impl TextColumn for IpDict {
+    fn len(&self) -> usize {
+        self.len()
+    }
+    fn value(&self, e: u32) -> &[u8] {
+        self.value(e)
+    }
+    fn take_page(&mut self) -> DictPage {
+        self.take_page()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_dict_keys() {
+        let mut d = NameDict::nested("route", &[vec!["a".into(), "b".into()], vec!["c".into()]]);
+        assert_eq!(d.key(0, 0), 0);
+        assert_eq!(d.key(0, 1), 1);
+        assert_eq!(d.key(1, 0), 2);
+        assert_eq!(d.key(1, NONE), NULL_KEY);
+        assert_eq!(d.key(1, 1), 3);
+        assert_eq!(d.key(7, 0), 4);
+        assert_eq!(d.key(1, 1), 3);
+        let v: Vec<&str> = (0..d.len() as u32).map(|k| d.value(k)).collect();
+        assert_eq!(v, ["a", "b", "c", "route#1.1", "route#7.0"]);
+
+        let mut f = NameDict::flat("upstream", &["x".into()]);
+        assert_eq!(f.key(0, 0), 0);
+        assert_eq!(f.key(0, 2), 1);
+        assert_eq!(f.key_of_any(0, NONE), 2);
+        assert_eq!(f.value(2), "upstream#65535");
+    }
+
+    #[test]
+    fn text_dict_dedupes_and_grows() {
+        let mut d = TextDict::new();
+        let words: Vec<String> = (0..5000).map(|i| format!("value-{i}")).collect();
+        for (i, w) in words.iter().enumerate() {
+            assert_eq!(d.key(w.as_bytes()), i as u32);
+        }
+        for (i, w) in words.iter().enumerate().rev() {
+            assert_eq!(d.key(w.as_bytes()), i as u32);
+            assert_eq!(d.value(i as u32), w.as_bytes());
+        }
+        assert_eq!(d.key(b"bad \xff"), 5000);
+        assert_eq!(d.value(5000), "bad \u{fffd}".as_bytes());
+        d.clear();
+        assert_eq!(d.key(b"value-7"), 0);
+    }
+
+    #[test]
+    fn ip_dict_formats_once() {
+        let mut d = IpDict::new();
+        let a = std::net::Ipv4Addr::new(10, 0, 0, 1)
+            .to_ipv6_mapped()
+            .octets();
+        let b: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(d.key(&a), 0);
+        assert_eq!(d.key(&b.octets()), 1);
+        assert_eq!(d.key(&a), 0);
+        assert_eq!(d.value(0), b"10.0.0.1");
+        assert_eq!(d.value(1), b"2001:db8::1");
+    }
+}
