@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::codec::Header;
 use ringway_auth::apikey::ApiKeys;
 use ringway_auth::ip::{IpFilter, IpSet, TrustedProxies};
 use ringway_auth::jwt::{
@@ -540,13 +541,12 @@ enum Identity {
     Jwt(usize, Arc<Claims>),
 }
 
-/// Visits every header field of a request in order: `f(name, value)`.
-pub(crate) type EachHeader<'a> = dyn Fn(&mut dyn FnMut(&[u8], &[u8])) + 'a;
-
 /// What the policy stage needs of a request.
 pub(crate) struct Req<'a> {
-    /// Calls `f(name, value)` for every header field in order.
-    pub headers: &'a EachHeader<'a>,
+    /// The request head's bytes, which `fields` point into.
+    pub buf: &'a [u8],
+    /// The parsed header fields, in order.
+    pub fields: &'a [Header],
     /// The query string (after `?`), possibly empty.
     pub query: &'a [u8],
     /// The client's address (after trusted proxies).
@@ -555,6 +555,16 @@ pub(crate) struct Req<'a> {
     pub now_unix_us: i64,
     /// Monotonic time of the request.
     pub now: Instant,
+}
+
+impl<'a> Req<'a> {
+    /// `(name, value)` of every header field, in order, borrowed from the head.
+    fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let buf = self.buf;
+        self.fields
+            .iter()
+            .map(move |h| (h.name.of(buf), h.value.of(buf)))
+    }
 }
 
 /// What the policy stage produced for a request; buffers reused across requests.
@@ -764,14 +774,12 @@ impl PolicyCore {
                 out.key.extend_from_slice(&out.client_id);
             }
             LimitKey::Header(name) => {
-                let key = &mut out.key;
-                let mut first = true;
-                (req.headers)(&mut |n, v| {
-                    if first && n.eq_ignore_ascii_case(name.as_bytes()) {
-                        key.extend_from_slice(v);
-                        first = false;
-                    }
-                });
+                if let Some((_, v)) = req
+                    .headers()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                {
+                    out.key.extend_from_slice(v);
+                }
             }
             LimitKey::Claim(claim) => {
                 if let Identity::Jwt(_, claims) = identity {
@@ -792,7 +800,7 @@ impl PolicyCore {
         let now_secs = (req.now_unix_us / 1_000_000).max(0) as u64;
         if let Some(pi) = a.cfg.jwt {
             let p = &self.rt.providers[pi];
-            match p.source.extract_with(|f| (req.headers)(f)) {
+            match p.source.extract(req.headers()) {
                 Err(e @ ExtractError::Duplicate) => {
                     self.challenge(a, Some(e.oauth_error()), out);
                     return Err(ErrorKind::BadRequest);
@@ -807,7 +815,7 @@ impl PolicyCore {
                     let verified =
                         self.cache
                             .borrow_mut()
-                            .get_or_verify(pi, &p.provider, &token, now_secs);
+                            .get_or_verify(pi, &p.provider, token, now_secs);
                     let claims = match verified {
                         Ok(claims) => claims,
                         Err(e) => {
@@ -849,15 +857,16 @@ impl PolicyCore {
             }
         }
         if a.cfg.api_key {
-            let mut presented: Option<Vec<u8>> = None;
+            let mut presented: Option<&[u8]> = None;
             let mut count = 0;
             if let Some(h) = &self.rt.api_header {
-                (req.headers)(&mut |n, v| {
-                    if n.eq_ignore_ascii_case(h.as_bytes()) {
-                        count += 1;
-                        presented = Some(v.to_vec());
-                    }
-                });
+                for (_, v) in req
+                    .headers()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes()))
+                {
+                    count += 1;
+                    presented = Some(v);
+                }
             }
             if count == 0 {
                 if let Some(q) = &self.rt.api_query {
@@ -867,7 +876,7 @@ impl PolicyCore {
                             .and_then(|r| r.strip_prefix(b"="))
                         {
                             count += 1;
-                            presented = Some(v.to_vec());
+                            presented = Some(v);
                         }
                     }
                 }
@@ -877,7 +886,7 @@ impl PolicyCore {
                 return Err(ErrorKind::BadRequest);
             }
             if let Some(key) = presented {
-                let Some(ci) = self.rt.api_keys.lookup(&key) else {
+                let Some(ci) = self.rt.api_keys.lookup(key) else {
                     self.challenge(a, Some(("invalid_token", "unknown API key")), out);
                     return Err(ErrorKind::Unauthorized);
                 };

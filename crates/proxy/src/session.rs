@@ -472,11 +472,6 @@ impl Session {
         };
         self.pol.clear();
         let policy = &core.policy;
-        let each_header = |f: &mut dyn FnMut(&[u8], &[u8])| {
-            for h in &self.head.headers {
-                f(h.name.of(buf), h.value.of(buf));
-            }
-        };
         let forwarded_for = self
             .head
             .headers
@@ -509,7 +504,8 @@ impl Session {
                 .position(|&b| b == b'?')
                 .map_or(&b""[..], |q| &path[q + 1..]);
             let req = Req {
-                headers: &each_header,
+                buf,
+                fields: &self.head.headers,
                 query,
                 ip: client_ip,
                 now_unix_us: self.rec.ts_us,

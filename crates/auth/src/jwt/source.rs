@@ -95,25 +95,6 @@ impl TokenSource {
         }
     }
 
-    /// [`TokenSource::extract`] for a data plane that visits header fields through a
-    /// callback rather than an iterator: `for_each_header` must call its argument once per
-    /// field, in order. The token is copied out (the visited slices cannot outlive the visit).
-    pub fn extract_with<F>(&self, for_each_header: F) -> Result<Option<Vec<u8>>, ExtractError>
-    where
-        F: FnOnce(&mut dyn FnMut(&[u8], &[u8])),
-    {
-        let name = self.field_name().as_bytes();
-        // Only the fields that matter are copied: normally one.
-        let mut values: Vec<Vec<u8>> = Vec::new();
-        for_each_header(&mut |n, v| {
-            if n.eq_ignore_ascii_case(name) {
-                values.push(v.to_vec());
-            }
-        });
-        self.extract(values.iter().map(|v| (name, v.as_slice())))
-            .map(|token| token.map(<[u8]>::to_vec))
-    }
-
     /// The token in these request header fields (`(name, value)` pairs in order).
     /// `Ok(None)` when the request carries none.
     pub fn extract<'a, I>(&self, headers: I) -> Result<Option<&'a [u8]>, ExtractError>
