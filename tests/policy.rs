@@ -798,7 +798,7 @@ fn limited_gateway(up: &Upstream) -> Gateway {
     run(
         &format!(
             r#"
-admin: {{ enabled: false }}
+admin: {{ listen: "127.0.0.1:0" }}
 upstreams:
   u: {{ endpoints: [{{ address: "{}" }}] }}
 listeners:
@@ -838,6 +838,21 @@ fn accuracy(connections: usize, overload: f64) {
         ok,
         "only allowed requests reach the upstream"
     );
+    // Spread over many connections, both cores took tokens from the shared table: the limit
+    // held across cores, not because every connection happened to land on one.
+    if connections > 1 {
+        let admin = gw.admin_addr().expect("admin address");
+        let metrics = ringway_testkit::get(admin, "/metrics").text();
+        for core in ["0", "1"] {
+            let prefix = format!("ringway_ratelimit_leases_total{{core=\"{core}\"}} ");
+            let leases: u64 = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{prefix} in\n{metrics}"));
+            assert!(leases > 0, "core {core} never leased tokens:\n{metrics}");
+        }
+    }
 }
 
 #[test]
