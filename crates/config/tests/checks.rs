@@ -3,6 +3,8 @@
 
 use ringway_config::from_yaml_str;
 
+mod common;
+
 /// Two valid upstream groups that routes can refer to.
 const UPSTREAMS: &str = r#"
 upstreams:
@@ -44,36 +46,6 @@ fn errors(yaml: &str) -> Vec<String> {
         Ok(_) => Vec::new(),
         Err(errors) => errors.into_iter().map(|e| e.to_string()).collect(),
     }
-}
-
-/// Asserts that the configuration has exactly one error, at `path`, whose message contains
-/// `message`.
-#[track_caller]
-fn assert_rejected(yaml: &str, path: &str, message: &str) {
-    let errors = from_yaml_str(yaml).expect_err("accepted").0;
-    assert_eq!(
-        errors.len(),
-        1,
-        "expected one error:\n{errors:#?}\nin:\n{yaml}"
-    );
-    assert_eq!(errors[0].path, path, "{errors:#?}");
-    assert!(
-        errors[0].message.contains(message),
-        "message {:?} lacks {message:?}",
-        errors[0].message
-    );
-}
-
-macro_rules! rejects {
-    ($($test:ident: $yaml:expr => $path:expr, $message:expr;)*) => {
-        $(
-            #[test]
-            fn $test() {
-                let yaml = $yaml;
-                assert_rejected(yaml.as_ref(), $path, $message);
-            }
-        )*
-    };
 }
 
 #[test]

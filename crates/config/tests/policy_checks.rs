@@ -3,6 +3,8 @@
 //! exact path of its error.
 
 use ringway_config::from_yaml_str;
+
+mod common;
 use ringway_config::model::{LimitKey, QuotaWindow, TokenSource};
 
 const KEY: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
@@ -32,34 +34,6 @@ const AUTH: &str = r#"auth:
 "#;
 
 const PROXY: &str = "{ name: r, proxy: { upstream: users } }";
-
-#[track_caller]
-fn assert_rejected(yaml: &str, path: &str, message: &str) {
-    let errors = from_yaml_str(yaml).expect_err("accepted").0;
-    assert_eq!(
-        errors.len(),
-        1,
-        "expected one error:\n{errors:#?}\nin:\n{yaml}"
-    );
-    assert_eq!(errors[0].path, path, "{errors:#?}");
-    assert!(
-        errors[0].message.contains(message),
-        "message {:?} lacks {message:?}",
-        errors[0].message
-    );
-}
-
-macro_rules! rejects {
-    ($($test:ident: $yaml:expr => $path:expr, $message:expr;)*) => {
-        $(
-            #[test]
-            fn $test() {
-                let yaml = $yaml;
-                assert_rejected(yaml.as_ref(), $path, $message);
-            }
-        )*
-    };
-}
 
 /// `AUTH` with `from` replaced by `to` (which must occur).
 fn auth_with(from: &str, to: &str) -> String {
