@@ -908,3 +908,61 @@ listeners:
         );
     }
 }
+
+/// The spellings that once passed `validate` and then admitted everyone: refused by `validate`
+/// and `run` alike (exit 64, the entry's path, nothing bound); the plain mapped form is
+/// enforced as written.
+#[test]
+fn odd_cidr_spellings_are_refused_before_anything_is_served() {
+    let up = Upstream::start(|_| Reply::Status(200, b"reached".to_vec()));
+    let yaml = |entry: &str| {
+        format!(
+            r#"
+admin: {{ enabled: false }}
+upstreams:
+  u: {{ endpoints: [{{ address: "{}" }}] }}
+listeners:
+  - name: main
+    listen: 127.0.0.1:0
+    routes:
+      - name: internal
+        proxy: {{ upstream: u }}
+        ip_filter: {{ allow: ["{entry}"] }}
+"#,
+            up.addr()
+        )
+    };
+    for entry in ["10.0.0.0/0008", "::ffff:10.0.0.0/0104"] {
+        let path = write_config(&yaml(entry));
+        let validate = std::process::Command::new(BIN)
+            .args(["validate", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&validate.stderr);
+        assert_eq!(validate.status.code(), Some(64), "{entry}: {stderr}");
+        assert!(
+            stderr.contains("listeners[0].routes[0].ip_filter.allow[0]")
+                && stderr.contains("invalid prefix length"),
+            "{entry}: {stderr}"
+        );
+        let run = std::process::Command::new(BIN)
+            .args(["run", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(64), "{entry}");
+        assert!(
+            !String::from_utf8_lossy(&run.stdout).contains("listening"),
+            "{entry}: nothing may be bound"
+        );
+    }
+    assert_eq!(up.requests().len(), 0);
+    // The same networks written plainly are enforced: loopback is not in 10.0.0.0/8.
+    for entry in ["10.0.0.0/8", "::ffff:10.0.0.0/104"] {
+        let gw = run(&yaml(entry), "1");
+        let r = request(gw.addr(), "/", "");
+        assert_eq!(r.status, 403, "{entry}: {}", r.text());
+    }
+    let gw = run(&yaml("::ffff:127.0.0.0/104"), "1");
+    assert_eq!(request(gw.addr(), "/", "").status, 200);
+    assert_eq!(up.requests().len(), 1);
+}

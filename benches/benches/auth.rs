@@ -216,7 +216,7 @@ fn bench_ip_filter(c: &mut Criterion) {
     let allow: Vec<String> = (0..1000).map(|_| cidr(&mut next)).collect();
     let deny: Vec<String> = (0..100).map(|_| cidr(&mut next)).collect();
     let filter = IpFilter {
-        allow: IpSet::parse(&allow).unwrap(),
+        allow: Some(IpSet::parse(&allow).unwrap()),
         deny: IpSet::parse(&deny).unwrap(),
     };
     let parse_naive = |list: &[String]| -> Vec<(u32, u32)> {

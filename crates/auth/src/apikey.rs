@@ -32,6 +32,33 @@ pub fn hash(key: &[u8]) -> String {
     out
 }
 
+/// The SHA-256 digest of an API key: what the configuration stores (`sha256:<hex>`), parsed
+/// once when the configuration is compiled.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyDigest([u8; 32]);
+
+impl KeyDigest {
+    /// Parses the stored form `sha256:<64 lowercase hex digits>`.
+    pub fn parse(stored: &str) -> Result<KeyDigest, String> {
+        parse_stored(stored).map(KeyDigest)
+    }
+
+    /// The digest of a presented key.
+    pub fn of(key: &[u8]) -> KeyDigest {
+        KeyDigest(Sha256::digest(key).into())
+    }
+}
+
+impl std::fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(HASH_PREFIX)?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Parses a stored hash into its digest.
 fn parse_stored(stored: &str) -> Result<[u8; 32], String> {
     let hex = stored.strip_prefix(HASH_PREFIX).ok_or_else(|| {
@@ -87,20 +114,50 @@ impl ApiKeys {
     pub fn new(
         entries: impl IntoIterator<Item = (String, usize)>,
     ) -> Result<ApiKeys, Vec<(usize, String)>> {
+        let mut digests = Vec::new();
+        let mut errors = Vec::new();
+        for (i, (stored, consumer)) in entries.into_iter().enumerate() {
+            match KeyDigest::parse(&stored) {
+                Ok(digest) => digests.push((i, digest, consumer)),
+                Err(msg) => errors.push((i, msg)),
+            }
+        }
+        match ApiKeys::indexed(digests) {
+            Ok(keys) if errors.is_empty() => Ok(keys),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                errors.sort_by_key(|(i, _)| *i);
+                Err(errors)
+            }
+        }
+    }
+
+    /// Builds the table from parsed `(digest, consumer index)` pairs (as the configuration
+    /// compiler produces them). A digest listed twice is reported with both entry indexes.
+    pub fn from_digests(
+        entries: impl IntoIterator<Item = (KeyDigest, usize)>,
+    ) -> Result<ApiKeys, Vec<(usize, String)>> {
+        ApiKeys::indexed(
+            entries
+                .into_iter()
+                .enumerate()
+                .map(|(i, (digest, consumer))| (i, digest, consumer)),
+        )
+    }
+
+    fn indexed(
+        entries: impl IntoIterator<Item = (usize, KeyDigest, usize)>,
+    ) -> Result<ApiKeys, Vec<(usize, String)>> {
         let mut by_digest = HashMap::new();
         let mut first_seen: HashMap<[u8; 32], usize> = HashMap::new();
         let mut errors = Vec::new();
-        for (i, (stored, consumer)) in entries.into_iter().enumerate() {
-            match parse_stored(&stored) {
-                Err(msg) => errors.push((i, msg)),
-                Ok(digest) => {
-                    if let Some(&j) = first_seen.get(&digest) {
-                        errors.push((i, format!("the same key hash is already entry {j}")));
-                    } else {
-                        first_seen.insert(digest, i);
-                        by_digest.insert(digest, consumer);
-                    }
-                }
+        for (i, KeyDigest(digest), consumer) in entries {
+            if let Some(&j) = first_seen.get(&digest) {
+                errors.push((i, format!("the same key hash is already entry {j}")));
+            } else {
+                first_seen.insert(digest, i);
+                by_digest.insert(digest, consumer);
             }
         }
         if errors.is_empty() {
@@ -116,8 +173,7 @@ impl ApiKeys {
         if !acceptable(presented) {
             return None;
         }
-        let digest: [u8; 32] = Sha256::digest(presented).into();
-        self.by_digest.get(&digest).copied()
+        self.by_digest.get(&KeyDigest::of(presented).0).copied()
     }
 
     /// Number of keys.

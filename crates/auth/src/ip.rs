@@ -26,8 +26,10 @@ fn key(ip: IpAddr) -> u128 {
 ///
 /// Entries are `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7` (a /32) or `::1` (a /128).
 /// An entry with host bits set (`10.1.2.3/8`) is accepted and normalized to its network
-/// (`10.0.0.0/8`), as most firewalls do; the prefix must be a plain decimal number no larger
-/// than 32 (IPv4) or 128 (IPv6). Surrounding whitespace is ignored.
+/// (`10.0.0.0/8`), as most firewalls do; the prefix must be a plain decimal number without
+/// leading zeros, no larger than 32 (IPv4) or 128 (IPv6). Surrounding whitespace is ignored;
+/// anything else unusual (`10/8`, `010.0.0.1`, `0x0a.0.0.0`, `fe80::1%eth0`, `/+8`, `/08`) is
+/// refused.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct IpSet {
     /// The IPv4 part: inclusive ranges as parallel `first`/`last` arrays, sorted, disjoint.
@@ -69,38 +71,49 @@ impl fmt::Debug for IpSet {
     }
 }
 
-/// Parses one entry into an inclusive range of the 128-bit space.
+/// Parses one entry into an inclusive range of the 128-bit space. This is the only CIDR
+/// parser in Ringway: the configuration compiler builds its sets with it, so what `validate`
+/// accepts is exactly what the data plane enforces.
 fn parse_entry(entry: &str) -> Result<(u128, u128), String> {
-    let entry = entry.trim();
-    if entry.is_empty() {
-        return Err("empty entry".to_owned());
+    let trimmed = entry.trim();
+    if trimmed.is_empty() {
+        return Err("empty entry: use an IPv4/IPv6 address or CIDR such as 10.0.0.0/8".to_owned());
     }
-    let (addr, prefix) = match entry.split_once('/') {
+    let (addr, prefix) = match trimmed.split_once('/') {
         Some((a, p)) => (a, Some(p)),
-        None => (entry, None),
+        None => (trimmed, None),
     };
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("`{addr}` is not an IPv4 or IPv6 address"))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
+    // std's parsers are strict: no leading zeros or hex in IPv4 octets, no shorthand such as
+    // `10/8`, no zone ids (`fe80::1%eth0`), nothing around the address.
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        format!(
+            "invalid address {entry:?}: not an IPv4 or IPv6 address; use an address or CIDR \
+such as 10.0.0.0/8 or 2001:db8::/32"
+        )
+    })?;
+    let (max, family) = if ip.is_ipv4() {
+        (32, "IPv4")
+    } else {
+        (128, "IPv6")
+    };
     let prefix = match prefix {
         None => max,
         Some(p) => {
-            if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!(
-                    "prefix length `{p}` is not a number from 0 to {max}"
-                ));
+            // Plain decimal: no sign, no spaces, no leading zeros (`/08` could be meant as
+            // octal or be a typo; either way it is not written the way anyone reads it).
+            let canonical = !p.is_empty()
+                && p.len() <= 3
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p == "0" || !p.starts_with('0'));
+            match p.parse::<u32>() {
+                Ok(n) if canonical && n <= max => n,
+                _ => {
+                    return Err(format!(
+                        "invalid prefix length in {entry:?}: use a plain decimal number in \
+0..={max} for {family}"
+                    ))
+                }
             }
-            let n: u32 = p
-                .parse()
-                .map_err(|_| format!("prefix length `{p}` is not a number"))?;
-            if n > max {
-                return Err(format!(
-                    "prefix length /{n} is longer than {max} bits for {}",
-                    if max == 32 { "IPv4" } else { "IPv6" }
-                ));
-            }
-            n
         }
     };
     // Host bits in the 128-bit space: an IPv4 /p is a /(96 + p) there.
@@ -195,18 +208,23 @@ impl IpSet {
 /// An allow list and a deny list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpFilter {
-    /// When not empty, only these addresses are permitted.
-    pub allow: IpSet,
+    /// `Some`: only these addresses are permitted (an empty set permits nobody). `None`: no
+    /// allow list, everyone not denied is permitted.
+    pub allow: Option<IpSet>,
     /// Never permitted; wins over `allow`.
     pub deny: IpSet,
 }
 
 impl IpFilter {
-    /// Whether `ip` may be served: not denied, and allowed (an empty allow list allows
-    /// everyone).
+    /// Whether `ip` may be served: not denied, and in the allow list if there is one.
     #[inline]
     pub fn permits(&self, ip: IpAddr) -> bool {
-        !self.deny.contains(ip) && (self.allow.is_empty() || self.allow.contains(ip))
+        !self.deny.contains(ip) && self.allow.as_ref().is_none_or(|allow| allow.contains(ip))
+    }
+
+    /// Whether the filter permits everyone (no allow list, nothing denied).
+    pub fn is_open(&self) -> bool {
+        self.allow.is_none() && self.deny.is_empty()
     }
 }
 

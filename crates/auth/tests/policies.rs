@@ -153,18 +153,18 @@ fn ipset_large_matches_linear_scan() {
 }
 
 #[test]
-fn ip_filter_deny_wins_and_empty_allow_allows_all() {
+fn ip_filter_deny_wins_and_no_allow_list_allows_all() {
     let open = IpFilter::default();
     assert!(open.permits(ip("1.2.3.4")));
     let deny_only = IpFilter {
-        allow: IpSet::empty(),
+        allow: None,
         deny: set(&["203.0.113.0/24"]),
     };
     assert!(deny_only.permits(ip("1.2.3.4")));
     assert!(!deny_only.permits(ip("203.0.113.9")));
     assert!(!deny_only.permits(ip("::ffff:203.0.113.9")));
     let both = IpFilter {
-        allow: set(&["10.0.0.0/8", "2001:db8::/32"]),
+        allow: Some(set(&["10.0.0.0/8", "2001:db8::/32"])),
         deny: set(&["10.6.6.0/24"]),
     };
     assert!(both.permits(ip("10.1.1.1")));

@@ -286,25 +286,6 @@ pub(crate) fn socket_addr(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("cannot resolve {text:?}: no addresses"))
 }
 
-/// A CIDR (`10.0.0.0/8`, `2001:db8::/32`) or a single address (`192.0.2.7`, `::1`).
-pub(crate) fn cidr(text: &str) -> Result<(), String> {
-    let (addr, prefix) = match text.split_once('/') {
-        Some((addr, prefix)) => (addr, Some(prefix)),
-        None => (text, None),
-    };
-    let ip: IpAddr = addr.parse().map_err(|_| {
-        format!("invalid address {text:?}: use an IPv4/IPv6 address or CIDR such as 10.0.0.0/8")
-    })?;
-    if let Some(prefix) = prefix {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        match prefix.parse::<u8>() {
-            Ok(p) if p <= max && !prefix.starts_with('+') => {}
-            _ => return Err(format!("invalid prefix length in {text:?}: use 0..={max}")),
-        }
-    }
-    Ok(())
-}
-
 /// A plain `http://host[:port]/path` URL (the gateway fetches it itself).
 pub(crate) fn http_url(text: &str) -> Result<(), String> {
     if text.starts_with("https://") {

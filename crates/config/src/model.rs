@@ -5,6 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+// Policy values are the policy crates' own types, built by `compile` with their parsers: the
+// runtime never parses these strings again, so what `validate` accepts is what is enforced.
+pub use ringway_auth::apikey::KeyDigest;
+pub use ringway_auth::ip::{IpFilter, IpSet, TrustedProxies};
+pub use ringway_auth::jwt::{Algorithm, TokenSource};
+
 /// A whole, valid gateway configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -45,8 +51,8 @@ impl Config {
 /// [`Route::rate_limits`] for the per-route side).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Policies {
-    /// Proxies (CIDRs, as written) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (none when empty).
+    pub trusted_proxies: TrustedProxies,
     /// Applied to every request before routing.
     pub ip_filter: IpFilter,
     /// JWT providers; routes refer to them by index.
@@ -59,22 +65,6 @@ pub struct Policies {
     pub consumers: Vec<Consumer>,
 }
 
-/// IP allow/deny lists (CIDRs or addresses, as written; checked).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IpFilter {
-    /// When not empty, only these are served.
-    pub allow: Vec<String>,
-    /// Refused; wins over `allow`.
-    pub deny: Vec<String>,
-}
-
-impl IpFilter {
-    /// Whether the filter lets everyone through.
-    pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty()
-    }
-}
-
 /// A JWT issuer and how its tokens are checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JwtProvider {
@@ -84,8 +74,8 @@ pub struct JwtProvider {
     pub issuer: Option<String>,
     /// `aud` must contain one of these (empty: not checked).
     pub audiences: Vec<String>,
-    /// Accepted algorithms (checked names such as `RS256`), never empty.
-    pub algorithms: Vec<String>,
+    /// Accepted algorithms, never empty.
+    pub algorithms: Vec<Algorithm>,
     /// Key sources.
     pub keys: JwtKeys,
     /// Clock skew allowed on `exp`/`nbf`.
@@ -116,17 +106,6 @@ pub struct JwtKeys {
     pub refresh: Duration,
     /// Least time between fetches triggered by unknown key ids.
     pub min_refresh: Duration,
-}
-
-/// Where a token is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenSource {
-    /// `Authorization: Bearer <token>` (the header name, lowercase).
-    Bearer(String),
-    /// The whole value of this header (lowercase).
-    Header(String),
-    /// This cookie.
-    Cookie(String),
 }
 
 /// Where API keys are read from.
@@ -197,8 +176,8 @@ pub struct Consumer {
     pub name: String,
     /// Its plan.
     pub plan: Option<usize>,
-    /// Stored key hashes (`sha256:<hex>`).
-    pub api_keys: Vec<String>,
+    /// Digests of its keys (stored as `sha256:<hex>`).
+    pub api_keys: Vec<KeyDigest>,
     /// Scopes granted to its keys.
     pub scopes: Vec<String>,
 }

@@ -697,8 +697,9 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct IpFilterSpec {
-    /// When not empty, only these clients are served (403 otherwise). Default: empty.
-    pub allow: Vec<String>,
+    /// When given, only these clients are served (403 otherwise); it must not be empty.
+    /// Default: no allow list.
+    pub allow: Option<Vec<String>>,
     /// These clients get 403; deny wins over allow. Default: empty.
     pub deny: Vec<String>,
 }

@@ -5,7 +5,9 @@
 use ringway_config::from_yaml_str;
 
 mod common;
-use ringway_config::model::{LimitKey, QuotaWindow, TokenSource};
+use ringway_config::model::{
+    Algorithm, IpSet, KeyDigest, LimitKey, QuotaWindow, TokenSource, TrustedProxies,
+};
 
 const KEY: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
 
@@ -59,11 +61,20 @@ fn a_full_policy_configuration_compiles() {
     );
     let config = from_yaml_str(&yaml).unwrap();
     let p = &config.policies;
-    assert_eq!(p.trusted_proxies, ["10.0.0.0/8", "::1"]);
-    assert_eq!(p.ip_filter.deny, ["192.0.2.0/24"]);
+    assert_eq!(
+        p.trusted_proxies,
+        TrustedProxies(IpSet::parse(&["10.0.0.0/8", "::1"]).unwrap())
+    );
+    assert_eq!(p.ip_filter.deny, IpSet::parse(&["192.0.2.0/24"]).unwrap());
+    assert_eq!(p.ip_filter.allow, None);
     let corp = &p.jwt_providers[0];
-    assert_eq!(corp.algorithms, ["RS256", "ES256"]);
-    assert_eq!(corp.token, TokenSource::Bearer("authorization".into()));
+    assert_eq!(corp.algorithms, [Algorithm::RS256, Algorithm::ES256]);
+    assert_eq!(
+        corp.token,
+        TokenSource::Bearer {
+            header: "authorization".into()
+        }
+    );
     assert_eq!(corp.leeway, std::time::Duration::from_secs(30));
     assert_eq!(corp.max_token_bytes, 8192);
     assert_eq!(corp.consumer_claim, "sub");
@@ -71,7 +82,7 @@ fn a_full_policy_configuration_compiles() {
     assert_eq!(p.plans[0].quotas[0].window, QuotaWindow::Day);
     assert_eq!(p.plans[0].rate_limit.unwrap().burst, 20);
     assert_eq!(p.consumers[0].plan, Some(0));
-    assert_eq!(p.consumers[0].api_keys, [KEY]);
+    assert_eq!(p.consumers[0].api_keys, [KeyDigest::parse(KEY).unwrap()]);
     assert_eq!(p.api_keys.header.as_deref(), Some("x-api-key"));
     let route = &config.listeners[0].routes[0];
     let auth = route.auth.as_ref().unwrap();

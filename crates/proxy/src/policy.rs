@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Header;
 use ringway_auth::apikey::ApiKeys;
-use ringway_auth::ip::{IpFilter, IpSet, TrustedProxies};
+use ringway_auth::ip::{IpFilter, TrustedProxies};
 use ringway_auth::jwt::{
     Claims, ExtractError, JwksRefresh, JwtError, KeySet, Provider, ProviderSettings, Requirement,
     TokenCache, TokenSource,
@@ -135,15 +135,9 @@ impl std::fmt::Debug for PolicyRuntime {
     }
 }
 
-fn ip_filter(f: &model::IpFilter) -> Option<IpFilter> {
-    if f.is_empty() {
-        return None;
-    }
-    // The config compiler has checked every entry.
-    Some(IpFilter {
-        allow: IpSet::parse(&f.allow).unwrap_or_else(|_| IpSet::empty()),
-        deny: IpSet::parse(&f.deny).unwrap_or_else(|_| IpSet::empty()),
-    })
+/// A filter worth checking: `None` when it permits everyone.
+fn ip_filter(f: &IpFilter) -> Option<IpFilter> {
+    (!f.is_open()).then(|| f.clone())
 }
 
 fn rate(r: model::Rate) -> Rate {
@@ -212,18 +206,18 @@ impl PolicyRuntime {
             }
         }
 
-        let api_keys = match ApiKeys::new(
+        let api_keys = match ApiKeys::from_digests(
             p.consumers
                 .iter()
                 .enumerate()
-                .flat_map(|(i, c)| c.api_keys.iter().map(move |k| (k.clone(), i))),
+                .flat_map(|(i, c)| c.api_keys.iter().map(move |&k| (k, i))),
         ) {
-            Ok(keys) => keys,
+            Ok(keys) => Some(keys),
             Err(bad) => {
                 for (_, message) in bad {
                     errors.push("auth.consumers", message);
                 }
-                ApiKeys::new(std::iter::empty()).unwrap_or_else(|_| unreachable!())
+                None
             }
         };
 
@@ -250,12 +244,11 @@ impl PolicyRuntime {
             })
             .collect();
 
-        let trusted = (!p.trusted_proxies.is_empty()).then(|| {
-            TrustedProxies(IpSet::parse(&p.trusted_proxies).unwrap_or_else(|_| IpSet::empty()))
-        });
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        let trusted = (!p.trusted_proxies.0.is_empty()).then(|| p.trusted_proxies.clone());
+        let api_keys = match api_keys {
+            Some(keys) if errors.is_empty() => keys,
+            _ => return Err(errors),
+        };
         Ok(Self {
             epoch: Instant::now(),
             trusted,
@@ -320,11 +313,7 @@ impl PolicyRuntime {
             name: jp.name.clone(),
             issuer: jp.issuer.clone(),
             audiences: jp.audiences.clone(),
-            algorithms: jp
-                .algorithms
-                .iter()
-                .filter_map(|a| ringway_auth::jwt::Algorithm::parse(a))
-                .collect(),
+            algorithms: jp.algorithms.clone(),
             leeway: jp.leeway,
             max_token_bytes: jp.max_token_bytes,
         };
@@ -346,11 +335,7 @@ impl PolicyRuntime {
                 return None;
             }
         };
-        let source = match &jp.token {
-            model::TokenSource::Bearer(h) => TokenSource::Bearer { header: h.clone() },
-            model::TokenSource::Header(h) => TokenSource::Header(h.clone()),
-            model::TokenSource::Cookie(c) => TokenSource::Cookie(c.clone()),
-        };
+        let source = jp.token.clone();
         Some(ProviderRt {
             name: jp.name.clone(),
             provider,

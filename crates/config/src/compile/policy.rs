@@ -9,11 +9,10 @@ use crate::error::{index_path, key_path};
 use crate::model::*;
 use crate::spec::*;
 
-/// Algorithms a JWT provider may list.
-pub(crate) const JWT_ALGORITHMS: &[&str] = &[
-    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
-    "ES384", "EdDSA",
-];
+/// The names of the algorithms a JWT provider may list, for messages.
+fn algorithm_names() -> String {
+    Algorithm::ALL.map(Algorithm::as_str).join(", ")
+}
 
 /// Longest `max_token_bytes`.
 const MAX_TOKEN_BYTES: usize = 64 * 1024;
@@ -26,7 +25,7 @@ pub(super) struct PolicyNames {
 
 impl Compiler {
     pub(super) fn policies(&mut self, spec: &ConfigSpec) -> (Policies, PolicyNames) {
-        let trusted_proxies = self.cidrs("trusted_proxies", &spec.trusted_proxies);
+        let trusted_proxies = TrustedProxies(self.ip_set("trusted_proxies", &spec.trusted_proxies));
         let ip_filter = self.ip_filter("ip_filter", &spec.ip_filter);
 
         let auth = &spec.auth;
@@ -73,7 +72,7 @@ impl Compiler {
         };
 
         let mut consumers: Vec<Consumer> = Vec::with_capacity(auth.consumers.0.len());
-        let mut seen_keys: Vec<(&str, String)> = Vec::new();
+        let mut seen_keys: Vec<(KeyDigest, String)> = Vec::new();
         for (name, consumer) in auth.consumers.iter() {
             let path = key_path("auth.consumers", name);
             self.name(&path, name);
@@ -84,14 +83,22 @@ impl Compiler {
                 .plan
                 .as_ref()
                 .and_then(|p| self.plan_ref(&format!("{path}.plan"), p, &plan_names));
+            let mut api_keys = Vec::with_capacity(consumer.api_keys.len());
             for (i, key) in consumer.api_keys.iter().enumerate() {
                 let key_path = index_path(&format!("{path}.api_keys"), i);
-                if let Err(message) = api_key_hash(key) {
-                    self.error(&key_path, message);
-                } else if let Some((_, other)) = seen_keys.iter().find(|(k, _)| *k == key) {
-                    self.error(&key_path, format!("the same key is also {other}"));
-                } else {
-                    seen_keys.push((key, key_path));
+                match KeyDigest::parse(key) {
+                    Err(message) => self.error(
+                        &key_path,
+                        format!("{message} (API keys are stored hashed: `ringway hash-key <key>` prints the stored form)"),
+                    ),
+                    Ok(digest) => {
+                        if let Some((_, other)) = seen_keys.iter().find(|(d, _)| *d == digest) {
+                            self.error(&key_path, format!("the same key is also {other}"));
+                        } else {
+                            seen_keys.push((digest, key_path));
+                            api_keys.push(digest);
+                        }
+                    }
                 }
             }
             for (i, scope) in consumer.scopes.iter().enumerate() {
@@ -100,7 +107,7 @@ impl Compiler {
             consumers.push(Consumer {
                 name: name.to_owned(),
                 plan,
-                api_keys: consumer.api_keys.clone(),
+                api_keys,
                 scopes: consumer.scopes.clone(),
             });
         }
@@ -116,17 +123,31 @@ impl Compiler {
         (policies, names)
     }
 
-    fn cidrs(&mut self, path: &str, entries: &[String]) -> Vec<String> {
-        for (i, entry) in entries.iter().enumerate() {
-            self.check(&index_path(path, i), check::cidr(entry), ());
-        }
-        entries.to_vec()
+    /// Builds an IP set with the data plane's own parser; each bad entry is an error at its
+    /// index.
+    fn ip_set(&mut self, path: &str, entries: &[String]) -> IpSet {
+        IpSet::parse(entries).unwrap_or_else(|errors| {
+            for (i, message) in errors {
+                self.error(index_path(path, i), message);
+            }
+            IpSet::empty()
+        })
     }
 
     pub(super) fn ip_filter(&mut self, path: &str, spec: &IpFilterSpec) -> IpFilter {
+        let allow_path = format!("{path}.allow");
+        let allow = spec.allow.as_ref().map(|entries| {
+            if entries.is_empty() {
+                self.error(
+                    &allow_path,
+                    "an empty allow list would admit nobody: remove `allow` to admit everyone not denied, or list addresses",
+                );
+            }
+            self.ip_set(&allow_path, entries)
+        });
         IpFilter {
-            allow: self.cidrs(&format!("{path}.allow"), &spec.allow),
-            deny: self.cidrs(&format!("{path}.deny"), &spec.deny),
+            allow,
+            deny: self.ip_set(&format!("{path}.deny"), &spec.deny),
         }
     }
 
@@ -244,29 +265,30 @@ impl Compiler {
                 &algorithms_path,
                 format!(
                     "list the accepted algorithms explicitly (any of {})",
-                    JWT_ALGORITHMS.join(", ")
+                    algorithm_names()
                 ),
             );
         }
-        for (i, alg) in spec.algorithms.iter().enumerate() {
+        let mut algorithms: Vec<Algorithm> = Vec::with_capacity(spec.algorithms.len());
+        for (i, name) in spec.algorithms.iter().enumerate() {
             let alg_path = index_path(&algorithms_path, i);
-            if !JWT_ALGORITHMS.contains(&alg.as_str()) {
-                let hint = if alg.eq_ignore_ascii_case("none") {
-                    "unsigned tokens are never accepted".to_owned()
-                } else {
-                    format!("use one of {} (case-sensitive)", JWT_ALGORITHMS.join(", "))
-                };
-                self.error(&alg_path, format!("unknown algorithm {alg:?}: {hint}"));
-            } else if spec.algorithms[..i].contains(alg) {
-                self.error(&alg_path, format!("{alg} is listed twice"));
+            match Algorithm::parse(name) {
+                None => {
+                    let hint = if name.eq_ignore_ascii_case("none") {
+                        "unsigned tokens are never accepted".to_owned()
+                    } else {
+                        format!("use one of {} (case-sensitive)", algorithm_names())
+                    };
+                    self.error(&alg_path, format!("unknown algorithm {name:?}: {hint}"));
+                }
+                Some(alg) if algorithms.contains(&alg) => {
+                    self.error(&alg_path, format!("{alg} is listed twice"));
+                }
+                Some(alg) => algorithms.push(alg),
             }
         }
-        let known = spec
-            .algorithms
-            .iter()
-            .filter(|a| JWT_ALGORITHMS.contains(&a.as_str()));
-        let hmac = known.clone().any(|a| a.starts_with("HS"));
-        let public = known.clone().any(|a| !a.starts_with("HS"));
+        let hmac = algorithms.iter().any(|a| a.as_str().starts_with("HS"));
+        let public = algorithms.iter().any(|a| !a.as_str().starts_with("HS"));
 
         let keys_path = format!("{path}.keys");
         let k = &spec.keys;
@@ -346,7 +368,7 @@ impl Compiler {
             name: name.to_owned(),
             issuer: spec.issuer.clone(),
             audiences: spec.audiences.clone(),
-            algorithms: spec.algorithms.clone(),
+            algorithms,
             keys: JwtKeys {
                 pem_files,
                 jwks_file: k.jwks_file.as_ref().map(std::path::PathBuf::from),
@@ -373,7 +395,7 @@ impl Compiler {
         match (&spec.header, &spec.cookie) {
             (Some(_), Some(_)) => {
                 self.error(path, "header and cookie are mutually exclusive");
-                TokenSource::Bearer("authorization".to_owned())
+                TokenSource::default()
             }
             (Some(header), None) => {
                 let name = self.check(
@@ -382,7 +404,7 @@ impl Compiler {
                     String::new(),
                 );
                 if name == "authorization" {
-                    TokenSource::Bearer(name)
+                    TokenSource::Bearer { header: name }
                 } else {
                     TokenSource::Header(name)
                 }
@@ -391,7 +413,7 @@ impl Compiler {
                 self.check(&format!("{path}.cookie"), check::cookie_name(cookie), ());
                 TokenSource::Cookie(cookie.clone())
             }
-            (None, None) => TokenSource::Bearer("authorization".to_owned()),
+            (None, None) => TokenSource::default(),
         }
     }
 
@@ -526,13 +548,5 @@ impl Compiler {
             rules.push(RateLimitRule { name, key, rate });
         }
         rules
-    }
-}
-
-/// A stored API key: `sha256:` and 64 lowercase hex digits.
-fn api_key_hash(text: &str) -> Result<(), String> {
-    match text.strip_prefix("sha256:") {
-        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(()),
-        _ => Err("API keys are stored hashed: sha256:<64 lowercase hex digits> (`ringway hash-key <key>` prints it)".to_owned()),
     }
 }
