@@ -173,7 +173,14 @@ fn bench_roundtrip(c: &mut Criterion) {
         queues: None,
         hub: std::sync::Arc::new(ringway_telemetry::metrics::MetricsHub::new(names, 1)),
     };
-    let server = Server::start(std::sync::Arc::new(cfg), opts, hooks).expect("start gateway");
+    let policies = ringway_policy::Policies::new(&cfg, Default::default(), 1).expect("policies");
+    let server = Server::start(
+        std::sync::Arc::new(cfg),
+        opts,
+        hooks,
+        std::sync::Arc::new(policies),
+    )
+    .expect("start gateway");
     eprintln!("roundtrip: ringway worker driver = {}", driver_name());
 
     let mut direct = Client::connect(upstream.addr);

@@ -286,15 +286,18 @@ pub(crate) fn socket_addr(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("cannot resolve {text:?}: no addresses"))
 }
 
-/// A plain `http://host[:port]/path` URL (the gateway fetches it itself).
-pub(crate) fn http_url(text: &str) -> Result<(), String> {
-    if text.starts_with("https://") {
+/// A JWKS URL: `https://host[:port]/path`, or `http://` to a loopback host (a key server on
+/// the same machine). Signing keys fetched over a network in plaintext could be replaced by
+/// anyone on the path, so plain http elsewhere is refused.
+pub(crate) fn jwks_url(text: &str) -> Result<(), String> {
+    let (secure, rest) = if let Some(rest) = text.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = text.strip_prefix("http://") {
+        (false, rest)
+    } else {
         return Err(format!(
-            "{text:?}: https is not supported for key fetching yet; serve the JWKS over http on a trusted network, or use jwks_file"
+            "invalid URL {text:?}: must start with https:// (or http:// to a loopback address)"
         ));
-    }
-    let Some(rest) = text.strip_prefix("http://") else {
-        return Err(format!("invalid URL {text:?}: must start with http://"));
     };
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     authority(host).map_err(|message| format!("invalid URL {text:?}: {message}"))?;
@@ -303,7 +306,22 @@ pub(crate) fn http_url(text: &str) -> Result<(), String> {
             "invalid URL {text:?}: the path has spaces, controls or a fragment"
         ));
     }
+    if !secure && !is_loopback(host) {
+        return Err(format!(
+            "{text:?}: signing keys must not travel in plaintext: use https:// (http:// only to a loopback address)"
+        ));
+    }
     Ok(())
+}
+
+/// Whether an authority (`host[:port]`, checked) names this machine.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -393,6 +411,29 @@ mod tests {
         }
         for bad in ["", "a b", "a:port", "a\r\n", "[::1]x", "[zz]:80"] {
             assert!(authority(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn jwks_urls_are_https_or_loopback_http() {
+        for ok in [
+            "https://id.example.com/.well-known/jwks.json",
+            "https://10.0.0.5:8443/jwks",
+            "http://127.0.0.1:9000/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:80/jwks",
+        ] {
+            assert!(jwks_url(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "http://id.example.com/jwks",
+            "http://10.0.0.5/jwks",
+            "http://127.0.0.1.example.com/jwks",
+            "ftp://x/jwks",
+            "https://a b/jwks",
+            "https://id.example.com/jw ks",
+        ] {
+            assert!(jwks_url(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -10,6 +10,10 @@ use std::time::Duration;
 pub use ringway_auth::apikey::KeyDigest;
 pub use ringway_auth::ip::{IpFilter, IpSet, TrustedProxies};
 pub use ringway_auth::jwt::{Algorithm, TokenSource};
+/// A GCRA rate (`requests` per `per`, `burst` at once from idle), as the limiter takes it.
+pub use ringway_ratelimit::Rate;
+/// A quota's UTC-aligned window, as the limiter takes it.
+pub use ringway_ratelimit::Window as QuotaWindow;
 
 /// A whole, valid gateway configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +44,11 @@ impl Config {
                     *file = dir.join(&*file);
                 }
             }
-            if let Some(file) = keys.jwks_file.as_mut().filter(|f| f.is_relative()) {
+            for file in [&mut keys.jwks_file, &mut keys.jwks_ca_file]
+                .into_iter()
+                .flatten()
+                .filter(|f| f.is_relative())
+            {
                 *file = dir.join(&*file);
             }
         }
@@ -98,8 +106,10 @@ pub struct JwtKeys {
     pub pem_files: Vec<(std::path::PathBuf, Option<String>)>,
     /// A JWKS document on disk.
     pub jwks_file: Option<std::path::PathBuf>,
-    /// A JWKS URL fetched in the background.
+    /// A JWKS URL fetched in the background (`https://`, or `http://` to loopback).
     pub jwks_url: Option<String>,
+    /// CA certificates (PEM) for an `https` JWKS URL; `None`: the built-in roots.
+    pub jwks_ca_file: Option<std::path::PathBuf>,
     /// Environment variable holding an HMAC secret.
     pub hmac_secret_env: Option<String>,
     /// Refresh period of `jwks_url`.
@@ -138,17 +148,6 @@ pub struct Plan {
     pub quotas: Vec<Quota>,
 }
 
-/// `requests` per `per`, `burst` at once from idle (GCRA).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Requests per period (> 0).
-    pub requests: u64,
-    /// The period (> 0).
-    pub per: Duration,
-    /// Admitted at once from idle (>= 1).
-    pub burst: u64,
-}
-
 /// A fixed-window quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -156,17 +155,6 @@ pub struct Quota {
     pub requests: u64,
     /// The UTC-aligned window.
     pub window: QuotaWindow,
-}
-
-/// Quota windows, aligned to UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaWindow {
-    /// A calendar minute.
-    Minute,
-    /// A calendar hour.
-    Hour,
-    /// A calendar day (UTC midnight to midnight).
-    Day,
 }
 
 /// An API-key holder.

@@ -770,8 +770,12 @@ pub struct JwtKeysSpec {
     pub pem_files: Vec<PemKeySpec>,
     /// A JWKS document on disk, read at load time.
     pub jwks_file: Option<String>,
-    /// A JWKS URL (`http://`) fetched in the background and refreshed.
+    /// A JWKS URL fetched in the background and refreshed: `https://`, or `http://` to a
+    /// loopback address only (signing keys never cross a network in plaintext).
     pub jwks_url: Option<String>,
+    /// PEM file of the CA certificates an `https` JWKS URL is verified with. Default: the
+    /// built-in Mozilla roots.
+    pub jwks_ca_file: Option<String>,
     /// Environment variable holding an HMAC secret (HS* algorithms). Never put the secret in
     /// the file.
     pub hmac_secret_env: Option<String>,
@@ -787,6 +791,7 @@ impl Default for JwtKeysSpec {
             pem_files: Vec::new(),
             jwks_file: None,
             jwks_url: None,
+            jwks_ca_file: None,
             hmac_secret_env: None,
             refresh: DurationSpec::new("5m"),
             min_refresh: DurationSpec::new("30s"),

@@ -198,8 +198,10 @@ rejects! {
         config(&auth_with("file: keys/rsa.pem, ", ""), PROXY) => "auth.jwt_providers.corp.keys.pem_files[0].file", "required";
     provider_empty_kid:
         config(&auth_with("kid: k1", "kid: \"\""), PROXY) => "auth.jwt_providers.corp.keys.pem_files[0].kid", "1..=256";
-    provider_https_jwks_url:
-        config(&auth_with("pem_files: [{ file: keys/rsa.pem, kid: k1 }]", "jwks_url: \"https://id.example.com/jwks\""), PROXY) => "auth.jwt_providers.corp.keys.jwks_url", "https is not supported";
+    provider_plaintext_jwks_url:
+        config(&auth_with("pem_files: [{ file: keys/rsa.pem, kid: k1 }]", "jwks_url: \"http://id.example.com/jwks\""), PROXY) => "auth.jwt_providers.corp.keys.jwks_url", "must not travel in plaintext";
+    provider_ca_file_without_https_url:
+        config(&auth_with("kid: k1 }]", "kid: k1 }], jwks_ca_file: ca.pem"), PROXY) => "auth.jwt_providers.corp.keys.jwks_ca_file", "https://";
     provider_bad_jwks_url:
         config(&auth_with("pem_files: [{ file: keys/rsa.pem, kid: k1 }]", "jwks_url: \"ftp://x/jwks\""), PROXY) => "auth.jwt_providers.corp.keys.jwks_url", "http://";
     provider_empty_jwks_file:

@@ -9,14 +9,11 @@ pub mod admin;
 pub mod codec;
 mod config;
 mod io;
-mod jwks;
-pub mod policy;
 mod session;
 mod stats;
 mod upstream;
 mod worker;
 
 pub use config::{RunOptions, TelemetryHooks};
-pub use policy::PolicyRuntime;
 pub use stats::WorkerStats;
 pub use worker::{driver_name, Server};

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 use ringway_config::model::{Action, HashKey, HeaderOps, ProxyAction, Route};
-use ringway_core::{ErrorKind, RequestId};
+use ringway_core::{ErrorKind, HeaderFields, RequestId};
+use ringway_policy::{Request, RouteId};
 use ringway_telemetry::record::{Inline, Outcome, RequestRecord, NONE};
 
 use crate::codec::{
@@ -18,7 +19,6 @@ use crate::codec::{
     Method, Name, OutBody, Output, RequestEdits, RequestHead, ResponseHead, Version,
 };
 use crate::io::{Conn, IoError, BUF_BYTES};
-use crate::policy::{PolicyOut, Req};
 use crate::stats::bump;
 use crate::upstream::{Group, UpConn};
 use crate::worker::{Core, ListenerRt};
@@ -90,10 +90,34 @@ struct Session {
     pol: PolicyOut,
 }
 
+/// What the policy stage produced for a request; buffers reused across requests.
+#[derive(Default)]
+struct PolicyOut {
+    /// Extra header lines of a refusal (`WWW-Authenticate`, `Retry-After`, `RateLimit`).
+    reject_headers: Vec<u8>,
+    /// Header lines appended to the forwarded request (forwarded claims).
+    append: Vec<u8>,
+}
+
+impl PolicyOut {
+    fn clear(&mut self) {
+        self.reject_headers.clear();
+        self.append.clear();
+    }
+}
+
 /// Request headers as the router sees them: lookups over the parsed head, no allocation.
 struct HeaderView<'a> {
     buf: &'a [u8],
     headers: &'a [Header],
+}
+
+impl HeaderFields for HeaderView<'_> {
+    fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .map(|h| (h.name.of(self.buf), h.value.of(self.buf)))
+    }
 }
 
 impl ringway_router::Headers for HeaderView<'_> {
@@ -471,18 +495,18 @@ impl Session {
             headers: &self.head.headers,
         };
         self.pol.clear();
-        let policy = &core.policy;
+        let policies = core.policy.policies();
         let forwarded_for = self
             .head
             .headers
             .iter()
             .filter(|h| h.kind == Name::XForwardedFor)
             .map(|h| h.value.of(buf));
-        let client_ip = policy.client_ip(self.peer_ip, forwarded_for);
+        let client_ip = policies.client_ip(self.peer_ip, forwarded_for);
         if client_ip != self.peer_ip {
             self.rec.client_ip = ip16(client_ip);
         }
-        if policy.global_denies(client_ip) {
+        if policies.global_denies(client_ip) {
             return Err(Failure::Respond(ErrorKind::IpDenied));
         }
         let listener = &core.listeners[self.listener];
@@ -498,24 +522,38 @@ impl Session {
         if declared.is_some_and(|n| n > self.max_body) {
             return Err(Failure::Respond(ErrorKind::PayloadTooLarge));
         }
-        if policy.route_has_policy(self.listener, ri) {
+        let route_id = RouteId {
+            listener: self.listener,
+            route: ri,
+        };
+        if policies.route_has_policy(route_id) {
             let query = path
                 .iter()
                 .position(|&b| b == b'?')
                 .map_or(&b""[..], |q| &path[q + 1..]);
-            let req = Req {
-                buf,
-                fields: &self.head.headers,
+            let req = Request {
+                headers: &view,
                 query,
-                ip: client_ip,
+                client_ip,
                 now_unix_us: self.rec.ts_us,
                 now: self.started,
             };
-            let checked = policy.check(self.listener, ri, &req, &mut self.pol);
-            if !self.pol.client_id.is_empty() {
-                self.rec.client_id = Inline::new(&self.pol.client_id);
+            let policy = &core.policy;
+            match policy.check(route_id, &req) {
+                Ok(identity) => {
+                    if let Some(id) = policy.client_id(&identity) {
+                        self.rec.client_id = Inline::new(id.as_bytes());
+                    }
+                    policy.write_forwarded_claims(route_id, &identity, &mut self.pol.append);
+                }
+                Err(refusal) => {
+                    if let Some(id) = policy.client_id(&refusal.identity) {
+                        self.rec.client_id = Inline::new(id.as_bytes());
+                    }
+                    refusal.write_headers(&mut self.pol.reject_headers);
+                    return Err(Failure::Respond(refusal.kind.error_kind()));
+                }
             }
-            checked.map_err(Failure::Respond)?;
         }
         match &route.action {
             Action::Respond(d) => {
@@ -650,7 +688,10 @@ impl Session {
                 path: edits_path.as_deref(),
                 host: action.host.as_deref().map(str::as_bytes),
                 headers: Some(&action.request_headers).filter(|o| !is_empty_ops(o)),
-                remove: core.policy.removed_headers(self.listener, route),
+                remove: core.policy.policies().removed_headers(RouteId {
+                    listener: self.listener,
+                    route,
+                }),
                 append: &self.pol.append,
             };
             let info = ForwardInfo {

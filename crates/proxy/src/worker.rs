@@ -16,6 +16,7 @@ use monoio::net::TcpListener;
 use ringway_balance::{Rng, Split};
 use ringway_config::model::{Action, Config, Listener};
 use ringway_core::RequestIdGen;
+use ringway_policy::{CorePolicy, Policies};
 use ringway_router::Router;
 use ringway_telemetry::metrics::{CoreMetrics, MetricsHub};
 use ringway_telemetry::queue::Producer;
@@ -23,7 +24,6 @@ use ringway_telemetry::record::RequestRecord;
 
 use crate::codec::HeadLimits;
 use crate::config::{RunOptions, TelemetryHooks};
-use crate::policy::{PolicyCore, PolicyRuntime};
 use crate::session;
 use crate::stats::{CoreStats, WorkerStats};
 use crate::upstream::Group;
@@ -90,7 +90,7 @@ pub(crate) struct Core {
     /// Upstream connects and reuses already added to `metrics`.
     published: Cell<(u64, u64)>,
     /// IP filters, credentials, rate limits: this core's state.
-    pub policy: PolicyCore,
+    pub policy: CorePolicy,
 }
 
 impl Core {
@@ -100,7 +100,7 @@ impl Core {
         routers: &[Arc<Router>],
         telemetry: Option<Producer>,
         hub: Arc<MetricsHub>,
-        policy: Arc<PolicyRuntime>,
+        policies: &Arc<Policies>,
     ) -> Self {
         let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let listeners = cfg
@@ -137,7 +137,7 @@ impl Core {
             metrics: RefCell::new(CoreMetrics::new(hub.names())),
             hub,
             published: Cell::new((0, 0)),
-            policy: PolicyCore::new(policy, id),
+            policy: policies.core(id),
             cfg,
         }
     }
@@ -187,20 +187,13 @@ pub struct Server {
 impl Server {
     /// Binds one `SO_REUSEPORT` socket per listener and worker (all workers on the same port,
     /// resolved from the first bind when the configured port is 0), compiles the route tables
-    /// once, and starts the workers.
-    pub fn start(cfg: Arc<Config>, opts: RunOptions, hooks: TelemetryHooks) -> io::Result<Self> {
-        let policies = PolicyRuntime::build(&cfg, opts.workers.max(1))
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Self::start_with(cfg, opts, hooks, Arc::new(policies))
-    }
-
-    /// [`Server::start`] with policies already built (so the caller can report key problems
-    /// as configuration errors, and render their metrics).
-    pub fn start_with(
+    /// once, and starts the workers with the configuration's `policies` (built by the caller,
+    /// which reports key problems as configuration errors and renders their metrics).
+    pub fn start(
         cfg: Arc<Config>,
         opts: RunOptions,
         hooks: TelemetryHooks,
-        policies: Arc<PolicyRuntime>,
+        policies: Arc<Policies>,
     ) -> io::Result<Self> {
         let workers = opts.workers.max(1);
         let mut addrs = Vec::with_capacity(cfg.listeners.len());
@@ -316,7 +309,7 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// What every worker shares with the others and the admin side.
 struct Shared {
     hub: Arc<MetricsHub>,
-    policies: Arc<PolicyRuntime>,
+    policies: Arc<Policies>,
 }
 
 fn run_worker(
@@ -334,7 +327,7 @@ fn run_worker(
         .enable_timer()
         .build()?;
     rt.block_on(async move {
-        let core = Rc::new(Core::new(id, cfg, routers, queue, hub, policies));
+        let core = Rc::new(Core::new(id, cfg, routers, queue, hub, &policies));
         let mut loops = Vec::with_capacity(listeners.len());
         for (li, listener) in listeners {
             let listener = TcpListener::from_std(listener)?;

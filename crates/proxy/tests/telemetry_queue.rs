@@ -40,7 +40,8 @@ fn a_full_queue_drops_and_counts_without_blocking_the_data_plane() {
         workers: 1,
         pin_workers: false,
     };
-    let server = Server::start(Arc::new(cfg), opts, hooks).unwrap();
+    let policies = Arc::new(ringway_policy::Policies::new(&cfg, Default::default(), 1).unwrap());
+    let server = Server::start(Arc::new(cfg), opts, hooks, policies).unwrap();
 
     let mut s = TcpStream::connect(server.local_addr()).unwrap();
     s.set_nodelay(true).unwrap();

@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ringway_config::model::Config;
+use ringway_policy::{KeyMaterial, Policies, Secrets, System};
 use ringway_proxy::admin::{Admin, AdminState};
-use ringway_proxy::{PolicyRuntime, RunOptions, Server, TelemetryHooks};
+use ringway_proxy::{RunOptions, Server, TelemetryHooks};
 use ringway_router::Router;
 use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
 
@@ -62,11 +63,20 @@ impl std::fmt::Display for ConfigProblems {
 
 impl std::error::Error for ConfigProblems {}
 
-/// Builds the policies of `cfg` (reads key files and secrets): every problem with its path.
-pub fn build_policies(cfg: &Config, workers: usize) -> Result<Arc<PolicyRuntime>, ConfigProblems> {
-    PolicyRuntime::build(cfg, workers)
-        .map(Arc::new)
-        .map_err(|e| ConfigProblems(e.iter().map(ToString::to_string).collect()))
+/// Reads the key material of `cfg` and builds its policies: every problem with its path.
+/// Returns the policies and the warnings (an unset secret when `secrets` allows it).
+pub fn build_policies(
+    cfg: &Config,
+    workers: usize,
+    secrets: Secrets,
+) -> Result<(Arc<Policies>, Vec<String>), ConfigProblems> {
+    let problems = |e: ringway_config::ConfigErrors| {
+        ConfigProblems(e.iter().map(ToString::to_string).collect())
+    };
+    let loaded = KeyMaterial::load(cfg, &System, secrets).map_err(problems)?;
+    let policies = Policies::new(cfg, loaded.keys, workers).map_err(problems)?;
+    let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+    Ok((Arc::new(policies), warnings))
 }
 
 /// Options of `ringway logs`.
@@ -429,7 +439,7 @@ pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result
             .collect(),
         upstreams: cfg.upstreams.iter().map(|g| g.name.clone()).collect(),
     };
-    let policies = build_policies(&cfg, opts.workers)?;
+    let (policies, _) = build_policies(&cfg, opts.workers, Secrets::Required)?;
     let hub = Arc::new(MetricsHub::new(names, opts.workers));
     let mut logs = crate::pipeline::Logs::start(&cfg, opts.workers)?;
     let render_hub = Arc::clone(&hub);
@@ -461,10 +471,10 @@ pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result
         queues: logs.as_mut().map(crate::pipeline::Logs::take_producers),
         hub,
     };
-    let server = Server::start_with(Arc::new(cfg), opts, hooks, Arc::clone(&policies))
+    let server = Server::start(Arc::new(cfg), opts, hooks, Arc::clone(&policies))
         .context("starting the gateway")?;
     let fetchers_stop = Arc::new(AtomicBool::new(false));
-    let fetchers = policies.start_fetchers(&fetchers_stop);
+    let fetchers = crate::jwks::start(&policies, &fetchers_stop)?;
     let addrs = server.listener_addrs().to_vec();
     let admin_addr = admin.as_ref().map(Admin::addr);
     {
@@ -603,16 +613,13 @@ fn validate(args: ValidateArgs) -> ExitCode {
         let problems = match &result {
             Ok(cfg) => {
                 let mut problems = route_problems(cfg);
-                if let Err(ConfigProblems(errors)) = build_policies(cfg, 1) {
-                    for e in errors {
-                        // Secrets live in the environment where the gateway runs, often not
-                        // where configuration is checked: a warning here, an error at start.
-                        if e.contains(".hmac_secret_env: environment variable") {
-                            eprintln!("{shown}: warning: {e}");
-                        } else {
-                            problems.push(e);
+                match build_policies(cfg, 1, Secrets::MayBeAbsent) {
+                    Ok((_, warnings)) => {
+                        for w in warnings {
+                            eprintln!("{shown}: warning: {w}");
                         }
                     }
+                    Err(ConfigProblems(errors)) => problems.extend(errors),
                 }
                 problems
             }

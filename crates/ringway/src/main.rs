@@ -2,6 +2,7 @@
 
 mod cli;
 mod demo;
+mod jwks;
 mod pipeline;
 
 use std::process::ExitCode;

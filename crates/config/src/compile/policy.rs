@@ -307,9 +307,20 @@ impl Compiler {
             self.error(format!("{keys_path}.jwks_file"), "must not be empty");
         }
         if let Some(url) = &k.jwks_url {
-            if let Err(message) = check::http_url(url) {
+            if let Err(message) = check::jwks_url(url) {
                 self.error(format!("{keys_path}.jwks_url"), message);
             }
+        }
+        match (&k.jwks_ca_file, &k.jwks_url) {
+            (Some(file), _) if file.is_empty() => {
+                self.error(format!("{keys_path}.jwks_ca_file"), "must not be empty");
+            }
+            (Some(_), Some(url)) if url.starts_with("https://") => {}
+            (Some(_), _) => self.error(
+                format!("{keys_path}.jwks_ca_file"),
+                "only used to verify an https:// jwks_url",
+            ),
+            (None, _) => {}
         }
         if let Some(var) = &k.hmac_secret_env {
             if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -373,6 +384,7 @@ impl Compiler {
                 pem_files,
                 jwks_file: k.jwks_file.as_ref().map(std::path::PathBuf::from),
                 jwks_url: k.jwks_url.clone(),
+                jwks_ca_file: k.jwks_ca_file.as_ref().map(std::path::PathBuf::from),
                 hmac_secret_env: k.hmac_secret_env.clone(),
                 refresh,
                 min_refresh,

@@ -25,8 +25,8 @@ use crate::record::{Outcome, RequestRecord, NONE};
 
 pub use hub::MetricsHub;
 pub use prometheus::{
-    escape_label_value, name, render_prometheus, ExtraGauges, LATENCY_BUCKETS, NO_ROUTE_LABEL,
-    QUANTILES,
+    escape_label_value, name, render_prometheus, write_family, write_sample, ExtraGauges, Kind,
+    LATENCY_BUCKETS, NO_ROUTE_LABEL, QUANTILES,
 };
 
 /// Smallest latency the histograms tell apart, microseconds.

@@ -36,6 +36,17 @@ pub mod name {
     /// Counter: rows written to Parquet by analytics.
     pub const PARQUET_ROWS_WRITTEN_TOTAL: &str = "ringway_parquet_rows_written_total";
 
+    /// Gauge: tokens a core holds leased from the shared rate-limit tables, by `core`.
+    pub const RATELIMIT_DRIFT_TOKENS: &str = "ringway_ratelimit_drift_tokens";
+    /// Counter: token leases taken from the shared rate-limit tables, by `core`.
+    pub const RATELIMIT_LEASES_TOTAL: &str = "ringway_ratelimit_leases_total";
+    /// Counter: checks that found a shared rate-limit table full.
+    pub const RATELIMIT_TABLE_FULL_TOTAL: &str = "ringway_ratelimit_table_full_total";
+    /// Gauge: age of the key set last fetched from a JWKS URL, by `provider`.
+    pub const JWKS_AGE_SECONDS: &str = "ringway_jwks_age_seconds";
+    /// Counter: failed JWKS fetches, by `provider`.
+    pub const JWKS_FETCH_ERRORS_TOTAL: &str = "ringway_jwks_fetch_errors_total";
+
     /// Label: listener name.
     pub const LISTENER: &str = "listener";
     /// Label: route name ([`super::NO_ROUTE_LABEL`] when no route matched).
@@ -52,6 +63,10 @@ pub mod name {
     pub const LE: &str = "le";
     /// Label: quantile.
     pub const QUANTILE: &str = "quantile";
+    /// Label: worker core index.
+    pub const CORE: &str = "core";
+    /// Label: JWT provider name.
+    pub const PROVIDER: &str = "provider";
 
     /// `kind` value: a newly opened upstream connection.
     pub const KIND_NEW: &str = "new";
@@ -349,6 +364,38 @@ fn route_slots<'a>(names: &'a MetricNames, snap: &CoreSnapshot) -> Vec<(usize, &
         slots.push((unknown, "", NO_ROUTE_LABEL));
     }
     slots
+}
+
+/// Metric family types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A monotonically increasing count.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// Buckets, sum and count.
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// Appends a family's `# HELP` and `# TYPE` lines. Every Prometheus line Ringway writes goes
+/// through this module; names come from [`name`].
+pub fn write_family(out: &mut String, name: &str, kind: Kind, help: &str) {
+    family(out, name, kind.as_str(), help);
+}
+
+/// Appends one sample: `name{labels} value`, label values escaped.
+pub fn write_sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+    sample_u64(out, name, labels, value);
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

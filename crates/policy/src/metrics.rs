@@ -1,0 +1,97 @@
+//! The policies' own metrics, written with the telemetry crate's Prometheus writer and names.
+
+use std::sync::atomic::Ordering;
+
+use ringway_telemetry::metrics::{name, write_family, write_sample, Kind};
+
+use crate::build::Policies;
+
+impl Policies {
+    /// Appends the policies' metrics (Prometheus text): rate-limit drift and leases per core,
+    /// table-full fallbacks, JWKS key age and fetch errors per provider.
+    pub fn render_prometheus(&self, out: &mut String) {
+        write_family(
+            out,
+            name::RATELIMIT_DRIFT_TOKENS,
+            Kind::Gauge,
+            "Tokens leased by a core from the shared rate-limit tables and not used yet: the most this core's view differs from the shared count.",
+        );
+        for (i, c) in self.cores.iter().enumerate() {
+            let core = i.to_string();
+            let value = c.drift_tokens.load(Ordering::Relaxed);
+            write_sample(
+                out,
+                name::RATELIMIT_DRIFT_TOKENS,
+                &[(name::CORE, &core)],
+                value,
+            );
+        }
+        write_family(
+            out,
+            name::RATELIMIT_LEASES_TOTAL,
+            Kind::Counter,
+            "Token leases taken from the shared rate-limit tables.",
+        );
+        for (i, c) in self.cores.iter().enumerate() {
+            let core = i.to_string();
+            let value = c.leases.load(Ordering::Relaxed);
+            write_sample(
+                out,
+                name::RATELIMIT_LEASES_TOTAL,
+                &[(name::CORE, &core)],
+                value,
+            );
+        }
+        write_family(
+            out,
+            name::RATELIMIT_TABLE_FULL_TOTAL,
+            Kind::Counter,
+            "Checks that found the shared table full and fell back to a core-local limit.",
+        );
+        let full = self
+            .cores
+            .iter()
+            .map(|c| c.table_full.load(Ordering::Relaxed))
+            .sum();
+        write_sample(out, name::RATELIMIT_TABLE_FULL_TOTAL, &[], full);
+
+        let jwks: Vec<_> = self
+            .providers
+            .iter()
+            .filter_map(|p| Some((p.name.as_str(), p.jwks.as_ref()?)))
+            .collect();
+        if jwks.is_empty() {
+            return;
+        }
+        write_family(
+            out,
+            name::JWKS_AGE_SECONDS,
+            Kind::Gauge,
+            "Age of the key set last fetched from a JWKS URL.",
+        );
+        for (provider, job) in &jwks {
+            let age = job.age_secs.load(Ordering::Relaxed);
+            write_sample(
+                out,
+                name::JWKS_AGE_SECONDS,
+                &[(name::PROVIDER, provider)],
+                age,
+            );
+        }
+        write_family(
+            out,
+            name::JWKS_FETCH_ERRORS_TOTAL,
+            Kind::Counter,
+            "Failed JWKS fetches (the last good key set stays in use).",
+        );
+        for (provider, job) in &jwks {
+            let errors = job.fetch_errors.load(Ordering::Relaxed);
+            write_sample(
+                out,
+                name::JWKS_FETCH_ERRORS_TOTAL,
+                &[(name::PROVIDER, provider)],
+                errors,
+            );
+        }
+    }
+}
