@@ -37,6 +37,11 @@ pub enum ErrorKind {
     ClientTimeout,
     /// Connecting to the upstream failed (refused, unreachable).
     UpstreamConnect,
+    /// Connecting to the upstream took longer than the connect timeout (nothing was sent).
+    UpstreamConnectTimeout,
+    /// A pooled connection turned out closed by the upstream before any byte of a response,
+    /// for a request that can be sent again whole (it has no body).
+    UpstreamClosedIdle,
     /// The upstream connection was reset or closed before a complete response.
     UpstreamReset,
     /// The upstream sent a malformed or ambiguous response.
@@ -72,8 +77,11 @@ impl ErrorKind {
             Self::NotImplemented => 501,
             Self::VersionNotSupported => 505,
             Self::ClientTimeout => 408,
-            Self::UpstreamConnect | Self::UpstreamReset | Self::UpstreamBadResponse => 502,
-            Self::UpstreamTimeout => 504,
+            Self::UpstreamConnect
+            | Self::UpstreamClosedIdle
+            | Self::UpstreamReset
+            | Self::UpstreamBadResponse => 502,
+            Self::UpstreamTimeout | Self::UpstreamConnectTimeout => 504,
             Self::NoEndpoint => 503,
             Self::NoRoute => 404,
             Self::Unauthorized => 401,
@@ -95,9 +103,11 @@ impl ErrorKind {
             Self::VersionNotSupported => "http_version_not_supported",
             Self::ClientTimeout => "client_timeout",
             Self::UpstreamConnect => "upstream_connect_failed",
-            Self::UpstreamReset => "upstream_reset",
+            // Clients see the same codes whatever the phase: what they can act on is a timeout
+            // or a reset, not where in the exchange it happened.
+            Self::UpstreamClosedIdle | Self::UpstreamReset => "upstream_reset",
             Self::UpstreamBadResponse => "upstream_bad_response",
-            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamTimeout | Self::UpstreamConnectTimeout => "upstream_timeout",
             Self::NoEndpoint => "no_endpoint",
             Self::NoRoute => "no_route",
             Self::Unauthorized => "unauthorized",
@@ -112,6 +122,8 @@ impl ErrorKind {
     pub const fn side(self) -> Side {
         match self {
             Self::UpstreamConnect
+            | Self::UpstreamConnectTimeout
+            | Self::UpstreamClosedIdle
             | Self::UpstreamReset
             | Self::UpstreamBadResponse
             | Self::UpstreamTimeout => Side::Upstream,
@@ -120,10 +132,15 @@ impl ErrorKind {
         }
     }
 
-    /// Whether the request may be sent to another endpoint: only when nothing reached the
-    /// first one, so a retry can never duplicate a side effect.
+    /// Whether the request may be sent again: only when the upstream cannot have acted on it,
+    /// so a retry never duplicates a side effect. A failed connect (nothing was sent) may go
+    /// to another endpoint; a pooled connection found closed before any response byte (a
+    /// body-less request, whole in hand) goes again on a new connection.
     pub const fn retryable(self) -> bool {
-        matches!(self, Self::UpstreamConnect)
+        matches!(
+            self,
+            Self::UpstreamConnect | Self::UpstreamConnectTimeout | Self::UpstreamClosedIdle
+        )
     }
 
     /// Standard reason phrase for the status.
@@ -180,6 +197,8 @@ mod tests {
             (ErrorKind::HeadersTooLarge, 431, Side::Client),
             (ErrorKind::PayloadTooLarge, 413, Side::Client),
             (ErrorKind::UpstreamConnect, 502, Side::Upstream),
+            (ErrorKind::UpstreamConnectTimeout, 504, Side::Upstream),
+            (ErrorKind::UpstreamClosedIdle, 502, Side::Upstream),
             (ErrorKind::UpstreamReset, 502, Side::Upstream),
             (ErrorKind::UpstreamBadResponse, 502, Side::Upstream),
             (ErrorKind::UpstreamTimeout, 504, Side::Upstream),
@@ -196,6 +215,12 @@ mod tests {
             assert!(!kind.reason().is_empty(), "{kind:?} has a reason phrase");
         }
         assert!(ErrorKind::UpstreamConnect.retryable());
+        assert!(ErrorKind::UpstreamConnectTimeout.retryable());
+        assert!(ErrorKind::UpstreamClosedIdle.retryable());
         assert!(!ErrorKind::UpstreamReset.retryable());
+        assert!(!ErrorKind::UpstreamTimeout.retryable());
+        assert!(!ErrorKind::UpstreamBadResponse.retryable());
+        assert_eq!(ErrorKind::UpstreamConnectTimeout.code(), "upstream_timeout");
+        assert_eq!(ErrorKind::UpstreamClosedIdle.status(), 502);
     }
 }

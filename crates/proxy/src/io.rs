@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 /// Read buffer size; also the most a single read returns.
@@ -58,6 +58,18 @@ impl Conn {
             self.buf.clear();
             self.pos = 0;
         }
+    }
+
+    /// Drops every buffered byte unread (a connection about to close).
+    pub fn discard_buffered(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+    }
+
+    /// Shuts down the write side (the peer reads end of stream), ignoring errors: the
+    /// connection is ending either way.
+    pub async fn shutdown(&mut self) {
+        let _ = self.stream.shutdown().await;
     }
 
     /// Reads more bytes, appending to the buffered ones. Returns how many arrived.

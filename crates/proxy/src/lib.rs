@@ -8,7 +8,9 @@
 pub mod admin;
 pub mod codec;
 mod config;
+mod framing;
 mod io;
+mod per_core;
 mod session;
 mod stats;
 mod upstream;

@@ -99,7 +99,7 @@ impl Group {
         let addr = self.endpoints[ep];
         match monoio::time::timeout(self.spec.timeouts.connect, TcpStream::connect_addr(addr)).await
         {
-            Err(_) => Err(ErrorKind::UpstreamTimeout),
+            Err(_) => Err(ErrorKind::UpstreamConnectTimeout),
             Ok(Err(_)) => Err(ErrorKind::UpstreamConnect),
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
@@ -152,5 +152,25 @@ impl Group {
         for list in self.idle.borrow_mut().iter_mut() {
             list.clear();
         }
+    }
+}
+
+/// Counts an exchange as in flight on an endpoint (least-request balancing) while alive.
+pub(crate) struct InFlight<'a> {
+    group: &'a Group,
+    endpoint: usize,
+}
+
+impl<'a> InFlight<'a> {
+    /// Starts counting an exchange on `endpoint`.
+    pub fn start(group: &'a Group, endpoint: usize) -> Self {
+        group.balancer.borrow_mut().start(endpoint);
+        Self { group, endpoint }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.group.balancer.borrow_mut().finish(self.endpoint);
     }
 }

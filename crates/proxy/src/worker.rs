@@ -3,7 +3,6 @@
 //! except the immutable config and route tables and the stop flag, which is polled off the
 //! request path.
 
-use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -13,160 +12,21 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpListener;
-use ringway_balance::{Rng, Split};
-use ringway_config::model::{Action, Config, Listener};
-use ringway_core::RequestIdGen;
-use ringway_policy::{CorePolicy, Policies};
+use ringway_config::model::Config;
+use ringway_policy::Policies;
 use ringway_router::Router;
-use ringway_telemetry::metrics::{CoreMetrics, MetricsHub};
+use ringway_telemetry::metrics::MetricsHub;
 use ringway_telemetry::queue::Producer;
-use ringway_telemetry::record::RequestRecord;
 
-use crate::codec::HeadLimits;
 use crate::config::{RunOptions, TelemetryHooks};
+use crate::per_core::Core;
 use crate::session;
-use crate::stats::{CoreStats, WorkerStats};
-use crate::upstream::Group;
+use crate::stats::WorkerStats;
 
 /// How often workers look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
 /// How often idle upstream connections are checked for expiry.
 const SWEEP: Duration = Duration::from_secs(1);
-
-/// A listener's limits and client timeouts, copied into each connection.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ListenerRt {
-    pub head: HeadLimits,
-    pub max_body_bytes: u64,
-    pub header: Duration,
-    pub body: Duration,
-    pub idle: Duration,
-}
-
-impl ListenerRt {
-    fn new(l: &Listener) -> Self {
-        Self {
-            head: HeadLimits {
-                max_uri_bytes: l.limits.max_uri_bytes,
-                max_head_bytes: l.limits.max_header_bytes,
-                max_headers: l.limits.max_headers,
-            },
-            max_body_bytes: l.limits.max_body_bytes,
-            header: l.timeouts.header,
-            body: l.timeouts.body,
-            idle: l.timeouts.idle,
-        }
-    }
-}
-
-/// One core's state for one listener.
-pub(crate) struct ListenerState {
-    pub rt: ListenerRt,
-    pub router: Arc<Router>,
-    /// Weighted split per route (only for routes with several backends).
-    pub splits: Vec<Option<RefCell<Split>>>,
-}
-
-/// Per-core state: plain fields, used only by the worker's own thread.
-pub(crate) struct Core {
-    /// Worker index.
-    pub id: usize,
-    pub cfg: Arc<Config>,
-    pub listeners: Vec<ListenerState>,
-    pub groups: Vec<Group>,
-    pub ids: RefCell<RequestIdGen>,
-    pub rng: RefCell<Rng>,
-    pub stats: CoreStats,
-    /// Requests between head parsed and response finished.
-    pub active: Cell<usize>,
-    /// Set at shutdown: responses carry `connection: close`.
-    pub draining: Cell<bool>,
-    /// Open client connections.
-    pub connections: Cell<u64>,
-    /// This core's record queue to the log writer, if logs are on.
-    telemetry: Option<Producer>,
-    metrics: RefCell<CoreMetrics>,
-    hub: Arc<MetricsHub>,
-    /// Upstream connects and reuses already added to `metrics`.
-    published: Cell<(u64, u64)>,
-    /// IP filters, credentials, rate limits: this core's state.
-    pub policy: CorePolicy,
-}
-
-impl Core {
-    fn new(
-        id: usize,
-        cfg: Arc<Config>,
-        routers: &[Arc<Router>],
-        telemetry: Option<Producer>,
-        hub: Arc<MetricsHub>,
-        policies: &Arc<Policies>,
-    ) -> Self {
-        let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let listeners = cfg
-            .listeners
-            .iter()
-            .zip(routers)
-            .map(|(l, router)| ListenerState {
-                rt: ListenerRt::new(l),
-                router: Arc::clone(router),
-                splits: l
-                    .routes
-                    .iter()
-                    .map(|r| match &r.action {
-                        Action::Proxy(p) if p.backends.len() > 1 => {
-                            let weights: Vec<u32> = p.backends.iter().map(|b| b.weight).collect();
-                            Some(RefCell::new(Split::new(&weights, seed)))
-                        }
-                        _ => None,
-                    })
-                    .collect(),
-            })
-            .collect();
-        Self {
-            id,
-            groups: cfg.upstreams.iter().map(|g| Group::new(g, id)).collect(),
-            listeners,
-            ids: RefCell::new(RequestIdGen::new(id as u64)),
-            rng: RefCell::new(Rng::new(seed)),
-            stats: CoreStats::default(),
-            active: Cell::new(0),
-            draining: Cell::new(false),
-            connections: Cell::new(0),
-            telemetry,
-            metrics: RefCell::new(CoreMetrics::new(hub.names())),
-            hub,
-            published: Cell::new((0, 0)),
-            policy: policies.core(id),
-            cfg,
-        }
-    }
-
-    /// Hands a finished request's record to the metrics and, if logs are on, to the queue
-    /// (a full queue drops and counts; the data plane never waits).
-    pub fn emit(&self, rec: &RequestRecord) {
-        self.metrics.borrow_mut().record(rec);
-        if let Some(q) = &self.telemetry {
-            q.push(*rec);
-        }
-    }
-
-    /// Sends this core's metrics to the hub (once per second, off the request path).
-    fn publish_metrics(&self) {
-        let mut m = self.metrics.borrow_mut();
-        let (connects, reuses) = self.published.get();
-        let (c, r) = (
-            self.stats.upstream_connects.get(),
-            self.stats.upstream_reuses.get(),
-        );
-        m.add_upstream_connects(c - connects);
-        m.add_upstream_reuses(r - reuses);
-        self.published.set((c, r));
-        m.set_active_connections(self.connections.get());
-        m.set_telemetry_dropped(self.telemetry.as_ref().map_or(0, Producer::dropped));
-        self.hub.publish(self.id, m.snapshot());
-    }
-}
 
 /// Which I/O driver the workers use.
 pub fn driver_name() -> &'static str {

@@ -410,6 +410,8 @@ pub struct RequestHead {
     /// Path and query to forward (origin-form; for absolute-form the part after the
     /// authority, which may be empty or start with `?`).
     pub path: Span,
+    /// The path without its query: `path` up to the first `?`.
+    pub path_only: Span,
     /// Authority from an absolute-form target; it replaces the Host header.
     pub authority: Option<Span>,
     /// Version of the request.
@@ -437,6 +439,7 @@ impl Default for RequestHead {
             method_kind: Method::Get,
             target: Span::default(),
             path: Span::default(),
+            path_only: Span::default(),
             authority: None,
             version: Version::Http11,
             headers: Vec::with_capacity(32),
@@ -541,7 +544,30 @@ impl RequestHead {
         if self.version == Version::Http11 && self.host.is_none() {
             return Err(ErrorKind::BadRequest);
         }
-        self.classify_target(buf)
+        self.classify_target(buf)?;
+        let path = self.path.of(buf);
+        let end = memchr::memchr(b'?', path).unwrap_or(path.len());
+        self.path_only = Span::new(self.path.start as usize, self.path.start as usize + end);
+        Ok(())
+    }
+
+    /// The path without its query.
+    #[inline]
+    pub fn path_only<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        self.path_only.of(buf)
+    }
+
+    /// `?` and the query, as received (empty when there is none).
+    #[inline]
+    pub fn query_part<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.path_only.end as usize..self.path.end as usize]
+    }
+
+    /// The query after `?` (empty when there is none).
+    #[inline]
+    pub fn query<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let part = self.query_part(buf);
+        part.get(1..).unwrap_or_default()
     }
 
     fn classify_target(&mut self, buf: &[u8]) -> Result<(), ErrorKind> {

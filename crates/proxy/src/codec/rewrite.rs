@@ -268,7 +268,7 @@ pub fn write_direct_response(
 pub fn write_error_response(
     kind: ErrorKind,
     request_id: &RequestId,
-    close: bool,
+    connection: Option<&[u8]>,
     extra: &[u8],
     out: &mut Vec<u8>,
 ) {
@@ -287,8 +287,8 @@ pub fn write_error_response(
         ],
     );
     put_framing(out, OutBody::Length(len as u64));
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
+    if let Some(c) = connection {
+        put(out, &[b"connection: ", c, b"\r\n"]);
     }
     out.extend_from_slice(extra);
     put(out, &[b"x-request-id: ", id, b"\r\n\r\n"]);

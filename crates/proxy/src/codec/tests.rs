@@ -20,6 +20,9 @@ fn parses_a_typical_request() {
     let h = parse(buf).unwrap();
     assert_eq!(h.method.of(buf), b"GET");
     assert_eq!(h.path.of(buf), b"/a?b=c");
+    assert_eq!(h.path_only(buf), b"/a");
+    assert_eq!(h.query_part(buf), b"?b=c");
+    assert_eq!(h.query(buf), b"b=c");
     assert_eq!(h.version, Version::Http11);
     assert_eq!(h.host.unwrap().of(buf), b"example.com");
     assert_eq!(h.body, Body::None);
@@ -54,6 +57,8 @@ fn absolute_and_asterisk_forms() {
     let h = parse(buf).unwrap();
     assert_eq!(h.authority.unwrap().of(buf), b"Example.org:8080");
     assert_eq!(h.path.of(buf), b"?q=1");
+    assert_eq!(h.path_only(buf), b"");
+    assert_eq!(h.query(buf), b"q=1");
     assert!(parse(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
     assert_eq!(
         parse(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
@@ -332,7 +337,13 @@ Transfer-Encoding: chunked\r\nKeep-Alive: x\r\n\r\n";
 fn error_response_is_json_with_exact_length() {
     let id = RequestId::parse(b"abc").unwrap();
     let mut out = Vec::new();
-    write_error_response(ErrorKind::UpstreamTimeout, &id, true, b"", &mut out);
+    write_error_response(
+        ErrorKind::UpstreamTimeout,
+        &id,
+        Some(b"close"),
+        b"",
+        &mut out,
+    );
     let text = String::from_utf8(out).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
@@ -418,7 +429,7 @@ fn error_responses_carry_extra_header_lines() {
     write_error_response(
         ErrorKind::RateLimited,
         &id,
-        false,
+        None,
         b"retry-after: 3\r\n",
         &mut out,
     );

@@ -1,0 +1,211 @@
+//! Forwarding: choose the upstream group and what identifies the request to its balancer, then
+//! attempt, retry as [`retry::decide`] says, and stream the chosen response back.
+
+use std::time::Instant;
+
+use ringway_config::model::{Balance, HashKey, ProxyAction};
+use ringway_core::ErrorKind;
+use ringway_policy::RouteId;
+
+use super::attempt::{AttemptFailure, Plan};
+use super::pump::{self, Timeouts};
+use super::retry::{self, Attempted, Next, Tries};
+use super::view::{cookie_value, header_value, rewrite_path};
+use super::{Failure, Session};
+use crate::codec::{write_response_head, Body, OutBody};
+use crate::framing;
+use crate::io::Conn;
+use crate::per_core::Core;
+use crate::stats::bump;
+use crate::upstream::{Group, InFlight, UpConn};
+
+impl Session {
+    /// Forwards the request to the route's upstream group, retrying where the decision allows,
+    /// and streams the response back. Returns whether the client connection stays open.
+    pub(super) async fn forward(
+        &mut self,
+        client: &mut Conn,
+        core: &Core,
+        route: usize,
+        action: &ProxyAction,
+    ) -> Result<bool, Failure> {
+        let (group, has_key) = self.select(client, core, route, action);
+        let plan = Plan {
+            group,
+            action,
+            removed: core.policy.policies().removed_headers(RouteId {
+                listener: self.listener,
+                route,
+            }),
+            rewritten: rewrite_path(
+                action,
+                self.head.path_only(client.buffered()),
+                self.head.query_part(client.buffered()),
+                &mut self.req.path,
+            ),
+            // Only a request with no body can be sent again: nothing of it is lost.
+            replayable: self.head.body == Body::None,
+        };
+        let policy = &group.spec.retries;
+        let mut tries = Tries {
+            endpoints_tried: 0,
+            max_endpoints: 1 + policy.attempts as usize,
+            group_size: group.len(),
+            fresh_connection_used: false,
+            idempotent: plan.replayable && self.head.method_kind.is_idempotent(),
+            on_status: &policy.on_status,
+        };
+        group.budget.borrow_mut().record_request(Instant::now());
+
+        let mut last_error = ErrorKind::NoEndpoint;
+        // In flight on the endpoint of the current attempt, until the response is forwarded.
+        let mut inflight: Option<InFlight<'_>> = None;
+        let mut up: UpConn = loop {
+            let ep = match (tries.fresh_connection_used, self.req.tried.last()) {
+                // The same endpoint again, on a new connection (the pooled one was stale).
+                (true, Some(&ep)) => ep,
+                _ => {
+                    let key = has_key.then_some(&self.req.hash_key[..]);
+                    let Some(ep) = group.pick(key, &self.req.tried) else {
+                        return Err(Failure::Respond(last_error));
+                    };
+                    self.req.tried.push(ep);
+                    ep
+                }
+            };
+            tries.endpoints_tried = self.req.tried.len();
+            let fresh = tries.fresh_connection_used;
+            let up = match self
+                .attempt(client, core, &plan, ep, fresh, &mut inflight)
+                .await
+            {
+                Ok(up) => up,
+                Err(AttemptFailure::Request(f)) => return Err(f),
+                Err(AttemptFailure::Upstream(kind)) => {
+                    match retry::decide(Attempted::Failed(kind), &tries) {
+                        Next::NewConnection => tries.fresh_connection_used = true,
+                        Next::OtherEndpoint => {
+                            tries.fresh_connection_used = false;
+                            last_error = kind;
+                        }
+                        Next::Fail(kind) => return Err(Failure::Respond(kind)),
+                        // Only answered attempts are forwarded or retried by status.
+                        Next::Forward | Next::OtherEndpointIfBudget => {
+                            return Err(Failure::Respond(kind))
+                        }
+                    }
+                    continue;
+                }
+            };
+            let retry = retry::decide(Attempted::Answered(self.resp.status), &tries)
+                == Next::OtherEndpointIfBudget
+                && group.budget.borrow_mut().try_retry(Instant::now());
+            if !retry {
+                break up;
+            }
+            // Elsewhere after a backoff; this connection is not reused.
+            drop(up);
+            tries.fresh_connection_used = false;
+            bump(&core.stats.retries);
+            let r = core.rng.borrow_mut().next_f64();
+            let attempt = self.req.tried.len() as u32;
+            let wait = ringway_balance::backoff(attempt, policy.backoff, policy.backoff_max, r);
+            monoio::time::sleep(wait).await;
+        };
+        if plan.replayable {
+            client.consume(self.head.len);
+        }
+        let ops = Some(&action.response_headers).filter(|o| !is_empty_ops(o));
+        let keep_alive = self.respond_upstream(client, &mut up, ops).await?;
+        if self.resp.keep_alive && up.conn.buffered().is_empty() {
+            group.release(up);
+        }
+        drop(inflight);
+        Ok(keep_alive)
+    }
+
+    /// Upstream selection: the route's group (a weighted split, or the one a force header
+    /// names), the response timeout, and the consistent-hash key copied out of the read
+    /// buffer (a request body may overwrite it).
+    fn select<'c>(
+        &mut self,
+        client: &Conn,
+        core: &'c Core,
+        route: usize,
+        action: &ProxyAction,
+    ) -> (&'c Group, bool) {
+        let buf = &client.buffered()[..self.head.len];
+        let headers = &self.head.headers;
+        let group_id = match action.backends.as_slice() {
+            [only] => only.upstream,
+            backends => {
+                let forced = action.force_header.as_deref().and_then(|name| {
+                    let value = header_value(buf, headers, name.as_bytes())?;
+                    backends
+                        .iter()
+                        .find(|b| core.groups[b.upstream.0].spec.name.as_bytes() == value)
+                });
+                match forced {
+                    Some(b) => b.upstream,
+                    None => {
+                        let split = &core.listeners[self.listener].splits[route];
+                        let i = split.as_ref().map_or(0, |s| s.borrow_mut().pick());
+                        backends[i].upstream
+                    }
+                }
+            }
+        };
+        let group = &core.groups[group_id.0];
+        self.req.rec.upstream = group_id.0 as u16;
+        self.req.response_timeout = core.cfg.listeners[self.listener].routes[route]
+            .response_timeout
+            .unwrap_or(group.spec.timeouts.response);
+        let key = match &group.spec.balance {
+            Balance::ConsistentHash(HashKey::Header(name)) => {
+                header_value(buf, headers, name.as_bytes())
+            }
+            Balance::ConsistentHash(HashKey::Cookie(name)) => cookie_value(buf, headers, name),
+            Balance::ConsistentHash(HashKey::ClientIp) => Some(&self.peer_text[..]),
+            _ => None,
+        };
+        if let Some(k) = key {
+            self.req.hash_key.extend_from_slice(k);
+        }
+        (group, key.is_some())
+    }
+
+    /// Sends the response head and streams the body, framed for this client. Returns whether
+    /// the client connection stays open.
+    async fn respond_upstream(
+        &mut self,
+        client: &mut Conn,
+        up: &mut UpConn,
+        ops: Option<&ringway_config::model::HeaderOps>,
+    ) -> Result<bool, Failure> {
+        let f = framing::proxied(self.resp.body, self.head.version, self.keeps_alive());
+        let resp_len = self.resp.len;
+        self.req.rec.status = self.resp.status;
+        self.out.clear();
+        write_response_head(
+            &up.conn.buffered()[..resp_len],
+            &self.resp,
+            f.body,
+            f.connection,
+            &self.req.request_id,
+            ops,
+            &mut self.out,
+        );
+        up.conn.consume(resp_len);
+        let t = Timeouts {
+            read: self.req.response_timeout,
+            write: self.lt.body,
+        };
+        let raw = f.body == OutBody::Close;
+        pump::response_body(&mut up.conn, client, self.resp.body, raw, &mut self.out, t).await?;
+        Ok(f.keep_alive)
+    }
+}
+
+fn is_empty_ops(ops: &ringway_config::model::HeaderOps) -> bool {
+    ops.remove.is_empty() && ops.set.is_empty() && ops.add.is_empty()
+}

@@ -1,0 +1,399 @@
+//! One client connection, request after request, each along the way of the design:
+//!
+//! 1. **head** ([`Session::read_head`]): the strict codec parses it in place;
+//! 2. **admission** (`admission.rs`): smuggling guard, client address, IP filter, route, body
+//!    limit, policy;
+//! 3. **respond** (`respond.rs`) for direct-response routes, or **forward** (`forward.rs`):
+//!    upstream selection, then attempts (`attempt.rs`) until the retry decision (`retry.rs`)
+//!    says forward or fail; bodies go through the pumps (`pump.rs`); the response framing is
+//!    the pure `crate::framing`;
+//! 4. **log** ([`Session::finish`]): one telemetry record per request.
+//!
+//! The connection's state ([`Session`]) lives as long as the connection; the request's
+//! ([`RequestCtx`]) is reset for every request. Pipelined requests wait in the read buffer and
+//! are answered in order. Every gateway-made error goes through [`Session::respond_error`].
+
+mod admission;
+mod attempt;
+mod forward;
+mod pump;
+mod respond;
+mod retry;
+mod view;
+
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+use ringway_core::{ErrorKind, RequestId};
+use ringway_telemetry::record::{Inline, Method as RecMethod, Outcome, RequestRecord, NONE};
+
+use crate::codec::{find_head_end, leading_empty_lines, RequestHead, ResponseHead, Version};
+use crate::io::{Conn, IoError, BUF_BYTES};
+use crate::per_core::{Core, ListenerRt};
+use crate::stats::bump;
+
+/// Why a request ended early.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Failure {
+    /// Answer the client with this error.
+    Respond(ErrorKind),
+    /// Close without a response: the client went away, or part of the response was sent.
+    Abort,
+}
+
+/// What reading a request head gave.
+enum HeadRead {
+    Ready,
+    Closed,
+    Reject(ErrorKind),
+}
+
+/// A client connection's state, kept across its requests.
+struct Session {
+    core: Rc<Core>,
+    /// Index of the listener this connection arrived on.
+    listener: usize,
+    /// The listener's limits and client timeouts.
+    lt: ListenerRt,
+    /// The TCP peer.
+    peer_ip: IpAddr,
+    /// The peer as text (`X-Forwarded-For`, hash keys) and as 16 bytes (telemetry).
+    peer_text: Vec<u8>,
+    peer16: [u8; 16],
+    /// Requests whose head was read on this connection.
+    requests: u64,
+    /// The current request's head, parsed in place; reused.
+    head: RequestHead,
+    /// The current upstream response's head; reused.
+    resp: ResponseHead,
+    /// Bytes on their way out (heads, re-framed bodies); reused.
+    out: Vec<u8>,
+    /// The current request.
+    req: RequestCtx,
+}
+
+/// One request's state, reset when its head is complete.
+struct RequestCtx {
+    request_id: RequestId,
+    /// Whether the head was parsed (a rejected head has no fields to trust).
+    parsed: bool,
+    /// Telemetry, filled as the request goes.
+    rec: RequestRecord,
+    /// When the head was complete.
+    started: Instant,
+    /// Client bytes consumed and written when the request started.
+    consumed_at_start: u64,
+    written_at_start: u64,
+    /// When the request went upstream, and when the response head came back.
+    upstream_sent: Option<Instant>,
+    upstream_first_byte: Option<Instant>,
+    /// Body limit and upstream response timeout of the matched route.
+    max_body: u64,
+    response_timeout: Duration,
+    /// Endpoints tried, in order.
+    tried: Vec<usize>,
+    /// The consistent-hash key, copied out of the read buffer (a body may overwrite it).
+    hash_key: Vec<u8>,
+    /// The rewritten path, when the route rewrites it.
+    path: Vec<u8>,
+    /// Refusal header lines (`WWW-Authenticate`, `Retry-After`, `RateLimit`).
+    refusal_headers: Vec<u8>,
+    /// Header lines the policy adds to the forwarded request (forwarded claims).
+    policy_headers: Vec<u8>,
+}
+
+impl RequestCtx {
+    fn new(request_id: RequestId, max_body: u64) -> Self {
+        Self {
+            request_id,
+            parsed: false,
+            rec: RequestRecord::default(),
+            started: Instant::now(),
+            consumed_at_start: 0,
+            written_at_start: 0,
+            upstream_sent: None,
+            upstream_first_byte: None,
+            max_body,
+            response_timeout: Duration::from_secs(60),
+            tried: Vec::with_capacity(4),
+            hash_key: Vec::new(),
+            path: Vec::new(),
+            refusal_headers: Vec::new(),
+            policy_headers: Vec::new(),
+        }
+    }
+
+    /// Forgets the previous request (buffers keep their capacity).
+    fn reset(&mut self, max_body: u64) {
+        self.parsed = false;
+        self.upstream_sent = None;
+        self.upstream_first_byte = None;
+        self.max_body = max_body;
+        self.tried.clear();
+        self.hash_key.clear();
+        self.path.clear();
+        self.refusal_headers.clear();
+        self.policy_headers.clear();
+    }
+}
+
+/// Serves one accepted client connection until it closes.
+pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, peer: SocketAddr) {
+    bump(&core.stats.connections);
+    let _open = Open::enter(&core);
+    let mut client = Conn::new(stream);
+    let request_id = core.ids.borrow_mut().next_id();
+    let lt = core.listeners[listener].rt;
+    let peer_ip = peer.ip().to_canonical();
+    let mut s = Session {
+        core,
+        listener,
+        lt,
+        peer_ip,
+        peer_text: peer_ip.to_string().into_bytes(),
+        peer16: ip16(peer_ip),
+        requests: 0,
+        head: RequestHead::default(),
+        resp: ResponseHead::default(),
+        out: Vec::with_capacity(BUF_BYTES),
+        req: RequestCtx::new(request_id, lt.max_body_bytes),
+    };
+    loop {
+        match s.read_head(&mut client).await {
+            HeadRead::Ready => s.begin(&client, true),
+            HeadRead::Closed => return,
+            HeadRead::Reject(kind) => {
+                s.begin(&client, false);
+                s.req.request_id = s.core.ids.borrow_mut().next_id();
+                s.respond_error(&mut client, kind).await;
+                s.finish(&client, outcome_of(kind));
+                return;
+            }
+        }
+        s.requests += 1;
+        let core = Rc::clone(&s.core);
+        let active = Active::enter(&core);
+        let result = s.handle(&mut client).await;
+        drop(active);
+        match result {
+            Ok(keep_alive) => {
+                s.finish(&client, Outcome::Ok);
+                if !keep_alive {
+                    client.shutdown().await;
+                    return;
+                }
+            }
+            Err(Failure::Respond(kind)) => {
+                let kept = s.respond_error(&mut client, kind).await;
+                s.finish(&client, outcome_of(kind));
+                if !kept {
+                    return;
+                }
+            }
+            Err(Failure::Abort) => {
+                s.finish(&client, Outcome::ClientAborted);
+                return;
+            }
+        }
+    }
+}
+
+/// The telemetry outcome of a gateway error.
+fn outcome_of(kind: ErrorKind) -> Outcome {
+    match kind {
+        ErrorKind::PayloadTooLarge => Outcome::PayloadTooLarge,
+        ErrorKind::ClientTimeout => Outcome::ClientTimeout,
+        ErrorKind::UpstreamConnect => Outcome::UpstreamConnect,
+        ErrorKind::UpstreamTimeout | ErrorKind::UpstreamConnectTimeout => Outcome::UpstreamTimeout,
+        ErrorKind::UpstreamReset
+        | ErrorKind::UpstreamClosedIdle
+        | ErrorKind::UpstreamBadResponse => Outcome::UpstreamError,
+        ErrorKind::NoEndpoint => Outcome::NoEndpoint,
+        ErrorKind::NoRoute => Outcome::NoRoute,
+        ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::IpDenied => Outcome::AuthFailed,
+        ErrorKind::RateLimited | ErrorKind::QuotaExceeded => Outcome::RateLimited,
+        ErrorKind::BadRequest
+        | ErrorKind::UriTooLong
+        | ErrorKind::HeadersTooLarge
+        | ErrorKind::MethodNotAllowed
+        | ErrorKind::ExpectationFailed
+        | ErrorKind::NotImplemented
+        | ErrorKind::VersionNotSupported => Outcome::BadRequest,
+    }
+}
+
+/// An address as 16 bytes (IPv4 mapped), as telemetry stores it.
+fn ip16(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+fn deadline(d: Duration) -> Instant {
+    Instant::now() + d
+}
+
+/// Counts an open client connection while alive.
+struct Open(Rc<Core>);
+
+impl Open {
+    fn enter(core: &Rc<Core>) -> Self {
+        core.connections.set(core.connections.get() + 1);
+        Self(Rc::clone(core))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+    }
+}
+
+/// Counts a request as in flight (for draining) while alive.
+struct Active<'a>(&'a Core);
+
+impl<'a> Active<'a> {
+    fn enter(core: &'a Core) -> Self {
+        core.active.set(core.active.get() + 1);
+        Self(core)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
+}
+
+impl Session {
+    /// Whether the connection stays open after this request: the client wants it and the core
+    /// is not draining.
+    fn keeps_alive(&self) -> bool {
+        self.head.keep_alive && !self.core.draining.get()
+    }
+
+    /// Starts a request whose head is in `client.buffered()` (when `parsed`): resets the
+    /// request state and opens its telemetry record.
+    fn begin(&mut self, client: &Conn, parsed: bool) {
+        self.req.reset(self.lt.max_body_bytes);
+        self.req.parsed = parsed;
+        self.req.started = Instant::now();
+        self.req.consumed_at_start = client.consumed;
+        self.req.written_at_start = client.written;
+        let mut rec = RequestRecord {
+            ts_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64),
+            core: self.core.id as u16,
+            listener: self.listener as u16,
+            route: NONE,
+            upstream: NONE,
+            endpoint: NONE,
+            client_ip: self.peer16,
+            ..RequestRecord::default()
+        };
+        if parsed {
+            let buf = &client.buffered()[..self.head.len];
+            rec.method = RecMethod::from_bytes(self.head.method.of(buf));
+            rec.http_version = match self.head.version {
+                Version::Http10 => 10,
+                Version::Http11 => 11,
+            };
+            rec.path = Inline::new(self.head.path.of(buf));
+            if let Some(ua) = view::header_value(buf, &self.head.headers, b"user-agent") {
+                rec.user_agent = Inline::new(ua);
+            }
+        }
+        self.req.rec = rec;
+    }
+
+    /// Completes the request's record and hands it to telemetry.
+    fn finish(&mut self, client: &Conn, outcome: Outcome) {
+        let now = Instant::now();
+        let req = &mut self.req;
+        let rec = &mut req.rec;
+        rec.outcome = outcome;
+        rec.total_us = micros(now - req.started);
+        // The head is consumed only once forwarded; a rejected head counts as received.
+        rec.request_bytes = (client.consumed - req.consumed_at_start).max(self.head.len as u64);
+        rec.response_bytes = client.written - req.written_at_start;
+        rec.request_id = Inline::new(req.request_id.as_bytes());
+        if let Some(sent) = req.upstream_sent {
+            rec.upstream_us = micros(now - sent);
+            rec.ttfb_us = req.upstream_first_byte.map_or(0, |t| micros(t - sent));
+        }
+        self.core.emit(&self.req.rec);
+    }
+
+    /// Reads until a complete, valid request head is buffered at `client.buffered()[..]`.
+    async fn read_head(&mut self, client: &mut Conn) -> HeadRead {
+        let lt = self.lt;
+        let limits = lt.head;
+        let mut scanned = 0;
+        // Set when the first byte of this request arrives: the whole head must follow in time.
+        let mut head_deadline: Option<Instant> = None;
+        loop {
+            if scanned == 0 {
+                match leading_empty_lines(client.buffered()) {
+                    Ok(n) => client.consume(n),
+                    Err(kind) => return HeadRead::Reject(kind),
+                }
+            }
+            if !client.buffered().is_empty() {
+                head_deadline.get_or_insert_with(|| deadline(lt.header));
+                match find_head_end(client.buffered(), &mut scanned, &limits) {
+                    Err(kind) => return HeadRead::Reject(kind),
+                    Ok(Some(end)) => {
+                        return match self.head.parse(&client.buffered()[..end], &limits) {
+                            Ok(()) => HeadRead::Ready,
+                            Err(kind) => HeadRead::Reject(kind),
+                        }
+                    }
+                    Ok(None) => {}
+                }
+            }
+            let wait = head_deadline.unwrap_or_else(|| {
+                deadline(if self.requests == 0 {
+                    lt.header
+                } else {
+                    lt.idle
+                })
+            });
+            match client.fill(wait).await {
+                Ok(_) => {}
+                // A client that started a head and stalls gets 408; an idle one is just closed.
+                Err(IoError::Timeout) if head_deadline.is_some() => {
+                    return HeadRead::Reject(ErrorKind::ClientTimeout)
+                }
+                Err(_) => return HeadRead::Closed,
+            }
+        }
+    }
+
+    /// Admits the request, then answers it directly or forwards it. Returns whether the
+    /// client connection stays open.
+    async fn handle(&mut self, client: &mut Conn) -> Result<bool, Failure> {
+        let core = Rc::clone(&self.core);
+        bump(&core.stats.requests);
+        self.req.request_id = match self.head.request_id {
+            Some(id) => id,
+            None => core.ids.borrow_mut().next_id(),
+        };
+        let route = self.admit(client, &core)?;
+        match &core.cfg.listeners[self.listener].routes[route].action {
+            ringway_config::model::Action::Respond(direct) => {
+                self.respond_direct(client, direct).await
+            }
+            ringway_config::model::Action::Proxy(action) => {
+                self.forward(client, &core, route, action).await
+            }
+        }
+    }
+}
