@@ -1096,3 +1096,43 @@ listeners:
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A secret that is not set where the configuration is checked is a warning for `validate`
+/// (exit 0) and an error for `run` (exit 64, nothing bound): typed severities, not text.
+#[test]
+fn an_unset_hmac_secret_warns_in_validate_and_stops_run() {
+    let path = write_config(
+        r#"
+admin: { enabled: false }
+upstreams: { u: { endpoints: [{ address: "127.0.0.1:9" }] } }
+auth:
+  jwt_providers:
+    corp: { algorithms: [HS256], keys: { hmac_secret_env: RINGWAY_TEST_SECRET_NEVER_SET } }
+listeners:
+  - name: main
+    listen: 127.0.0.1:0
+    routes: [{ name: r, proxy: { upstream: u }, auth: { jwt: corp } }]
+"#,
+    );
+    let out = std::process::Command::new(BIN)
+        .args(["validate", path.to_str().unwrap()])
+        .env_remove("RINGWAY_TEST_SECRET_NEVER_SET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: auth.jwt_providers.corp.keys.hmac_secret_env"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok ("));
+    let out = std::process::Command::new(BIN)
+        .args(["run", "--config", path.to_str().unwrap()])
+        .env_remove("RINGWAY_TEST_SECRET_NEVER_SET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("hmac_secret_env"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing bound");
+}

@@ -164,42 +164,14 @@ impl FromStr for OutputFormat {
     }
 }
 
-/// Parses a duration such as `15m`, `2h`, `1h30m`, `45s`, `7d` or `500ms`.
+/// Parses a duration such as `15m`, `2h`, `1h30m`, `45s`, `7d` or `500ms`: Ringway's one
+/// duration grammar ([`ringway_core::parse_duration`]), as in configuration files.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let err = || Error::Parse {
+    ringway_core::parse_duration(s).map_err(|_| Error::Parse {
         what: "duration",
         value: s.to_owned(),
-        expected: "a number and a unit (ms, s, m, h, d), e.g. 15m or 1h30m",
-    };
-    let mut rest = s;
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return Err(err());
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(err());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_secs = match &rest[..unit_len] {
-            "ms" => {
-                total += Duration::from_millis(n);
-                rest = &rest[unit_len..];
-                continue;
-            }
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(err()),
-        };
-        total += Duration::from_secs(n.checked_mul(unit_secs).ok_or_else(err)?);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+        expected: "whole numbers with units (ms, s, m, h, d), largest first, e.g. 15m or 1h30m",
+    })
 }
 
 /// Parses a point in time for `--since`/`--until` into µs since the UNIX epoch: RFC 3339

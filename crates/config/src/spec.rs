@@ -172,8 +172,7 @@ impl<'de> Deserialize<'de> for WorkersSpec {
     }
 }
 
-/// A duration written with a unit: `250ms`, `5s`, `2m`, `1h` (a whole number, then `ms`, `s`,
-/// `m` or `h`). The text is kept as written and checked by [`compile`](crate::compile), so that
+/// A duration written with units: `250ms`, `5s`, `2m`, `1h30m`, `2d` ([`parse_duration`]). The text is kept as written and checked by [`compile`](crate::compile), so that
 /// every malformed duration in a file is reported at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationSpec(pub String);
@@ -190,28 +189,9 @@ impl DurationSpec {
     }
 }
 
-/// Parses `250ms`, `5s`, `2m`, `1h`: a whole number and a unit, nothing else.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    use std::time::Duration;
-    let hint = "expected a whole number and a unit (ms, s, m, h), e.g. \"250ms\", \"5s\", \"2m\"";
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
-    if number.is_empty() {
-        return Err(format!("invalid duration {text:?}: {hint}"));
-    }
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
-    let duration = match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        "" => return Err(format!("invalid duration {text:?}: missing unit; {hint}")),
-        _ => return Err(format!("invalid duration {text:?}: {hint}")),
-    };
-    duration.ok_or_else(|| format!("invalid duration {text:?}: number too large"))
-}
+/// The one duration grammar (`250ms`, `5s`, `1h30m`, `2d`), shared with the command line and
+/// log queries.
+pub use ringway_core::parse_duration;
 
 impl<'de> Deserialize<'de> for DurationSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -663,6 +643,8 @@ mod tests {
             ("5s", Duration::from_secs(5)),
             ("2m", Duration::from_secs(120)),
             ("1h", Duration::from_secs(3600)),
+            ("1d", Duration::from_secs(86_400)),
+            ("1h30m", Duration::from_secs(5400)),
         ];
         for (text, want) in ok {
             assert_eq!(parse_duration(text), Ok(want), "{text}");
@@ -680,7 +662,7 @@ mod tests {
             "-1s",
             "5sec",
             "5S",
-            "1d",
+            "1w",
             " 5s",
             "99999999999999999999s",
         ] {

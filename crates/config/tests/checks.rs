@@ -80,8 +80,8 @@ rejects! {
         => "workers", "from 1 to 1024";
     drain_timeout_without_unit: format!("drain_timeout: 15\n{}", listener_config())
         => "drain_timeout", "missing unit";
-    drain_timeout_with_unknown_unit: format!("drain_timeout: 15d\n{}", listener_config())
-        => "drain_timeout", "invalid duration \"15d\"";
+    drain_timeout_with_unknown_unit: format!("drain_timeout: 15w\n{}", listener_config())
+        => "drain_timeout", "invalid duration \"15w\"";
     no_listeners: format!("{UPSTREAMS}listeners: []\n")
         => "listeners", "at least one listener is required";
     no_listeners_key: UPSTREAMS
@@ -383,7 +383,7 @@ listeners:
         errors(yaml),
         [
             "workers: 0 workers: use `auto` or a number from 1 to 1024",
-            "drain_timeout: invalid duration \"15\": missing unit; expected a whole number and a unit (ms, s, m, h), e.g. \"250ms\", \"5s\", \"2m\"",
+            "drain_timeout: invalid duration \"15\": missing unit; expected whole numbers with units (ms, s, m, h, d), e.g. \"250ms\", \"5s\", \"2m\", \"1h30m\"",
             "upstreams.users.endpoints[0].weight: weight 0 is outside 1..=1000",
             "upstreams.users.hash_key: required with balance: consistent_hash (header, cookie or client_ip: true)",
             "upstreams.users.retries.budget_percent: 150% is more than 100%",

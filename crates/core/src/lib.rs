@@ -1,13 +1,15 @@
-//! Ringway core types shared by every crate: classified errors, the clock seam, request ids and
-//! the borrowed view of a request's header fields.
+//! Ringway core types shared by every crate: classified errors, the clock seam, request ids, the
+//! duration grammar, and the borrowed view of a request's header fields.
 //!
 //! Nothing here does I/O; the data plane, policy crates and analytics all build on these.
 
+mod duration;
 mod error;
 mod fields;
 mod request_id;
 mod time;
 
+pub use duration::parse_duration;
 pub use error::{reason_phrase, ErrorKind, Side};
 pub use fields::HeaderFields;
 pub use request_id::{RequestId, RequestIdGen, REQUEST_ID_MAX_LEN};

@@ -12,7 +12,8 @@ use anyhow::Context;
 use ringway_proxy::codec::{find_head_end, Body, HeadLimits, RequestHead};
 use ringway_proxy::RunOptions;
 
-use crate::cli::{start, DemoArgs};
+use crate::app;
+use crate::cli::DemoArgs;
 
 /// Starts one demo backend on an ephemeral loopback port; `name` shows in its responses.
 fn start_backend(name: &'static str) -> anyhow::Result<SocketAddr> {
@@ -165,7 +166,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     cfg.telemetry.logs_dir = Some(logs_dir.clone());
     // Short files, so the summary below sees the traffic a second after it was sent.
     cfg.telemetry.rotate = Duration::from_secs(1);
-    let running = start(cfg, ringway_config::DEMO_YAML, RunOptions::default())?;
+    let running = app::start(cfg, ringway_config::DEMO_YAML, RunOptions::default())?;
     let addr = running.addrs[0];
     println!("\nsample traffic through the gateway (config/demo.yaml):");
     let key = "x-api-key: ringway-demo-key\r\n";

@@ -1,0 +1,268 @@
+//! Starting a gateway from a compiled configuration: the checks `compile` cannot make (routes
+//! that never match, key material), the policies, the log pipeline, the admin listener, the
+//! workers and the JWKS refreshers; then waiting for a signal and stopping in order. Used by
+//! `run`, `proxy` and `demo` alike.
+
+mod jwks;
+pub mod pipeline;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ringway_config::model::Config;
+use ringway_config::{ConfigError, ConfigErrors};
+use ringway_policy::{KeyMaterial, Policies, Secrets, System};
+use ringway_proxy::admin::{Admin, AdminState, MetricsRenderer};
+use ringway_proxy::{RunOptions, Server, TelemetryHooks};
+use ringway_router::Router;
+use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
+
+/// How serious a problem found in a configuration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The gateway cannot run this configuration (exit 64).
+    Error,
+    /// Worth knowing; the configuration is still valid (an HMAC secret not set where the
+    /// configuration is checked, for instance).
+    Warning,
+}
+
+/// A problem found in a configuration, with the path of its setting.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// `path: message`.
+    pub error: ConfigError,
+}
+
+impl Problem {
+    fn errors(errors: ConfigErrors) -> impl Iterator<Item = Problem> {
+        errors.into_iter().map(|error| Problem {
+            severity: Severity::Error,
+            error,
+        })
+    }
+}
+
+/// Configuration problems found while starting: exit 64, nothing bound.
+#[derive(Debug)]
+pub struct ConfigProblems(pub Vec<Problem>);
+
+impl std::fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(|p| p.error.to_string()).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigProblems {}
+
+/// Everything `validate` checks beyond `compile`: routes that can never match, and the key
+/// material (files and secrets). Returns the policies when there is no error, and every
+/// problem found.
+pub fn check(
+    cfg: &Config,
+    workers: usize,
+    secrets: Secrets,
+) -> (Option<Arc<Policies>>, Vec<Problem>) {
+    let mut problems: Vec<Problem> = Problem::errors(shadowed_routes(cfg)).collect();
+    let policies = match KeyMaterial::load(cfg, &System, secrets) {
+        Err(errors) => {
+            problems.extend(Problem::errors(errors));
+            None
+        }
+        Ok(loaded) => {
+            problems.extend(loaded.warnings.into_iter().map(|error| Problem {
+                severity: Severity::Warning,
+                error,
+            }));
+            match Policies::new(cfg, loaded.keys, workers) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(errors) => {
+                    problems.extend(Problem::errors(errors));
+                    None
+                }
+            }
+        }
+    };
+    let failed = problems.iter().any(|p| p.severity == Severity::Error);
+    (policies.filter(|_| !failed), problems)
+}
+
+/// Routes that can never match because an earlier one matches everything they would.
+fn shadowed_routes(cfg: &Config) -> ConfigErrors {
+    let mut errors = ConfigErrors::default();
+    for (li, l) in cfg.listeners.iter().enumerate() {
+        for (shadowed, by) in Router::new(&l.routes).shadowed() {
+            errors.push(
+                format!("listeners[{li}].routes[{shadowed}]"),
+                format!(
+                    "route {:?} can never match: route {:?} (routes[{by}]) matches every request it would",
+                    l.routes[shadowed].name, l.routes[by].name
+                ),
+            );
+        }
+    }
+    errors
+}
+
+/// A started gateway: workers, admin listener, log pipeline and side threads.
+pub struct Running {
+    server: Server,
+    _admin: Option<Admin>,
+    ready: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+    /// Bound address of each listener.
+    pub addrs: Vec<SocketAddr>,
+    /// Bound address of the admin listener.
+    pub admin_addr: Option<SocketAddr>,
+    logs: Option<pipeline::Logs>,
+    side_threads: Vec<JoinHandle<()>>,
+    side_stop: Arc<AtomicBool>,
+}
+
+/// Checks and starts a gateway for `cfg` (`config_text` is what `/config` shows), and prints
+/// where it listens on stdout (tests and scripts read it when a port was 0). A configuration
+/// problem is a [`ConfigProblems`] error and nothing is bound.
+pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result<Running> {
+    let (policies, problems) = check(&cfg, opts.workers, Secrets::Required);
+    let Some(policies) = policies else {
+        return Err(ConfigProblems(problems).into());
+    };
+    for p in problems.iter().filter(|p| p.severity == Severity::Warning) {
+        tracing::warn!(path = %p.error.path, "{}", p.error.message);
+    }
+    let term = termination_flag()?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let names = MetricNames {
+        listeners: cfg.listeners.iter().map(|l| l.name.clone()).collect(),
+        routes: cfg
+            .listeners
+            .iter()
+            .map(|l| l.routes.iter().map(|r| r.name.clone()).collect())
+            .collect(),
+        upstreams: cfg.upstreams.iter().map(|g| g.name.clone()).collect(),
+    };
+    let hub = Arc::new(MetricsHub::new(names, opts.workers));
+    let mut logs = pipeline::Logs::start(&cfg, opts.workers)?;
+    let admin = match &cfg.admin {
+        Some(a) => {
+            let state = AdminState {
+                ready: Arc::clone(&ready),
+                config_text: config_text.into(),
+                metrics: metrics_renderer(&hub, logs.as_ref(), &policies),
+            };
+            let admin = Admin::start(a.listen, state)
+                .with_context(|| format!("binding the admin listener {}", a.listen))?;
+            Some(admin)
+        }
+        None => None,
+    };
+    let hooks = TelemetryHooks {
+        queues: logs.as_mut().map(pipeline::Logs::take_producers),
+        hub,
+    };
+    let server = Server::start(Arc::new(cfg), opts, hooks, Arc::clone(&policies))
+        .context("starting the gateway")?;
+    let side_stop = Arc::new(AtomicBool::new(false));
+    let side_threads = jwks::start(&policies, &side_stop)?;
+    let addrs = server.listener_addrs().to_vec();
+    let admin_addr = admin.as_ref().map(Admin::addr);
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for a in &addrs {
+            let _ = writeln!(out, "ringway listening on http://{a}");
+        }
+        if let Some(a) = admin_addr {
+            let _ = writeln!(out, "ringway admin on http://{a}");
+        }
+        let _ = out.flush();
+    }
+    ready.store(true, Ordering::Release);
+    Ok(Running {
+        server,
+        _admin: admin,
+        ready,
+        term,
+        addrs,
+        admin_addr,
+        logs,
+        side_threads,
+        side_stop,
+    })
+}
+
+/// `/metrics`: the merged per-core metrics, the Parquet counters, the policies' gauges.
+fn metrics_renderer(
+    hub: &Arc<MetricsHub>,
+    logs: Option<&pipeline::Logs>,
+    policies: &Arc<Policies>,
+) -> MetricsRenderer {
+    let hub = Arc::clone(hub);
+    let written = logs.map(pipeline::Logs::counters);
+    let policies = Arc::clone(policies);
+    Arc::new(move || {
+        let extra = written
+            .as_ref()
+            .map_or(ExtraGauges::default(), |w| w.gauges());
+        let mut text = hub.render_prometheus(&extra);
+        policies.render_prometheus(&mut text);
+        text
+    })
+}
+
+/// Registers SIGTERM and SIGINT; the returned flag is set when either arrives.
+fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))
+            .context("registering signal handler")?;
+    }
+    Ok(flag)
+}
+
+impl Running {
+    /// Serves until a signal arrives (or `limit` passes), then drains and reports.
+    pub fn wait(self, limit: Option<Duration>) -> anyhow::Result<()> {
+        let until = limit.map(|d| Instant::now() + d);
+        while !self.term.load(Ordering::Relaxed)
+            && !self.server.any_finished()
+            && until.is_none_or(|u| Instant::now() < u)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.ready.store(false, Ordering::Release);
+        tracing::info!("Shutting down: draining in-flight requests");
+        let stats = self.server.shutdown()?;
+        self.side_stop.store(true, Ordering::Release);
+        for t in self.side_threads {
+            let _ = t.join();
+        }
+        // Every worker has exited, so every record is in a queue: write them all.
+        if let Some(logs) = self.logs {
+            let written = logs.finish()?;
+            tracing::info!(
+                files = written.files,
+                rows = written.rows,
+                "Traffic logs written"
+            );
+        }
+        tracing::info!(
+            connections = stats.connections,
+            requests = stats.requests,
+            errors = stats.errors,
+            retries = stats.retries,
+            upstream_connects = stats.upstream_connects,
+            upstream_reuses = stats.upstream_reuses,
+            reuse_ratio = format!("{:.4}", stats.reuse_ratio()),
+            "Stopped"
+        );
+        Ok(())
+    }
+}

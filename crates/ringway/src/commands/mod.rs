@@ -1,0 +1,46 @@
+//! One module per subcommand; what they share (exit codes, worker options) is here.
+
+pub mod demo;
+pub mod hash_key;
+pub mod logs;
+pub mod proxy;
+pub mod run;
+pub mod validate;
+
+use std::process::ExitCode;
+
+use ringway_proxy::RunOptions;
+
+use crate::cli::{ProcessArgs, EXIT_CONFIG};
+
+/// Prints every problem and returns the configuration exit status (64).
+pub fn config_error<S: std::fmt::Display>(problems: &[S]) -> ExitCode {
+    for p in problems {
+        eprintln!("error: {p}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+impl ProcessArgs {
+    /// Worker count and pinning, the command line winning over the configuration.
+    pub fn options(&self, config_workers: Option<usize>, errors: &mut Vec<String>) -> RunOptions {
+        let mut opts = RunOptions {
+            pin_workers: !self.no_pin,
+            ..RunOptions::default()
+        };
+        match self.workers.as_deref() {
+            None => {
+                if let Some(n) = config_workers {
+                    opts.workers = n;
+                }
+            }
+            // Already one per available CPU: the default.
+            Some("auto") => {}
+            Some(n) => match n.parse::<usize>() {
+                Ok(n) if (1..=1024).contains(&n) => opts.workers = n,
+                _ => errors.push(format!("--workers: expected `auto` or 1..=1024, got {n:?}")),
+            },
+        }
+        opts
+    }
+}

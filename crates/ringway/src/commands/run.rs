@@ -1,0 +1,46 @@
+//! `ringway run --config FILE`: load, check everything, bind, serve until a signal.
+
+use std::process::ExitCode;
+
+use crate::app;
+use crate::cli::RunArgs;
+use crate::commands::config_error;
+
+/// Runs the gateway from a configuration file.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => return Ok(config_error(&[format!("{}: {e}", args.config.display())])),
+    };
+    let shown = args.config.display();
+    let mut cfg = match ringway_config::from_yaml_str(&text) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("{shown}: {e}")).collect();
+            return Ok(config_error(&lines));
+        }
+    };
+    if let Some(dir) = args.config.parent() {
+        cfg.resolve_paths(dir);
+    }
+    let mut errors = Vec::new();
+    let opts = args.process.options(cfg.workers, &mut errors);
+    if !errors.is_empty() {
+        return Ok(config_error(&errors));
+    }
+    match app::start(cfg, &text, opts) {
+        Ok(running) => running.wait(None)?,
+        Err(e) => match e.downcast::<app::ConfigProblems>() {
+            Ok(problems) => {
+                let lines: Vec<String> = problems
+                    .0
+                    .iter()
+                    .map(|p| format!("{shown}: {}", p.error))
+                    .collect();
+                return Ok(config_error(&lines));
+            }
+            Err(e) => return Err(e),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
