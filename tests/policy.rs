@@ -1134,5 +1134,8 @@ listeners:
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{err}");
     assert!(err.contains("hmac_secret_env"), "{err}");
-    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing bound");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "nothing bound"
+    );
 }

@@ -18,6 +18,7 @@
 
 pub mod civil;
 mod columns;
+mod dict;
 mod pages;
 pub mod query;
 pub mod schema;

@@ -6,9 +6,10 @@
 //! the time range are skipped without being opened, and so are row groups whose `ts`
 //! statistics do; only the columns the query needs are decoded.
 //!
-//! Per group: request count, errors (see [`is_error`]) and their ratio, exact p50/p90/p99 of
-//! `total_us` (nearest rank over the sorted values — memory is 4 bytes per matching row), and
-//! request/response byte sums. Groups are ranked by count (ties by key); `top` keeps the first
+//! Per group: request count, errors (see [`is_error`]) and their ratio, p50/p90/p99 of
+//! `total_us` (an HDR histogram per group with 3 significant digits: nearest rank, reported as
+//! the top of its bucket, at most 0.1% above the exact value; memory stays bounded however
+//! many rows match), and request/response byte sums. Groups are ranked by count (ties by key); `top` keeps the first
 //! N; `minute` groups are then listed in time order.
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
+use hdrhistogram::Histogram;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::file::statistics::Statistics;
@@ -724,7 +726,7 @@ fn scan_batch(
         };
         acc.count += 1;
         acc.errors += u64::from(is_error(st, outcome.get(i).unwrap_or("")));
-        acc.total_us.push(total.value(i));
+        acc.record_latency(total.value(i));
         acc.request_bytes = acc.request_bytes.saturating_add(req_bytes.value(i));
         acc.response_bytes = acc.response_bytes.saturating_add(resp_bytes.value(i));
     }
@@ -738,13 +740,46 @@ enum Key {
     Text(String),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Acc {
     count: u64,
     errors: u64,
-    total_us: Vec<u32>,
+    total_us: Histogram<u64>,
     request_bytes: u64,
     response_bytes: u64,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            errors: 0,
+            total_us: latency_histogram(),
+            request_bytes: 0,
+            response_bytes: 0,
+        }
+    }
+}
+
+impl Acc {
+    fn record_latency(&mut self, us: u32) {
+        self.total_us.saturating_record(u64::from(us));
+    }
+}
+
+/// A histogram of `total_us` values (any `u32`), 3 significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    // 1 µs to u32::MAX µs at 3 significant digits are valid bounds: this cannot fail.
+    Histogram::new_with_bounds(1, u64::from(u32::MAX), 3)
+        .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
+}
+
+/// The nearest-rank `p` quantile of a latency histogram (0 when empty).
+fn quantile(h: &Histogram<u64>, p: f64) -> u32 {
+    if h.is_empty() {
+        return 0;
+    }
+    u32::try_from(h.value_at_quantile(p)).unwrap_or(u32::MAX)
 }
 
 /// Accumulators by key; lookups by borrowed text allocate only for a new group.
@@ -825,8 +860,7 @@ impl Groups {
             all.sort_by(|a, b| a.0.cmp(&b.0));
         }
         all.into_iter()
-            .map(|(key, mut acc)| {
-                acc.total_us.sort_unstable();
+            .map(|(key, acc)| {
                 let q = |p: f64| quantile(&acc.total_us, p);
                 GroupRow {
                     key: match key {
@@ -851,16 +885,6 @@ impl Groups {
             })
             .collect()
     }
-}
-
-/// Nearest-rank quantile of sorted values (0 when empty): the smallest value with at least
-/// `p` of the values at or below it.
-pub fn quantile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 #[cfg(test)]
@@ -916,13 +940,27 @@ mod tests {
 
     #[test]
     fn quantiles_are_nearest_rank() {
+        let of = |values: &[u32]| {
+            let mut acc = Acc::default();
+            for &v in values {
+                acc.record_latency(v);
+            }
+            acc.total_us
+        };
         let v: Vec<u32> = (1..=100).collect();
-        assert_eq!(quantile(&v, 0.5), 50);
-        assert_eq!(quantile(&v, 0.9), 90);
-        assert_eq!(quantile(&v, 0.99), 99);
-        assert_eq!(quantile(&[7], 0.99), 7);
-        assert_eq!(quantile(&[], 0.5), 0);
-        assert_eq!(quantile(&[1, 2, 3], 0.5), 2);
+        assert_eq!(quantile(&of(&v), 0.5), 50);
+        assert_eq!(quantile(&of(&v), 0.9), 90);
+        assert_eq!(quantile(&of(&v), 0.99), 99);
+        assert_eq!(quantile(&of(&[7]), 0.99), 7);
+        assert_eq!(quantile(&of(&[]), 0.5), 0);
+        assert_eq!(quantile(&of(&[1, 2, 3]), 0.5), 2);
+        // Large values: the top of their bucket, within 0.1% above the exact value.
+        let big = quantile(&of(&[123_456_789]), 0.5);
+        assert!(
+            (123_456_789..=123_456_789 + 123_457).contains(&big),
+            "{big}"
+        );
+        assert!(quantile(&of(&[0, u32::MAX]), 1.0) >= u32::MAX - u32::MAX / 1000);
     }
 
     #[test]

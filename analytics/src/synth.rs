@@ -40,7 +40,7 @@ const CLIENTS: u32 = 300;
 /// The record generator; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Synth {
-    state: u64,
+    rng: fastrand::Rng,
     ts_us: i64,
     id_prefix: [u64; CORES],
     id_counter: [u64; CORES],
@@ -52,7 +52,7 @@ impl Synth {
     /// UNIX epoch).
     pub fn new(seed: u64, start_ts_us: i64) -> Self {
         let mut s = Self {
-            state: seed ^ 0x9e37_79b9_7f4a_7c15,
+            rng: fastrand::Rng::with_seed(seed),
             ts_us: start_ts_us,
             id_prefix: [0; CORES],
             id_counter: [0; CORES],
@@ -94,18 +94,13 @@ impl Synth {
         self.ts_us
     }
 
-    /// SplitMix64.
     fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.u64(..)
     }
 
     /// Uniform in `0..n`.
     fn below(&mut self, n: u32) -> u32 {
-        (((self.next_u64() >> 32) * u64::from(n)) >> 32) as u32
+        self.rng.u32(..n)
     }
 
     /// Per-mille draw.

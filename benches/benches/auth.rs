@@ -195,15 +195,10 @@ fn bench_apikey(c: &mut Criterion) {
     group.finish();
 }
 
-/// xorshift32, for reproducible addresses.
-fn rng(seed: u32) -> impl FnMut() -> u32 {
-    let mut x = seed;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        x
-    }
+/// Reproducible addresses from the workspace's seeded generator.
+fn rng(seed: u64) -> impl FnMut() -> u32 {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    move || rng.u32(..)
 }
 
 fn bench_ip_filter(c: &mut Criterion) {

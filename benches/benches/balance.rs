@@ -37,7 +37,7 @@ fn naive_pick(weights: &[u32], rng: &mut Rng, exclude: &dyn Fn(usize) -> bool) -
     if total == 0 {
         return None;
     }
-    let mut r = rng.below(total);
+    let mut r = rng.u64(..total);
     for (i, w) in usable {
         if r < u64::from(w) {
             return Some(i);
@@ -102,7 +102,7 @@ fn bench_pick(c: &mut Criterion, n: usize) {
                 })
             });
         }
-        let mut rng = Rng::new(1);
+        let mut rng = Rng::with_seed(1);
         group.bench_function(format!("naive_vec_weighted/{attempt}"), |b| {
             b.iter(|| black_box(naive_pick(black_box(&weights), &mut rng, &exclude)))
         });

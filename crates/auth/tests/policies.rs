@@ -121,13 +121,8 @@ fn ipset_rejects_bad_entries_all_at_once() {
 fn ipset_large_matches_linear_scan() {
     // 1,000 scattered CIDRs against a brute-force check.
     let mut entries = Vec::new();
-    let mut x: u32 = 12345;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        x
-    };
+    let mut rng = fastrand::Rng::with_seed(12345);
+    let mut next = || rng.u32(..);
     for _ in 0..1000 {
         let a = next();
         let p = 8 + next() % 25;

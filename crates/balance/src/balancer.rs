@@ -3,7 +3,7 @@
 use ringway_config::model::Balance;
 
 use crate::hash::{hash64, point};
-use crate::rng::Rng;
+use crate::Rng;
 
 /// Virtual nodes on the consistent-hash ring per unit of weight. An endpoint with `k` points
 /// owns its share of keys to within about `1/sqrt(k)` (one standard deviation): 320 points
@@ -103,7 +103,7 @@ impl Balancer {
                         Some(*sum)
                     })
                     .collect(),
-                rng: Rng::new(seed),
+                rng: crate::hash::seeded(seed),
             },
             Balance::ConsistentHash(_) => Algo::ConsistentHash {
                 ring: Ring::new(&weights, id),
@@ -290,7 +290,7 @@ fn weighted_draw(
     let total = *cumulative.last()?;
     // Fast path: draw over every endpoint, reject unusable ones a few times.
     for _ in 0..REJECTION_TRIES {
-        let r = rng.below(total);
+        let r = rng.u64(..total);
         let i = cumulative.partition_point(|&c| c <= r);
         if Some(i) != skip && !exclude(i) {
             return Some(i);
@@ -305,7 +305,7 @@ fn weighted_draw(
     if available == 0 {
         return None;
     }
-    let mut r = rng.below(available);
+    let mut r = rng.u64(..available);
     for (i, &w) in weights.iter().enumerate() {
         if !usable(i) {
             continue;

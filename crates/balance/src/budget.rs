@@ -108,7 +108,7 @@ impl RetryBudget {
 
 /// Exponential backoff with full jitter: attempt 1 waits up to `base`, attempt `n` up to
 /// `min(base * 2^(n-1), max)`; the wait is that cap times `rand`, a uniform number in `[0, 1)`
-/// (for example [`crate::Rng::next_f64`]). Attempt 0 (the original request) waits nothing.
+/// (for example [`crate::Rng::f64`]). Attempt 0 (the original request) waits nothing.
 /// Out-of-range `rand` is clamped (NaN counts as 0); the result is below the cap unless the
 /// cap is zero. Never panics or overflows.
 pub fn backoff(attempt: u32, base: Duration, max: Duration, rand: f64) -> Duration {
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn backoff_stays_below_its_cap() {
-        let mut rng = crate::Rng::new(1);
+        let mut rng = crate::Rng::with_seed(1);
         for (base, max) in [
             (100 * MS, SEC),
             (SEC, 100 * MS),
@@ -266,7 +266,7 @@ mod tests {
         ] {
             for attempt in 1..=70 {
                 let cap = base.saturating_mul(1 << (attempt - 1).min(31)).min(max);
-                for rand in [0.0, 0.999_999_999, 1.0, 7.0, rng.next_f64()] {
+                for rand in [0.0, 0.999_999_999, 1.0, 7.0, rng.f64()] {
                     let d = backoff(attempt, base, max, rand);
                     assert!(d < cap, "attempt {attempt} rand {rand}: {d:?} >= {cap:?}");
                 }

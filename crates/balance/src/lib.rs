@@ -16,10 +16,11 @@
 mod balancer;
 mod budget;
 mod hash;
-mod rng;
 mod split;
 
 pub use balancer::Balancer;
 pub use budget::{backoff, RetryBudget};
-pub use rng::Rng;
+/// The seeded generator behind the random choices (fastrand's wyrand: small, fast, not
+/// cryptographic; it only decorrelates balancing choices).
+pub use fastrand::Rng;
 pub use split::Split;

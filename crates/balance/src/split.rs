@@ -1,6 +1,6 @@
 //! [`Split`]: weighted random choice between the upstream groups of a route.
 
-use crate::rng::Rng;
+use crate::Rng;
 
 /// Weighted choice between the upstream groups of a route (a canary split).
 ///
@@ -26,7 +26,7 @@ impl Split {
                     Some(*sum)
                 })
                 .collect(),
-            rng: Rng::new(seed),
+            rng: crate::hash::seeded(seed),
         }
     }
 
@@ -51,7 +51,7 @@ impl Split {
         if self.cumulative.len() == 1 {
             return 0;
         }
-        let r = self.rng.below(total);
+        let r = self.rng.u64(..total);
         self.cumulative.partition_point(|&c| c <= r)
     }
 }

@@ -114,7 +114,7 @@ impl Core {
             groups: cfg.upstreams.iter().map(|g| Group::new(g, id)).collect(),
             listeners,
             ids: RefCell::new(RequestIdGen::new(id as u64)),
-            rng: RefCell::new(Rng::new(seed)),
+            rng: RefCell::new(Rng::with_seed(seed)),
             stats: CoreStats::default(),
             active: Cell::new(0),
             draining: Cell::new(false),

@@ -36,14 +36,12 @@ const PATTERNS: [Pattern; 4] = [
     Pattern::Shift,
 ];
 
-struct Rng(u64);
+/// The workspace's seeded generator.
+struct Rng(fastrand::Rng);
 
 impl Rng {
     fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
+        self.0.usize(..n)
     }
 }
 
@@ -84,7 +82,7 @@ fn simulate(rate: Rate, workers: usize, pattern: Pattern, overload: u64) -> Outc
     let gap = t / overload;
     let mut shards: Vec<Shard> = (0..workers).map(|_| Shard::new(lim.clone())).collect();
     let key = lim.key(b"client");
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng(fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15));
     let (mut admitted, mut exact_tat, mut exact) = (0, 0u64, 0);
     let mut next_sweep = SWEEP;
     let mut last = 0;
@@ -179,7 +177,7 @@ fn under_the_rate_everything_passes() {
                 },
             );
             let mut shards: Vec<Shard> = (0..workers).map(|_| Shard::new(lim.clone())).collect();
-            let mut rng = Rng(7);
+            let mut rng = Rng(fastrand::Rng::with_seed(7));
             for i in 0..10_000u64 {
                 let now = i * 2 * MS;
                 if now.is_multiple_of(SWEEP) {
@@ -301,7 +299,7 @@ fn quota_sim(limit: u64, workers: usize, pattern: Pattern, overload: u64) -> (u6
         },
     );
     let mut shards: Vec<QuotaShard> = (0..workers).map(|_| QuotaShard::new(q.clone())).collect();
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = Rng(fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D));
     let n = limit * overload;
     let mut admitted = 0;
     let mut next_sweep = 10;

@@ -207,28 +207,6 @@ pub(crate) fn zero_lanes(x: u64) -> u64 {
     !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
-/// The first position of `byte` in `hay`, a word at a time.
-#[inline]
-pub(crate) fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
-    let pattern = splat(byte);
-    let mut i = 0;
-    while i + 8 <= hay.len() {
-        let zeros = zero_lanes(word_at(hay, i) ^ pattern);
-        if zeros != 0 {
-            return Some(i + (zeros.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    if i > 0 && i < hay.len() {
-        // The last 8 bytes, ignoring the lanes already searched.
-        let start = hay.len() - 8;
-        let seen = i - start;
-        let zeros = zero_lanes(word_at(hay, start) ^ pattern) >> (seen * 8) << (seen * 8);
-        return (zeros != 0).then(|| start + (zeros.trailing_zeros() / 8) as usize);
-    }
-    hay[i..].iter().position(|&c| c == byte).map(|p| i + p)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,23 +246,6 @@ mod tests {
             let word = u64::from(byte) << 24;
             assert_eq!(lower_word(word), u64::from(byte.to_ascii_lowercase()) << 24);
         }
-    }
-
-    #[test]
-    fn find_byte_finds_the_first() {
-        let hay = b"/abcdefgh/ijklmnopq/r/";
-        for start in 0..hay.len() {
-            for end in start..=hay.len() {
-                let h = &hay[start..end];
-                assert_eq!(
-                    find_byte(h, b'/'),
-                    h.iter().position(|&c| c == b'/'),
-                    "{start}..{end}"
-                );
-                assert_eq!(find_byte(h, b'q'), h.iter().position(|&c| c == b'q'));
-            }
-        }
-        assert_eq!(find_byte(&[0x80, 0xaf, 0x2f], b'/'), Some(2));
     }
 
     #[test]

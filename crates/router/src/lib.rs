@@ -89,7 +89,7 @@ use ringway_config::model::Route;
 
 use crate::bucket::{probe, slots, Bucket, LenSet, Request, Slot};
 use crate::criteria::{Criteria, HostKey};
-use crate::fx::{find_byte, host_hash, same_host, IdMap};
+use crate::fx::{host_hash, same_host, IdMap};
 use crate::path::PathInfo;
 
 /// A compiled route table for one listener. Immutable and `Send + Sync`: build it once per
@@ -232,9 +232,9 @@ impl Router {
 #[inline]
 fn host_name(host: &[u8]) -> &[u8] {
     let end = if host.first() == Some(&b'[') {
-        find_byte(host, b']').map_or(host.len(), |i| i + 1)
+        memchr::memchr(b']', host).map_or(host.len(), |i| i + 1)
     } else {
-        find_byte(host, b':').unwrap_or(host.len())
+        memchr::memchr(b':', host).unwrap_or(host.len())
     };
     &host[..end]
 }

@@ -1,7 +1,14 @@
 //! The HTTP/1.1 codec seam: strict head parsing, chunked decoding and head rewriting.
 //!
 //! Pure functions over byte slices (no I/O, no monoio), so the connection code in
-//! `crate::server` can change without touching the rules, and benches can drive them directly.
+//! `crate::session` can change without touching the rules, and benches can drive them directly.
+//!
+//! Written here rather than taken from a crate, for strictness and cost, both measured:
+//! httparse (behind monoio-http and hyper's h1) accepts bare-LF line endings and leaves
+//! framing conflicts to the caller, which is how smuggling gets through (the llhttp corpus in
+//! `tests/corpus.rs` holds the cases); and parsing into spans of the read buffer, with the
+//! header names classified once, takes 190 ns for a curl request against httparse plus
+//! owned strings at 837 ns (`cargo bench -p ringway-benches --bench codec`).
 
 mod chars;
 mod chunked;

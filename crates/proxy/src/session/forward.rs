@@ -107,7 +107,7 @@ impl Session {
             drop(up);
             tries.fresh_connection_used = false;
             bump(&core.stats.retries);
-            let r = core.rng.borrow_mut().next_f64();
+            let r = core.rng.borrow_mut().f64();
             let attempt = self.req.tried.len() as u32;
             let wait = ringway_balance::backoff(attempt, policy.backoff, policy.backoff_max, r);
             monoio::time::sleep(wait).await;

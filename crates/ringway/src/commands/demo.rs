@@ -227,14 +227,12 @@ fn synthetic_traffic(addr: SocketAddr, n: usize) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut done = 0;
                 let mut buf = vec![0u8; 16 * 1024];
-                let mut x = (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut rng = fastrand::Rng::with_seed(c as u64);
                 for i in (c..n).step_by(CLIENTS) {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let (path, extra) = match x % 100 {
-                        0..=69 => (format!("/users/{}", x % 500), ""),
-                        70..=74 => (format!("/users/{}", x % 500), "x-canary: users-v2\r\n"),
+                    let user = rng.u32(..500);
+                    let (path, extra) = match rng.u32(..100) {
+                        0..=69 => (format!("/users/{user}"), ""),
+                        70..=74 => (format!("/users/{user}"), "x-canary: users-v2\r\n"),
                         75..=84 => ("/flaky".to_string(), ""),
                         85..=94 => ("/healthz".to_string(), ""),
                         _ => (format!("/missing/{i}"), ""),
