@@ -18,6 +18,15 @@
 //! The corpus is read at test time: `RINGWAY_CORPUS` if set (another extract of the same suite),
 //! else the vendored copy. A missing corpus fails the tests.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+#![allow(
+    clippy::disallowed_types,
+    reason = "test threads share what they observed; no gateway request path here"
+)]
+
 use std::collections::BTreeMap;
 use std::io::{ErrorKind as IoErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

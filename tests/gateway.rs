@@ -1,6 +1,11 @@
 //! End-to-end tests of the configured gateway: `ringway run --config` with YAML written by the
 //! test, real loopback sockets, in-process mock upstreams that name themselves in replies.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

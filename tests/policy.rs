@@ -2,6 +2,15 @@
 //! here with keys under `tests/data/keys`, mock upstreams that record what reached them.
 //! Order on the data plane: IP filter -> authentication -> authorization -> rate limits.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+#![allow(
+    clippy::disallowed_types,
+    reason = "test threads share what they observed; no gateway request path here"
+)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

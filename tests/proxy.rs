@@ -1,6 +1,11 @@
 //! End-to-end tests of the HTTP/1.1 data plane: the real `ringway proxy` binary, real loopback
 //! sockets, in-process mock upstreams that record what they receive.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

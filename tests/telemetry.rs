@@ -3,6 +3,11 @@
 //! request with the values that were sent. With `RINGWAY_PARQUET_OUT=DIR` the files are kept
 //! there (CI then opens them with pyarrow and DuckDB).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -40,30 +40,30 @@ use crate::Result;
 
 /// Schema positions of the columns (see [`crate::schema::col`]).
 mod pos {
-    pub const TS: usize = 0;
-    pub const CORE: usize = 1;
-    pub const LISTENER: usize = 2;
-    pub const ROUTE: usize = 3;
-    pub const UPSTREAM: usize = 4;
-    pub const ENDPOINT: usize = 5;
-    pub const METHOD: usize = 6;
-    pub const HTTP_VERSION: usize = 7;
-    pub const STATUS: usize = 8;
-    pub const STATUS_CLASS: usize = 9;
-    pub const OUTCOME: usize = 10;
-    pub const CACHE: usize = 11;
-    pub const RETRIES: usize = 12;
-    pub const TOTAL_US: usize = 13;
-    pub const UPSTREAM_US: usize = 14;
-    pub const TTFB_US: usize = 15;
-    pub const REQUEST_BYTES: usize = 16;
-    pub const RESPONSE_BYTES: usize = 17;
-    pub const CLIENT_IP: usize = 18;
-    pub const CLIENT_ID: usize = 19;
-    pub const REQUEST_ID: usize = 20;
-    pub const PATH: usize = 21;
-    pub const USER_AGENT: usize = 22;
-    pub const COUNT: usize = 23;
+    pub(super) const TS: usize = 0;
+    pub(super) const CORE: usize = 1;
+    pub(super) const LISTENER: usize = 2;
+    pub(super) const ROUTE: usize = 3;
+    pub(super) const UPSTREAM: usize = 4;
+    pub(super) const ENDPOINT: usize = 5;
+    pub(super) const METHOD: usize = 6;
+    pub(super) const HTTP_VERSION: usize = 7;
+    pub(super) const STATUS: usize = 8;
+    pub(super) const STATUS_CLASS: usize = 9;
+    pub(super) const OUTCOME: usize = 10;
+    pub(super) const CACHE: usize = 11;
+    pub(super) const RETRIES: usize = 12;
+    pub(super) const TOTAL_US: usize = 13;
+    pub(super) const UPSTREAM_US: usize = 14;
+    pub(super) const TTFB_US: usize = 15;
+    pub(super) const REQUEST_BYTES: usize = 16;
+    pub(super) const RESPONSE_BYTES: usize = 17;
+    pub(super) const CLIENT_IP: usize = 18;
+    pub(super) const CLIENT_ID: usize = 19;
+    pub(super) const REQUEST_ID: usize = 20;
+    pub(super) const PATH: usize = 21;
+    pub(super) const USER_AGENT: usize = 22;
+    pub(super) const COUNT: usize = 23;
 }
 
 /// A text column chunk with more distinct values than this percentage of its non-null rows

@@ -60,9 +60,10 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 pub(crate) fn encode_hybrid(v: &[u32], width: u32, out: &mut Vec<u8>) {
     debug_assert!((1..=32).contains(&width));
     let min_groups = (24usize.div_ceil(width as usize)).div_ceil(8).max(1);
-    let groups = v.len() / 8;
+    let (whole, _) = v.as_chunks::<8>();
+    let groups = whole.len();
     let constant = |g: usize| {
-        let c: &[u32; 8] = v[g * 8..g * 8 + 8].try_into().unwrap();
+        let c = &whole[g];
         c.iter().all(|&x| x == c[0]).then_some(c[0])
     };
     let mut g = 0;
@@ -134,12 +135,11 @@ fn bit_pack(v: &[u32], width: u32, out: &mut Vec<u8>) {
 #[inline]
 fn pack_groups<const W: usize>(v: &[u32], out: &mut [u8]) {
     let mut at = 0;
-    let mut chunks = v.chunks_exact(8);
-    for g in &mut chunks {
-        pack8::<W>(g.try_into().unwrap(), &mut out[at..]);
+    let (chunks, rest) = v.as_chunks::<8>();
+    for g in chunks {
+        pack8::<W>(g, &mut out[at..]);
         at += W;
     }
-    let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut g = [0u32; 8];
         g[..rest.len()].copy_from_slice(rest);

@@ -1,6 +1,11 @@
 //! `ringway logs` queries over files written by ParquetSink, checked against an in-memory
 //! computation over the same records, plus small hand-checked cases.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 mod common;
 
 use std::collections::HashMap;

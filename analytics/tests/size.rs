@@ -2,6 +2,11 @@
 //! with the gateway's own request ids and with random ones. Run with `--nocapture` to see the
 //! report; the asserts are the budget.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 mod common;
 
 use std::fs::File;

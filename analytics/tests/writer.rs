@@ -1,6 +1,11 @@
 //! ParquetSink: round trip through the Parquet Arrow reader, partitions, atomic renames,
 //! rotation by hour, age and size.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 mod common;
 
 use std::path::Path;

@@ -14,6 +14,11 @@
 //! Keys, tokens, caches and probe addresses are built outside the timed closures. Fixture keys
 //! are the test PEMs of `crates/auth/tests/data`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

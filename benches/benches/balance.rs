@@ -11,6 +11,11 @@
 //!
 //! Balancers, keys, rings and instants are built outside the timed closures.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};

@@ -11,6 +11,11 @@
 //!
 //! All inputs and buffers are built outside the timed closures.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;

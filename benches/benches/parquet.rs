@@ -18,6 +18,11 @@
 //! into a new directory that is removed after the clock stops. Bytes per record on disk are
 //! printed for each variant before measuring.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::fs::{self, File};
 use std::hint::black_box;
 use std::io::{BufWriter, Write as _};

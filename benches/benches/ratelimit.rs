@@ -13,6 +13,15 @@
 //! f64 token bucket), the same scenario, the same clock. Limiters, shards, keys and the clock
 //! are built (and the 10k keys warmed) outside the timed closures.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+#![allow(
+    clippy::disallowed_types,
+    reason = "the naive Mutex baselines the benches measure against"
+)]
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Mutex;

@@ -11,6 +11,11 @@
 //! whole pending buffer per read, which would add upstream-side work (and memory growth over
 //! millions of iterations) to both sides of the comparison.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

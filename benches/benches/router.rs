@@ -12,6 +12,11 @@
 //!
 //! Tables, routers and requests are built outside the timed closures.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::cmp::Reverse;
 use std::hint::black_box;
 use std::time::Duration;

@@ -17,6 +17,15 @@
 //!
 //! Records, metrics and queues are built outside the timed closures.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+#![allow(
+    clippy::disallowed_types,
+    reason = "the naive Mutex baselines the benches measure against"
+)]
+
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::sync::mpsc::sync_channel;

@@ -11,10 +11,10 @@ use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let p = std::env::temp_dir().join(format!(
             "ringway-analytics-{tag}-{}-{}",
@@ -26,7 +26,7 @@ impl TempDir {
         Self(p)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -38,7 +38,7 @@ impl Drop for TempDir {
 }
 
 /// Every file under `dir`, recursively, relative to `dir`, sorted.
-pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -56,15 +56,15 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Reads a whole Parquet file with the Arrow reader.
-pub fn read_batches(path: &Path) -> Vec<RecordBatch> {
+pub(crate) fn read_batches(path: &Path) -> Vec<RecordBatch> {
     let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
     b.build().unwrap().map(|b| b.unwrap()).collect()
 }
 
 /// 2026-11-28T06:00:00Z.
-pub const T0_US: i64 = 1_795_845_600_000_000;
+pub(crate) const T0_US: i64 = 1_795_845_600_000_000;
 
 /// A wall clock `us` microseconds after the epoch.
-pub fn at_us(us: i64) -> SystemTime {
+pub(crate) fn at_us(us: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(us as u64)
 }

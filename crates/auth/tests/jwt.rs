@@ -1,5 +1,10 @@
 //! JWT verification: every algorithm, claims, keys, the negative matrix, injected time.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 mod common;
 
 use std::time::Duration;

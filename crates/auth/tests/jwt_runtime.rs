@@ -1,6 +1,11 @@
 //! The per-request pieces around verification: token extraction, the token cache and the
 //! JWKS refresh schedule.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,5 +1,10 @@
 //! IP filter, trusted proxies, API keys and WWW-Authenticate.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::net::IpAddr;
 
 use ringway_auth::apikey::{self, ApiKeys};

@@ -3,6 +3,11 @@
 //! signature vectors through the same signature primitive the token path uses
 //! ([`ringway_auth::jwt::verify_signature`]).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,11 @@
 //! Every semantic check of `compile`, each rejected value in its own test with the exact path
 //! of its error, plus tests that many errors are reported at once.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use ringway_config::from_yaml_str;
 
 mod common;

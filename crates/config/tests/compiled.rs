@@ -1,6 +1,11 @@
 //! What `compile` builds from valid configurations: defaults, normalization, resolved
 //! references, merged limits and timeouts.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,5 +1,10 @@
 //! Every configuration file shipped in `config/` loads and compiles without a single error.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::path::PathBuf;
 
 #[test]

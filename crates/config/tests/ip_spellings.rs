@@ -3,6 +3,11 @@
 //! what it says: there is no third outcome in which `validate` accepts an entry and the data
 //! plane enforces something else (or nothing).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::net::IpAddr;
 
 use ringway_config::from_yaml_str;

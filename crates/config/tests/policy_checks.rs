@@ -2,6 +2,11 @@
 //! consumers, plans, route auth and rate limits), each rejected value in its own test with the
 //! exact path of its error.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use ringway_config::from_yaml_str;
 
 mod common;

@@ -2,6 +2,11 @@
 //! one gets (an identity, or a refusal with its kind, challenges and limit fields). Tokens are
 //! signed here; time is passed in.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -33,7 +33,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new(stream: TcpStream) -> Self {
         Self {
             stream,
             buf: Vec::with_capacity(BUF_BYTES),
@@ -45,13 +45,13 @@ impl Conn {
 
     /// Bytes read but not consumed yet.
     #[inline]
-    pub fn buffered(&self) -> &[u8] {
+    pub(crate) fn buffered(&self) -> &[u8] {
         &self.buf[self.pos..]
     }
 
     /// Marks `n` buffered bytes as consumed.
     #[inline]
-    pub fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         self.pos += n;
         self.consumed += n as u64;
         if self.pos == self.buf.len() {
@@ -61,19 +61,19 @@ impl Conn {
     }
 
     /// Drops every buffered byte unread (a connection about to close).
-    pub fn discard_buffered(&mut self) {
+    pub(crate) fn discard_buffered(&mut self) {
         self.buf.clear();
         self.pos = 0;
     }
 
     /// Shuts down the write side (the peer reads end of stream), ignoring errors: the
     /// connection is ending either way.
-    pub async fn shutdown(&mut self) {
+    pub(crate) async fn shutdown(&mut self) {
         let _ = self.stream.shutdown().await;
     }
 
     /// Reads more bytes, appending to the buffered ones. Returns how many arrived.
-    pub async fn fill(&mut self, deadline: Instant) -> Result<usize, IoError> {
+    pub(crate) async fn fill(&mut self, deadline: Instant) -> Result<usize, IoError> {
         if self.pos > 0 && self.buf.capacity() - self.buf.len() < BUF_BYTES / 2 {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -96,7 +96,11 @@ impl Conn {
     }
 
     /// Writes all of `out` (which comes back cleared).
-    pub async fn send(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<(), IoError> {
+    pub(crate) async fn send(
+        &mut self,
+        out: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), IoError> {
         let buf = std::mem::take(out);
         let write = self.stream.write_all(buf);
         let (res, mut buf) = monoio::time::timeout(timeout, write)
@@ -110,7 +114,7 @@ impl Conn {
     }
 
     /// Writes `n` buffered bytes straight from the read buffer and consumes them.
-    pub async fn send_buffered_to(
+    pub(crate) async fn send_buffered_to(
         &mut self,
         n: usize,
         to: &mut Conn,

@@ -130,7 +130,7 @@ impl Core {
 
     /// Hands a finished request's record to the metrics and, if logs are on, to the queue
     /// (a full queue drops and counts; the data plane never waits).
-    pub fn emit(&self, rec: &RequestRecord) {
+    pub(crate) fn emit(&self, rec: &RequestRecord) {
         self.metrics.borrow_mut().record(rec);
         if let Some(q) = &self.telemetry {
             q.push(*rec);

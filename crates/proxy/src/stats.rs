@@ -18,7 +18,7 @@ pub(crate) fn bump(c: &Cell<u64>) {
 }
 
 impl CoreStats {
-    pub fn snapshot(&self) -> WorkerStats {
+    pub(crate) fn snapshot(&self) -> WorkerStats {
         WorkerStats {
             connections: self.connections.get(),
             requests: self.requests.get(),

@@ -44,7 +44,7 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    pub fn new(spec: &UpstreamGroup, core: usize) -> Self {
+    pub(crate) fn new(spec: &UpstreamGroup, core: usize) -> Self {
         let weights: Vec<u32> = spec.endpoints.iter().map(|e| e.weight).collect();
         let seed = (core as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let authorities: Vec<Vec<u8>> = spec
@@ -74,17 +74,17 @@ impl Group {
     }
 
     /// Number of endpoints.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.endpoints.len()
     }
 
     /// Picks an endpoint not yet tried by this request.
-    pub fn pick(&self, key: Option<&[u8]>, tried: &[usize]) -> Option<usize> {
+    pub(crate) fn pick(&self, key: Option<&[u8]>, tried: &[usize]) -> Option<usize> {
         self.balancer.borrow_mut().pick(key, |i| tried.contains(&i))
     }
 
     /// A connection to `ep`: the warmest idle one if `pooled_ok`, a new one otherwise.
-    pub async fn connect(
+    pub(crate) async fn connect(
         &self,
         ep: usize,
         pooled_ok: bool,
@@ -128,7 +128,7 @@ impl Group {
     }
 
     /// Returns a connection whose last exchange completed cleanly.
-    pub fn release(&self, conn: UpConn) {
+    pub(crate) fn release(&self, conn: UpConn) {
         let mut idle = self.idle.borrow_mut();
         let list = &mut idle[conn.endpoint];
         if list.len() < self.spec.pool.max_idle {
@@ -140,7 +140,7 @@ impl Group {
     }
 
     /// Closes idle connections older than the idle timeout (called periodically).
-    pub fn sweep(&self) {
+    pub(crate) fn sweep(&self) {
         let now = Instant::now();
         for list in self.idle.borrow_mut().iter_mut() {
             list.retain(|i| now.duration_since(i.since) < self.spec.pool.idle_timeout);
@@ -148,7 +148,7 @@ impl Group {
     }
 
     /// Drops every idle connection (shutdown).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         for list in self.idle.borrow_mut().iter_mut() {
             list.clear();
         }
@@ -163,7 +163,7 @@ pub(crate) struct InFlight<'a> {
 
 impl<'a> InFlight<'a> {
     /// Starts counting an exchange on `endpoint`.
-    pub fn start(group: &'a Group, endpoint: usize) -> Self {
+    pub(crate) fn start(group: &'a Group, endpoint: usize) -> Self {
         group.balancer.borrow_mut().start(endpoint);
         Self { group, endpoint }
     }

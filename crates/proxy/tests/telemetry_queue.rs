@@ -2,6 +2,11 @@
 //! gateway runs in-process with a queue nobody drains (the analytics thread stalled), and
 //! keeps answering every request at full speed.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;

@@ -11,6 +11,11 @@
 //!
 //! `cargo test -p ringway-ratelimit --test accuracy -- --nocapture` prints the table.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::time::Duration;
 
 use ringway_ratelimit::{

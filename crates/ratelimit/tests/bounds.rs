@@ -1,6 +1,11 @@
 //! The bounded structures: the shared table when full (local fallback) and when slots are
 //! reclaimed, and the per-core local map.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::time::Duration;
 
 use ringway_ratelimit::{

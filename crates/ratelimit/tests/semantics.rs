@@ -1,5 +1,10 @@
 //! GCRA and quota semantics on one shard with a fake clock: tables of (time, expected verdict).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

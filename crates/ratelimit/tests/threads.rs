@@ -2,6 +2,11 @@
 //! `Instant`), hammering the same keys. Nothing may be admitted beyond the GCRA bound
 //! `burst + ⌊(t_last - t_first) / T⌋` per key.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};

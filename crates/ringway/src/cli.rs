@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 /// Exit status for a bad configuration or command line (EX_USAGE).
-pub const EXIT_CONFIG: u8 = 64;
+pub(crate) const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -13,13 +13,13 @@ pub const EXIT_CONFIG: u8 = 64;
     version,
     about = "An io_uring, thread-per-core API gateway"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the gateway from a YAML configuration file.
     Run(RunArgs),
     /// Check configuration files without binding anything; exit 0, or 64 naming every problem.
@@ -41,74 +41,74 @@ pub enum Command {
 
 /// Options of `ringway logs`.
 #[derive(Args, Debug)]
-pub struct LogsArgs {
+pub(crate) struct LogsArgs {
     /// The logs directory (`telemetry.logs_dir`, or `proxy --logs`).
     #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Only requests at or after this time: RFC 3339 (`2026-11-28T06:00:00Z`) or an age (`15m`).
     #[arg(long)]
-    pub since: Option<String>,
+    pub(crate) since: Option<String>,
     /// Only requests before this time (same forms as `--since`).
     #[arg(long)]
-    pub until: Option<String>,
+    pub(crate) until: Option<String>,
     /// Only this route.
     #[arg(long)]
-    pub route: Option<String>,
+    pub(crate) route: Option<String>,
     /// Only this status (`503`) or class (`5xx`).
     #[arg(long)]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Only this client (IP address or client id).
     #[arg(long)]
-    pub client: Option<String>,
+    pub(crate) client: Option<String>,
     /// Only this method.
     #[arg(long)]
-    pub method: Option<String>,
+    pub(crate) method: Option<String>,
     /// Group by `route`, `status`, `client`, `upstream`, `minute` or `none`.
     #[arg(long, default_value = "route")]
-    pub group_by: String,
+    pub(crate) group_by: String,
     /// Only the N largest groups by count.
     #[arg(long)]
-    pub top: Option<usize>,
+    pub(crate) top: Option<usize>,
     /// Output: `table`, `csv` or `json`.
     #[arg(long, default_value = "table")]
-    pub format: String,
+    pub(crate) format: String,
 }
 
 /// Options of `ringway run`.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The configuration file.
     #[arg(long, short, value_name = "FILE")]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     #[command(flatten)]
-    pub process: ProcessArgs,
+    pub(crate) process: ProcessArgs,
 }
 
 /// Options of `ringway validate`.
 #[derive(Args, Debug)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Configuration files to check.
     #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// Process options shared by the commands that run the gateway.
 #[derive(Args, Debug, Clone, Default)]
-pub struct ProcessArgs {
+pub(crate) struct ProcessArgs {
     /// Worker threads: `auto` (one per available CPU) or a number; overrides the config.
     #[arg(long)]
-    pub workers: Option<String>,
+    pub(crate) workers: Option<String>,
     /// Do not pin workers to CPUs.
     #[arg(long)]
-    pub no_pin: bool,
+    pub(crate) no_pin: bool,
 }
 
 /// Options of `ringway proxy`.
 #[derive(Args, Debug)]
-pub struct ProxyArgs {
+pub(crate) struct ProxyArgs {
     /// Address to listen on (port 0 picks a free port, printed at start).
     #[arg(long, value_name = "ADDR")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Upstream endpoints, comma separated (`host:port`).
     #[arg(
         long,
@@ -116,76 +116,76 @@ pub struct ProxyArgs {
         value_delimiter = ',',
         required = true
     )]
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
     /// Write Parquet traffic logs to this directory.
     #[arg(long, value_name = "DIR")]
-    pub logs: Option<PathBuf>,
+    pub(crate) logs: Option<PathBuf>,
     #[command(flatten)]
-    pub process: ProcessArgs,
+    pub(crate) process: ProcessArgs,
     #[command(flatten)]
-    pub tuning: Tuning,
+    pub(crate) tuning: Tuning,
 }
 
 /// Limits and timeouts for quick mode; unset ones keep the configuration defaults
 /// (config/README.md). Durations use the configuration's grammar (`250ms`, `5s`, `1h30m`).
 #[derive(Args, Debug, Clone, Default)]
-pub struct Tuning {
-    /// Upstream connect timeout [default 5s].
+pub(crate) struct Tuning {
+    /// Upstream connect timeout (default 5s).
     #[arg(long)]
-    pub connect_timeout: Option<String>,
-    /// Time allowed to receive a complete request head (slowloris guard) [default 10s].
+    pub(crate) connect_timeout: Option<String>,
+    /// Time allowed to receive a complete request head (slowloris guard) (default 10s).
     #[arg(long)]
-    pub header_timeout: Option<String>,
-    /// Time allowed between reads of a request body and for writes to the client [60s].
+    pub(crate) header_timeout: Option<String>,
+    /// Time allowed between reads of a request body and for writes to the client (default 60s).
     #[arg(long)]
-    pub body_timeout: Option<String>,
-    /// Time allowed for the upstream's response head, and between reads of its body [60s].
+    pub(crate) body_timeout: Option<String>,
+    /// Time allowed for the upstream's response head, and between reads of its body (default 60s).
     #[arg(long)]
-    pub upstream_timeout: Option<String>,
-    /// Idle client keep-alive connections are closed after this [60s].
+    pub(crate) upstream_timeout: Option<String>,
+    /// Idle client keep-alive connections are closed after this (default 60s).
     #[arg(long)]
-    pub idle_timeout: Option<String>,
-    /// Time in-flight requests get to finish after SIGTERM/SIGINT [15s].
+    pub(crate) idle_timeout: Option<String>,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT (default 15s).
     #[arg(long)]
-    pub drain_timeout: Option<String>,
-    /// Largest request body in bytes (413 beyond) [8 GiB].
+    pub(crate) drain_timeout: Option<String>,
+    /// Largest request body in bytes (413 beyond) (default 8 GiB).
     #[arg(long)]
-    pub max_body_bytes: Option<u64>,
-    /// Longest request target in bytes (414 beyond) [8192].
+    pub(crate) max_body_bytes: Option<u64>,
+    /// Longest request target in bytes (414 beyond) (default 8192).
     #[arg(long)]
-    pub max_uri_bytes: Option<usize>,
-    /// Largest request head in bytes (431 beyond) [32768].
+    pub(crate) max_uri_bytes: Option<usize>,
+    /// Largest request head in bytes (431 beyond) (default 32768).
     #[arg(long)]
-    pub max_header_bytes: Option<usize>,
-    /// Most request header fields (431 beyond) [100].
+    pub(crate) max_header_bytes: Option<usize>,
+    /// Most request header fields (431 beyond) (default 100).
     #[arg(long)]
-    pub max_headers: Option<usize>,
+    pub(crate) max_headers: Option<usize>,
     /// Idle upstream connections kept per endpoint and worker; keep it at or above the peak
-    /// number of concurrent requests per worker, or connections churn [1024].
+    /// number of concurrent requests per worker, or connections churn (default 1024).
     #[arg(long)]
-    pub pool_max_idle: Option<usize>,
-    /// Idle upstream connections are closed after this [55s].
+    pub(crate) pool_max_idle: Option<usize>,
+    /// Idle upstream connections are closed after this (default 55s).
     #[arg(long)]
-    pub pool_idle_timeout: Option<String>,
+    pub(crate) pool_idle_timeout: Option<String>,
 }
 
 /// Options of `ringway demo`.
 #[derive(Args, Debug)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Address for the gateway (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Address for the admin listener (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9901")]
-    pub admin_listen: String,
+    pub(crate) admin_listen: String,
     /// Stop after this long instead of serving until Ctrl-C (e.g. `30s`).
     #[arg(long, value_parser = ringway_core::parse_duration)]
-    pub duration: Option<std::time::Duration>,
-    /// Where the demo writes its Parquet traffic logs [default: a new directory under the
-    /// system temp dir].
+    pub(crate) duration: Option<std::time::Duration>,
+    /// Where the demo writes its Parquet traffic logs (default: a new directory under the
+    /// system temp dir).
     #[arg(long, value_name = "DIR")]
-    pub logs: Option<PathBuf>,
+    pub(crate) logs: Option<PathBuf>,
     /// Synthetic requests sent through the gateway before serving.
     #[arg(long, default_value_t = 2000)]
-    pub traffic: usize,
+    pub(crate) traffic: usize,
 }

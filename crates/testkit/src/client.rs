@@ -32,7 +32,7 @@ pub fn exchange_raw(
 }
 
 /// Reads until EOF/reset or `timeout`.
-pub fn read_until_close(s: &mut TcpStream, timeout: Duration) -> RawExchange {
+pub(crate) fn read_until_close(s: &mut TcpStream, timeout: Duration) -> RawExchange {
     let until = Instant::now() + timeout;
     let mut bytes = Vec::new();
     let mut buf = [0u8; 16384];

@@ -2,6 +2,15 @@
 //! parses them with an independent parser (httparse), a harness that runs the real `ringway`
 //! binary on an ephemeral port, and a raw HTTP client. Everything binds `127.0.0.1:0`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test harness: a panic is the failed assertion"
+)]
+#![allow(
+    clippy::disallowed_types,
+    reason = "harness threads share what they recorded; no gateway request path here"
+)]
+
 mod client;
 mod gateway;
 mod message;

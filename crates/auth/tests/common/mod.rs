@@ -13,12 +13,13 @@ use ringway_auth::jsonwebtoken::EncodingKey;
 use ringway_auth::jwt::{Algorithm, KeySet, Provider, ProviderSettings};
 
 /// A fixed "now" for tests: 2023-11-14T22:13:20Z, far from the real clock on purpose.
-pub const NOW: u64 = 1_700_000_000;
+pub(crate) const NOW: u64 = 1_700_000_000;
 
 /// The 64-byte HMAC secret of the fixtures.
-pub const HMAC_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub(crate) const HMAC_SECRET: &[u8] =
+    b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-pub fn data(name: &str) -> Vec<u8> {
+pub(crate) fn data(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name);
@@ -26,16 +27,16 @@ pub fn data(name: &str) -> Vec<u8> {
 }
 
 /// Signing goes through jsonwebtoken's process-wide provider: pin it to RustCrypto.
-pub fn init() {
+pub(crate) fn init() {
     let _ = CryptoProvider::install_default(&DEFAULT_PROVIDER);
 }
 
-pub fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The private key fixture for `alg`.
-pub fn signing_key(alg: Algorithm) -> EncodingKey {
+pub(crate) fn signing_key(alg: Algorithm) -> EncodingKey {
     use Algorithm::*;
     match alg {
         HS256 | HS384 | HS512 => EncodingKey::from_secret(HMAC_SECRET),
@@ -49,7 +50,7 @@ pub fn signing_key(alg: Algorithm) -> EncodingKey {
 }
 
 /// The matching public key set for `alg`, with `kid`.
-pub fn public_keys(alg: Algorithm, kid: Option<&str>) -> KeySet {
+pub(crate) fn public_keys(alg: Algorithm, kid: Option<&str>) -> KeySet {
     use Algorithm::*;
     let kid = kid.map(str::to_owned);
     match alg {
@@ -64,7 +65,7 @@ pub fn public_keys(alg: Algorithm, kid: Option<&str>) -> KeySet {
 }
 
 /// Every fixture public key, each with a kid named after its type.
-pub fn all_public_keys() -> KeySet {
+pub(crate) fn all_public_keys() -> KeySet {
     use Algorithm::*;
     [
         (HS256, "hmac"),
@@ -82,7 +83,7 @@ pub fn all_public_keys() -> KeySet {
 
 /// `header.payload.signature` with the given header and claims JSON text, signed with `key`
 /// for `alg`.
-pub fn token_with(
+pub(crate) fn token_with(
     header_json: &str,
     claims_json: &str,
     key: &EncodingKey,
@@ -99,7 +100,7 @@ pub fn token_with(
 }
 
 /// A token signed with the fixture key of `alg`.
-pub fn token(alg: Algorithm, kid: Option<&str>, claims_json: &str) -> String {
+pub(crate) fn token(alg: Algorithm, kid: Option<&str>, claims_json: &str) -> String {
     let header = match kid {
         Some(kid) => format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{kid}"}}"#),
         None => format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#),
@@ -108,7 +109,7 @@ pub fn token(alg: Algorithm, kid: Option<&str>, claims_json: &str) -> String {
 }
 
 /// Claims valid at [`NOW`] for an hour.
-pub fn claims() -> String {
+pub(crate) fn claims() -> String {
     format!(
         r#"{{"sub":"alice","iss":"https://idp.example","aud":"api","exp":{},"iat":{},"scope":"read write"}}"#,
         NOW + 3600,
@@ -117,7 +118,7 @@ pub fn claims() -> String {
 }
 
 /// Settings accepting every algorithm, issuer and audience of [`claims`], no leeway.
-pub fn settings(algorithms: Vec<Algorithm>) -> ProviderSettings {
+pub(crate) fn settings(algorithms: Vec<Algorithm>) -> ProviderSettings {
     let mut s = ProviderSettings::new("test", algorithms);
     s.issuer = Some("https://idp.example".to_owned());
     s.audiences = vec!["api".to_owned()];
@@ -125,12 +126,12 @@ pub fn settings(algorithms: Vec<Algorithm>) -> ProviderSettings {
     s
 }
 
-pub fn provider(algorithms: Vec<Algorithm>, keys: KeySet) -> Provider {
+pub(crate) fn provider(algorithms: Vec<Algorithm>, keys: KeySet) -> Provider {
     Provider::new(settings(algorithms), keys).unwrap()
 }
 
 /// A provider with no issuer or audience check and no leeway.
-pub fn open_provider(algorithms: Vec<Algorithm>, keys: KeySet) -> Provider {
+pub(crate) fn open_provider(algorithms: Vec<Algorithm>, keys: KeySet) -> Provider {
     let mut s = ProviderSettings::new("open", algorithms);
     s.leeway = std::time::Duration::ZERO;
     Provider::new(s, keys).unwrap()

@@ -5,7 +5,7 @@ use ringway_config::from_yaml_str;
 /// Asserts that the configuration has exactly one error, at `path`, whose message contains
 /// `message`.
 #[track_caller]
-pub fn assert_rejected(yaml: &str, path: &str, message: &str) {
+pub(crate) fn assert_rejected(yaml: &str, path: &str, message: &str) {
     let errors = from_yaml_str(yaml).expect_err("accepted").0;
     assert_eq!(
         errors.len(),

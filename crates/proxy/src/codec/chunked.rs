@@ -200,7 +200,7 @@ impl ChunkedDecoder {
 }
 
 /// Appends `{size:x}\r\n`.
-pub fn write_hex_line(out: &mut Vec<u8>, size: u64) {
+pub(super) fn write_hex_line(out: &mut Vec<u8>, size: u64) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut tmp = [0u8; 16];
     let mut n = size;

@@ -19,7 +19,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Starts one thread per JWKS URL: fetch now, then on schedule (and early when a core saw an
 /// unknown key id), keeping the last good keys when a fetch fails. Threads end soon after
 /// `stop` is set. A thread that cannot be started is an error, never a silent gap.
-pub fn start(
+pub(crate) fn start(
     policies: &Arc<Policies>,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {

@@ -4,7 +4,7 @@
 //! `run`, `proxy` and `demo` alike.
 
 mod jwks;
-pub mod pipeline;
+pub(crate) mod pipeline;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,7 @@ use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
 
 /// How serious a problem found in a configuration is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     /// The gateway cannot run this configuration (exit 64).
     Error,
     /// Worth knowing; the configuration is still valid (an HMAC secret not set where the
@@ -33,11 +33,11 @@ pub enum Severity {
 
 /// A problem found in a configuration, with the path of its setting.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Error or warning.
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// `path: message`.
-    pub error: ConfigError,
+    pub(crate) error: ConfigError,
 }
 
 impl Problem {
@@ -51,7 +51,7 @@ impl Problem {
 
 /// Configuration problems found while starting: exit 64, nothing bound.
 #[derive(Debug)]
-pub struct ConfigProblems(pub Vec<Problem>);
+pub(crate) struct ConfigProblems(pub Vec<Problem>);
 
 impl std::fmt::Display for ConfigProblems {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,7 +65,7 @@ impl std::error::Error for ConfigProblems {}
 /// Everything `validate` checks beyond `compile`: routes that can never match, and the key
 /// material (files and secrets). Returns the policies when there is no error, and every
 /// problem found.
-pub fn check(
+pub(crate) fn check(
     cfg: &Config,
     workers: usize,
     secrets: Secrets,
@@ -112,15 +112,15 @@ fn shadowed_routes(cfg: &Config) -> ConfigErrors {
 }
 
 /// A started gateway: workers, admin listener, log pipeline and side threads.
-pub struct Running {
+pub(crate) struct Running {
     server: Server,
     _admin: Option<Admin>,
     ready: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
     /// Bound address of each listener.
-    pub addrs: Vec<SocketAddr>,
+    pub(crate) addrs: Vec<SocketAddr>,
     /// Bound address of the admin listener.
-    pub admin_addr: Option<SocketAddr>,
+    pub(crate) admin_addr: Option<SocketAddr>,
     logs: Option<pipeline::Logs>,
     side_threads: Vec<JoinHandle<()>>,
     side_stop: Arc<AtomicBool>,
@@ -129,7 +129,7 @@ pub struct Running {
 /// Checks and starts a gateway for `cfg` (`config_text` is what `/config` shows), and prints
 /// where it listens on stdout (tests and scripts read it when a port was 0). A configuration
 /// problem is a [`ConfigProblems`] error and nothing is bound.
-pub fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result<Running> {
+pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result<Running> {
     let (policies, problems) = check(&cfg, opts.workers, Secrets::Required);
     let Some(policies) = policies else {
         return Err(ConfigProblems(problems).into());
@@ -229,7 +229,7 @@ fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
 
 impl Running {
     /// Serves until a signal arrives (or `limit` passes), then drains and reports.
-    pub fn wait(self, limit: Option<Duration>) -> anyhow::Result<()> {
+    pub(crate) fn wait(self, limit: Option<Duration>) -> anyhow::Result<()> {
         let until = limit.map(|d| Instant::now() + d);
         while !self.term.load(Ordering::Relaxed)
             && !self.server.any_finished()

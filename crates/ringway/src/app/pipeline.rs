@@ -20,14 +20,14 @@ const DRAIN_BATCH: usize = 4096;
 
 /// Files and rows written so far, shared with `/metrics`.
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     files: AtomicU64,
     rows: AtomicU64,
 }
 
 impl Written {
     /// The Parquet gauges of `/metrics`.
-    pub fn gauges(&self) -> ExtraGauges {
+    pub(crate) fn gauges(&self) -> ExtraGauges {
         ExtraGauges {
             parquet_files_written: self.files.load(Ordering::Relaxed),
             parquet_rows_written: self.rows.load(Ordering::Relaxed),
@@ -37,15 +37,15 @@ impl Written {
 
 /// Totals after the last file was closed.
 #[derive(Debug, Clone, Copy)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Files written.
-    pub files: u64,
+    pub(crate) files: u64,
     /// Rows written.
-    pub rows: u64,
+    pub(crate) rows: u64,
 }
 
 /// The running log pipeline.
-pub struct Logs {
+pub(crate) struct Logs {
     producers: Option<Vec<Producer>>,
     stop: Arc<AtomicBool>,
     written: Arc<Written>,
@@ -53,7 +53,7 @@ pub struct Logs {
 }
 
 /// Index-to-name tables for the log files.
-pub fn names(cfg: &Config) -> Names {
+pub(crate) fn names(cfg: &Config) -> Names {
     Names {
         listeners: cfg.listeners.iter().map(|l| l.name.clone()).collect(),
         routes: cfg
@@ -72,7 +72,7 @@ pub fn names(cfg: &Config) -> Names {
 
 impl Logs {
     /// Starts the writer thread when the configuration has a logs directory.
-    pub fn start(cfg: &Config, workers: usize) -> anyhow::Result<Option<Self>> {
+    pub(crate) fn start(cfg: &Config, workers: usize) -> anyhow::Result<Option<Self>> {
         let t = &cfg.telemetry;
         let Some(dir) = &t.logs_dir else {
             return Ok(None);
@@ -109,17 +109,17 @@ impl Logs {
     }
 
     /// The per-worker queues, handed to the server once.
-    pub fn take_producers(&mut self) -> Vec<Producer> {
+    pub(crate) fn take_producers(&mut self) -> Vec<Producer> {
         self.producers.take().unwrap_or_default()
     }
 
     /// The counters `/metrics` reads.
-    pub fn counters(&self) -> Arc<Written> {
+    pub(crate) fn counters(&self) -> Arc<Written> {
         Arc::clone(&self.written)
     }
 
     /// After the workers stopped: writes every queued record, closes the last file.
-    pub fn finish(self) -> anyhow::Result<Totals> {
+    pub(crate) fn finish(self) -> anyhow::Result<Totals> {
         self.stop.store(true, Ordering::Release);
         self.thread
             .join()

@@ -134,7 +134,7 @@ fn sample(gateway: SocketAddr, path: &str, extra: &str) -> anyhow::Result<(Strin
 
 /// Runs the demo: the embedded `config/demo.yaml` with its upstream addresses pointed at
 /// in-process backends and its listeners at `--listen` / `--admin-listen`.
-pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let listen: SocketAddr = args
         .listen
         .parse()

@@ -8,7 +8,7 @@ use crate::commands::config_error;
 
 /// Prints `sha256:<hex>` of the key (read from standard input when not given, so it stays out
 /// of shell history).
-pub fn run(key: Option<String>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(key: Option<String>) -> anyhow::Result<ExitCode> {
     let key = match key {
         Some(k) => k,
         None => {

@@ -9,7 +9,7 @@ use crate::cli::LogsArgs;
 use crate::commands::config_error;
 
 /// Runs a query over the logs directory and prints the result.
-pub fn run(args: &LogsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &LogsArgs) -> anyhow::Result<ExitCode> {
     use ringway_analytics::query::parse_time;
     let now = std::time::SystemTime::now();
     let mut errors = Vec::new();

@@ -1,11 +1,11 @@
 //! One module per subcommand; what they share (exit codes, worker options) is here.
 
-pub mod demo;
-pub mod hash_key;
-pub mod logs;
-pub mod proxy;
-pub mod run;
-pub mod validate;
+pub(crate) mod demo;
+pub(crate) mod hash_key;
+pub(crate) mod logs;
+pub(crate) mod proxy;
+pub(crate) mod run;
+pub(crate) mod validate;
 
 use std::process::ExitCode;
 
@@ -14,7 +14,7 @@ use ringway_proxy::RunOptions;
 use crate::cli::{ProcessArgs, EXIT_CONFIG};
 
 /// Prints every problem and returns the configuration exit status (64).
-pub fn config_error<S: std::fmt::Display>(problems: &[S]) -> ExitCode {
+pub(crate) fn config_error<S: std::fmt::Display>(problems: &[S]) -> ExitCode {
     for p in problems {
         eprintln!("error: {p}");
     }
@@ -23,7 +23,11 @@ pub fn config_error<S: std::fmt::Display>(problems: &[S]) -> ExitCode {
 
 impl ProcessArgs {
     /// Worker count and pinning, the command line winning over the configuration.
-    pub fn options(&self, config_workers: Option<usize>, errors: &mut Vec<String>) -> RunOptions {
+    pub(crate) fn options(
+        &self,
+        config_workers: Option<usize>,
+        errors: &mut Vec<String>,
+    ) -> RunOptions {
         let mut opts = RunOptions {
             pin_workers: !self.no_pin,
             ..RunOptions::default()

@@ -109,7 +109,7 @@ fn set_duration(slot: &mut DurationSpec, value: &Option<String>) {
 }
 
 /// Runs quick mode until a signal.
-pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let mut errors = Vec::new();
     let opts = args.process.options(None, &mut errors);
     let cfg = ringway_config::compile(&spec(&args)).map_err(|e| {

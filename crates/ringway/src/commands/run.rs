@@ -7,7 +7,7 @@ use crate::cli::RunArgs;
 use crate::commands::config_error;
 
 /// Runs the gateway from a configuration file.
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let text = match std::fs::read_to_string(&args.config) {
         Ok(t) => t,
         Err(e) => return Ok(config_error(&[format!("{}: {e}", args.config.display())])),

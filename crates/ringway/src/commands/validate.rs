@@ -9,7 +9,7 @@ use crate::cli::{ValidateArgs, EXIT_CONFIG};
 
 /// Checks configuration files; exit 0, or 64 when any file has an error (warnings alone do
 /// not fail: an HMAC secret is usually set only where the gateway runs).
-pub fn run(args: ValidateArgs) -> ExitCode {
+pub(crate) fn run(args: ValidateArgs) -> ExitCode {
     let mut failed = false;
     for file in &args.files {
         let shown = file.display();

@@ -1,5 +1,12 @@
 //! The shared side: every core's latest snapshot, merged and rendered on scrape.
 
+// The one lock of the metrics: scrapes (the admin thread) serialise on it; the cores never
+// take it, they publish through lock-free one-slot mailboxes.
+#![allow(
+    clippy::disallowed_types,
+    reason = "taken by scrapes only, never on a core's request path"
+)]
+
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
