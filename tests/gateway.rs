@@ -9,11 +9,9 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ringway_testkit::{exchange_raw, parse_responses, Gateway, Reply, Response, Upstream};
+use ringway_testkit::{parse_responses, Gateway, Reply, Req, Response, TempConfig, Upstream};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringway");
 const WAIT: Duration = Duration::from_secs(5);
@@ -25,43 +23,17 @@ fn named(name: &'static str) -> Upstream {
     })
 }
 
-fn write_config(yaml: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "ringway-test-{}-{}.yaml",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
-
 fn run(yaml: &str) -> Gateway {
-    let path = write_config(yaml);
-    Gateway::start(
-        BIN,
-        &["run", "--config", path.to_str().unwrap(), "--workers", "1"],
-    )
+    Gateway::run_yaml(BIN, yaml, 1)
 }
 
 /// One request on a fresh connection; `extra` is more header lines (each ending in CRLF).
 fn request(addr: SocketAddr, method: &str, path: &str, host: &str, extra: &str) -> Response {
-    let req =
-        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
-    let ex = exchange_raw(addr, req.as_bytes(), false, WAIT);
-    parse_responses(&ex.bytes, |_| method == "HEAD")
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| {
-            panic!(
-                "no response to {method} {path}: {:?}",
-                String::from_utf8_lossy(&ex.bytes)
-            )
-        })
+    Req::new(method, path).host(host).lines(extra).send(addr)
 }
 
 fn get(addr: SocketAddr, path: &str, host: &str) -> Response {
-    request(addr, "GET", path, host, "")
+    Req::get(path).host(host).send(addr)
 }
 
 /// Which named upstream answered (first word of the body).
@@ -347,6 +319,61 @@ fn power_of_two_choices_spreads_load() {
     }
 }
 
+/// Four clients send requests back to back through a group of three: one endpoint takes
+/// 300 ms per request, two answer at once. The share the slow one serves is what tells the
+/// balancers apart: round robin rotates regardless of load (a third), power of two choices
+/// loses the slow endpoint in nearly every pair it is drawn into, because its requests are
+/// still in flight.
+fn slow_endpoint_share(balance: &str) -> f64 {
+    let slow = Upstream::start(|_| {
+        Reply::Delay(
+            Duration::from_millis(300),
+            Box::new(Reply::Status(200, b"slow".to_vec())),
+        )
+    });
+    let (a, b) = (named("a"), named("b"));
+    let gw = run(&group_config(
+        balance,
+        &[(slow.addr(), 1), (a.addr(), 1), (b.addr(), 1)],
+        "",
+    ));
+    let addr = gw.addr();
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|i| served_by(&request(addr, "GET", &format!("/{c}/{i}"), "h", "")))
+                    .filter(|by| by == "slow")
+                    .count()
+            })
+        })
+        .collect();
+    let to_slow: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    to_slow as f64 / 80.0
+}
+
+#[test]
+fn power_of_two_choices_avoids_the_busy_endpoint() {
+    let p2c = slow_endpoint_share("balance: power_of_two");
+    eprintln!(
+        "power of two choices: {:.1}% to the busy endpoint",
+        p2c * 100.0
+    );
+    assert!(
+        p2c <= 0.15,
+        "power of two choices sent {:.0}% to the busy endpoint",
+        p2c * 100.0
+    );
+    // Negative control: the same load under round robin gives the slow endpoint its third.
+    let rr = slow_endpoint_share("balance: round_robin");
+    eprintln!("round robin: {:.1}% to the busy endpoint", rr * 100.0);
+    assert!(
+        rr >= 0.28,
+        "round robin sent only {:.0}% to the busy endpoint",
+        rr * 100.0
+    );
+}
+
 #[test]
 fn consistent_hash_is_sticky_per_key() {
     let (a, b, c) = (named("a"), named("b"), named("c"));
@@ -592,9 +619,9 @@ listeners:
         a.addr(),
         b.addr()
     );
-    let path = write_config(&yaml);
+    let path = TempConfig::new(&yaml);
     let mut child = std::process::Command::new(BIN)
-        .args(["run", "--config", path.to_str().unwrap(), "--workers", "1"])
+        .args(["run", "--config", path.arg(), "--workers", "1"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -631,11 +658,11 @@ listeners:
 
 #[test]
 fn validate_reports_every_problem_and_exits_64() {
-    let good = write_config(
+    let good = TempConfig::new(
         "admin: { enabled: false }\nlisteners:\n  - name: l\n    listen: 127.0.0.1:0\n    routes:\n      - name: r\n        respond: { status: 200 }\n",
     );
     let out = std::process::Command::new(BIN)
-        .args(["validate", good.to_str().unwrap()])
+        .args(["validate", good.arg()])
         .output()
         .unwrap();
     assert_eq!(
@@ -644,7 +671,7 @@ fn validate_reports_every_problem_and_exits_64() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bad = write_config(
+    let bad = TempConfig::new(
         r#"
 upstreams:
   users: { endpoints: [{ address: "127.0.0.1:9", weight: 0 }], balance: round_robin, timeout: 5s }
@@ -661,7 +688,7 @@ listeners:
 "#,
     );
     let out = std::process::Command::new(BIN)
-        .args(["validate", bad.to_str().unwrap()])
+        .args(["validate", bad.arg()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
@@ -675,11 +702,11 @@ listeners:
         assert!(err.contains(expected), "{expected} missing in:\n{err}");
     }
     // A route shadowed by an identical earlier one is reported too.
-    let shadowed = write_config(
+    let shadowed = TempConfig::new(
         "admin: { enabled: false }\nlisteners:\n  - name: l\n    listen: 127.0.0.1:0\n    routes:\n      - name: first\n        match: { path: { prefix: /x } }\n        respond: { status: 200 }\n      - name: second\n        match: { path: { prefix: /x } }\n        respond: { status: 201 }\n",
     );
     let out = std::process::Command::new(BIN)
-        .args(["validate", shadowed.to_str().unwrap()])
+        .args(["validate", shadowed.arg()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
@@ -690,7 +717,7 @@ listeners:
     );
     // `run` refuses the same file before binding anything.
     let out = std::process::Command::new(BIN)
-        .args(["run", "--config", bad.to_str().unwrap()])
+        .args(["run", "--config", bad.arg()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));

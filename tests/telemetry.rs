@@ -9,33 +9,18 @@
 )]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringway_analytics::{run_query, GroupBy, Query};
-use ringway_testkit::{Reply, Upstream};
+use ringway_testkit::{exchange_raw, Gateway, Reply, Upstream, PATIENCE};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringway");
 
-/// Sends `req`, reads the whole response (the request asks to close), returns its bytes.
+/// Sends `req` (which asks to close), returns every byte of the response.
 fn send(addr: SocketAddr, req: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(req).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    out
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let bytes = send(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
-    );
-    String::from_utf8_lossy(&bytes).into_owned()
+    exchange_raw(addr, req, false, PATIENCE).bytes
 }
 
 #[test]
@@ -74,24 +59,9 @@ listeners:
         dir.display(),
         up.addr()
     );
-    let cfg = std::env::temp_dir().join(format!("ringway-telemetry-{}.yaml", std::process::id()));
-    std::fs::write(&cfg, yaml).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--config", cfg.to_str().unwrap(), "--workers", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut next_addr = |prefix: &str| -> SocketAddr {
-        let line = lines.next().unwrap().unwrap();
-        line.strip_prefix(prefix)
-            .unwrap_or_else(|| panic!("{line}"))
-            .parse()
-            .unwrap()
-    };
-    let gw = next_addr("ringway listening on http://");
-    let admin = next_addr("ringway admin on http://");
+    let mut gateway = Gateway::run_yaml(BIN, &yaml, 2);
+    let gw = gateway.addr();
+    let admin = gateway.admin_addr().expect("admin address");
 
     // The traffic, with the exact bytes each request puts on the wire.
     let mut sent: HashMap<&str, (u64, u64, u64)> = HashMap::new(); // route -> (count, request bytes, response bytes)
@@ -124,7 +94,7 @@ listeners:
     // Metrics: merged across both workers within a second or two.
     let until = Instant::now() + Duration::from_secs(10);
     let metrics = loop {
-        let m = http_get(admin, "/metrics");
+        let m = ringway_testkit::get(admin, "/metrics").text();
         let api_2xx = m.lines().find(|l| {
             l.starts_with(
                 "ringway_requests_total{listener=\"public\",route=\"api\",status_class=\"2xx\"}",
@@ -146,13 +116,9 @@ listeners:
     }
 
     // Clean shutdown writes every record.
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    gateway.signal("TERM");
+    let status = gateway.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
 
     let files: Vec<_> = walk(&dir);
     assert!(!files.is_empty(), "no Parquet files in {}", dir.display());

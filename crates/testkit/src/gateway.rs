@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running `ringway` process; killed when dropped.
+/// A running `ringway` process; killed when dropped (and its temp configuration removed).
 pub struct Gateway {
     child: Child,
+    _config: Option<crate::TempConfig>,
     addr: SocketAddr,
     /// The admin address, once its line has been read.
     admin: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
@@ -52,7 +53,24 @@ impl Gateway {
                 }
             }
         });
-        Self { child, addr, admin }
+        Self {
+            child,
+            _config: None,
+            addr,
+            admin,
+        }
+    }
+
+    /// `ringway run --config <yaml in a temp file> --workers <workers>`.
+    pub fn run_yaml(bin: &str, yaml: &str, workers: usize) -> Self {
+        let config = crate::TempConfig::new(yaml);
+        let workers = workers.to_string();
+        let mut gw = Self::start(
+            bin,
+            &["run", "--config", config.arg(), "--workers", &workers],
+        );
+        gw._config = Some(config);
+        gw
     }
 
     /// Quick-mode gateway: `ringway proxy --listen 127.0.0.1:0 --to <upstreams> <extra>`.

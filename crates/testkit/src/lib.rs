@@ -1,6 +1,7 @@
 //! Test helpers for Ringway: a recording mock upstream that keeps the raw bytes it received and
 //! parses them with an independent parser (httparse), a harness that runs the real `ringway`
-//! binary on an ephemeral port, and a raw HTTP client. Everything binds `127.0.0.1:0`.
+//! binary on an ephemeral port (from a YAML text, in a temp file removed afterwards), one
+//! request builder, and a raw HTTP client. Everything binds `127.0.0.1:0`.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,13 +13,17 @@
 )]
 
 mod client;
+mod config;
 mod gateway;
 mod message;
+mod request;
 mod upstream;
 
 pub use client::{exchange_raw, get, parse_responses, RawExchange, Response};
+pub use config::TempConfig;
 pub use gateway::Gateway;
 pub use message::{parse_requests, Request};
+pub use request::{read_one, roundtrip, Req, PATIENCE};
 pub use upstream::{Reply, Upstream};
 
 /// Retries `check` until it returns true or `patience` passes; for truly asynchronous effects.
