@@ -6,7 +6,7 @@
 //! the time range are skipped without being opened, and so are row groups whose `ts`
 //! statistics do; only the columns the query needs are decoded.
 //!
-//! Per group: request count, errors (see [`is_error`]) and their ratio, p50/p90/p99 of
+//! Per group: request count, errors (see [`is_error`](crate::schema::is_error)) and their ratio, p50/p90/p99 of
 //! `total_us` (an HDR histogram per group with 3 significant digits: nearest rank, reported as
 //! the top of its bucket, at most 0.1% above the exact value; memory stays bounded however
 //! many rows match), and request/response byte sums. Groups are ranked by count (ties by key); `top` keeps the first
@@ -228,7 +228,7 @@ pub struct GroupRow {
     pub key: Option<String>,
     /// Requests.
     pub count: u64,
-    /// Requests that are errors (see [`is_error`]).
+    /// Requests that are errors (see [`is_error`](crate::schema::is_error)).
     pub errors: u64,
     /// Median `total_us`.
     pub p50_us: u32,
