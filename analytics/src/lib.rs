@@ -16,6 +16,7 @@
 //!
 //! [`RequestRecord`]: ringway_telemetry::record::RequestRecord
 
+pub mod anomaly;
 pub mod civil;
 mod columns;
 mod dict;

@@ -1,0 +1,113 @@
+//! What the detectors see of a request ([`Observation`]) and how requests group into endpoints:
+//! route + method + path template, so `/users/123` and `/users/456` are one endpoint.
+
+use std::fmt;
+
+/// One request as the detectors see it, whoever logged it (the gateway's records, Parquet
+/// files, imported access logs).
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// When the request started, µs since the Unix epoch.
+    pub ts_us: i64,
+    /// The route's name; empty when no route matched.
+    pub route: &'a str,
+    /// The method (`GET`).
+    pub method: &'a str,
+    /// The path as requested (a query is ignored).
+    pub path: &'a [u8],
+    /// The status sent (0: none).
+    pub status: u16,
+    /// Total latency, µs.
+    pub total_us: u32,
+    /// Who: the authenticated client id, or the address as text.
+    pub client: &'a str,
+}
+
+/// An endpoint: route, method and path template.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct Endpoint {
+    /// The route's name (`-` when no route matched).
+    pub route: String,
+    /// The method.
+    pub method: String,
+    /// The path with id-like segments replaced by `{id}` (`/users/{id}/orders`).
+    pub template: String,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.route, self.method, self.template)
+    }
+}
+
+/// Segments kept in a template; deeper paths end in `/…`.
+const MAX_SEGMENTS: usize = 6;
+/// The template of every request no route matched: their paths are whatever scanners try,
+/// one endpoint for them all keeps memory bounded.
+pub const UNROUTED: &str = "{unrouted}";
+
+/// Whether a path segment looks like an identifier rather than a fixed name: all digits, or at
+/// least 8 characters of letters, digits, `-` and `_` with at least two digits (UUIDs, hashes,
+/// slugs with ids).
+fn is_id(segment: &[u8]) -> bool {
+    if segment.is_empty() {
+        return false;
+    }
+    if segment.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    segment.len() >= 8
+        && segment
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        && segment.iter().filter(|b| b.is_ascii_digit()).count() >= 2
+}
+
+/// Writes the template of `path` into `out` (cleared first).
+pub(crate) fn template(path: &[u8], out: &mut String) {
+    out.clear();
+    let path = &path[..memchr::memchr(b'?', path).unwrap_or(path.len())];
+    for (i, segment) in path.split(|&b| b == b'/').skip(1).enumerate() {
+        if i == MAX_SEGMENTS {
+            out.push_str("/…");
+            return;
+        }
+        out.push('/');
+        if is_id(segment) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(&String::from_utf8_lossy(segment));
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_collapse_names_stay() {
+        let mut t = String::new();
+        for (path, want) in [
+            ("/users/123", "/users/{id}"),
+            ("/users/456?x=1", "/users/{id}"),
+            ("/users/123/orders/9", "/users/{id}/orders/{id}"),
+            ("/files/3f2a9c1e-5b7d-4e1a-9f00-123456789abc", "/files/{id}"),
+            ("/blob/a1b2c3d4e5", "/blob/{id}"),
+            ("/search", "/search"),
+            ("/search?q=shoes", "/search"),
+            ("/v2/products", "/v2/products"),
+            ("/healthz", "/healthz"),
+            ("/", "/"),
+            ("", "/"),
+            ("/a/b/c/d/e/f/g/h", "/a/b/c/d/e/f/…"),
+            ("/documentation", "/documentation"),
+        ] {
+            template(path.as_bytes(), &mut t);
+            assert_eq!(t, want, "{path}");
+        }
+    }
+}

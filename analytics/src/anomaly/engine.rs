@@ -1,0 +1,387 @@
+//! [`Detector`]: observations in, findings out. Time is the observations' own (and what
+//! [`Detector::advance`] is told), never a clock read, so a live stream and a replay of the
+//! same logs give the same findings.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault};
+
+use super::baseline::{History, Stats, MIN_BUCKET_REQUESTS};
+use super::bucket::Bucket;
+use super::detect::{judge, Signal, Window};
+use super::endpoint::{template, Endpoint, Observation, UNROUTED};
+use super::finding::{ClientShare, Evidence, Finding, Kind, Severity};
+use super::Config;
+
+/// Clients remembered per episode for its top-clients list.
+const EPISODE_CLIENTS: usize = 256;
+
+/// An anomaly in progress.
+#[derive(Debug, Clone)]
+struct Episode {
+    start_us: i64,
+    last_fire_end_us: i64,
+    quiet: usize,
+    severity: Severity,
+    peak: Evidence,
+    requests: u64,
+    clients: HashMap<Box<str>, u64>,
+    /// Clients dropped because the map was full (still counted as distinct).
+    overflow: u64,
+}
+
+/// One endpoint's state.
+#[derive(Debug)]
+struct EndpointState {
+    key: Endpoint,
+    /// Bucket index when first seen.
+    first_bucket: i64,
+    /// Buckets still open (index, counts), at most two (the current one and a late one).
+    open: VecDeque<(i64, Bucket)>,
+    /// The last closed buckets, oldest first (the judged window).
+    window: VecDeque<Bucket>,
+    history: History,
+    episodes: [Option<Episode>; Kind::ALL.len()],
+}
+
+/// The streaming detector; see the [module docs](super).
+#[derive(Debug)]
+pub struct Detector {
+    cfg: Config,
+    endpoints: Vec<EndpointState>,
+    /// Endpoint index by `route \0 method \0 template`.
+    index: HashMap<String, usize>,
+    /// Buckets up to and including this index are closed.
+    closed_through: Option<i64>,
+    /// The first bucket the detector saw.
+    first_bucket: Option<i64>,
+    closed: Vec<Finding>,
+    scratch_template: String,
+    scratch_key: String,
+    hasher: BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
+    /// Observations older than the open buckets, dropped.
+    late: u64,
+}
+
+impl Detector {
+    /// A detector with this configuration.
+    pub fn new(cfg: Config) -> Detector {
+        Detector {
+            cfg,
+            endpoints: Vec::new(),
+            index: HashMap::new(),
+            closed_through: None,
+            first_bucket: None,
+            closed: Vec::new(),
+            scratch_template: String::new(),
+            scratch_key: String::new(),
+            hasher: BuildHasherDefault::default(),
+            late: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Observations that came after their bucket had closed (dropped).
+    pub fn late_observations(&self) -> u64 {
+        self.late
+    }
+
+    /// Endpoints tracked.
+    pub fn endpoints(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Counts one request. Buckets that ended before it (plus the lateness allowance) are
+    /// closed and judged first.
+    pub fn observe(&mut self, o: &Observation<'_>) {
+        self.advance(o.ts_us);
+        let b = o.ts_us.div_euclid(self.cfg.bucket_us);
+        if self.closed_through.is_some_and(|c| b <= c) {
+            self.late += 1;
+            return;
+        }
+        self.first_bucket.get_or_insert(b);
+        let e = self.endpoint_of(o, b);
+        let path_hash = if o.status == 404 {
+            self.hasher.hash_one(o.path)
+        } else {
+            0
+        };
+        let ep = &mut self.endpoints[e];
+        let bucket = match ep.open.iter().position(|(i, _)| *i == b) {
+            Some(p) => &mut ep.open[p].1,
+            None => {
+                ep.open.push_back((b, Bucket::default()));
+                ep.open.make_contiguous().sort_by_key(|(i, _)| *i);
+                let p = ep.open.iter().position(|(i, _)| *i == b).unwrap_or(0);
+                &mut ep.open[p].1
+            }
+        };
+        bucket.add(o.status, o.total_us, o.client, path_hash);
+    }
+
+    /// The endpoint of an observation, added if new (up to the configured number; later ones
+    /// share an `{other}` endpoint per route and method).
+    fn endpoint_of(&mut self, o: &Observation<'_>, bucket: i64) -> usize {
+        let route = if o.route.is_empty() { "-" } else { o.route };
+        if o.route.is_empty() {
+            self.scratch_template.clear();
+            self.scratch_template.push_str(UNROUTED);
+        } else {
+            template(o.path, &mut self.scratch_template);
+        }
+        self.scratch_key.clear();
+        self.scratch_key.push_str(route);
+        self.scratch_key.push('\0');
+        self.scratch_key.push_str(o.method);
+        self.scratch_key.push('\0');
+        self.scratch_key.push_str(&self.scratch_template);
+        if let Some(&e) = self.index.get(self.scratch_key.as_str()) {
+            return e;
+        }
+        if self.endpoints.len() >= self.cfg.max_endpoints {
+            self.scratch_template.clear();
+            self.scratch_template.push_str("{other}");
+            self.scratch_key.truncate(route.len() + o.method.len() + 2);
+            self.scratch_key.push_str("{other}");
+            if let Some(&e) = self.index.get(self.scratch_key.as_str()) {
+                return e;
+            }
+        }
+        let e = self.endpoints.len();
+        self.endpoints.push(EndpointState {
+            key: Endpoint {
+                route: route.to_owned(),
+                method: o.method.to_owned(),
+                template: self.scratch_template.clone(),
+            },
+            first_bucket: bucket,
+            open: VecDeque::with_capacity(2),
+            window: VecDeque::with_capacity(self.cfg.window_buckets),
+            history: History::new(self.cfg.history_buckets, self.cfg.window_buckets),
+            episodes: Default::default(),
+        });
+        self.index.insert(self.scratch_key.clone(), e);
+        e
+    }
+
+    /// Closes and judges every bucket that ended at least the lateness allowance before
+    /// `now_us`. Call it as time passes even without traffic: a silent endpoint is a drop.
+    pub fn advance(&mut self, now_us: i64) {
+        let Some(first) = self.first_bucket else {
+            return;
+        };
+        let last_closable = (now_us - self.cfg.lateness_us).div_euclid(self.cfg.bucket_us) - 1;
+        let mut next = self.closed_through.map_or(first, |c| c + 1);
+        while next <= last_closable {
+            self.close(next);
+            self.closed_through = Some(next);
+            next += 1;
+        }
+    }
+
+    /// Closes bucket `b` on every endpoint and judges it.
+    fn close(&mut self, b: i64) {
+        let cfg = self.cfg.clone();
+        let start_us = b * cfg.bucket_us;
+        let end_us = start_us + cfg.bucket_us;
+        let warm = self
+            .first_bucket
+            .is_some_and(|f| b - f >= cfg.warmup_buckets as i64);
+        for ep in &mut self.endpoints {
+            if b < ep.first_bucket {
+                continue;
+            }
+            let bucket = match ep.open.front() {
+                Some((i, _)) if *i == b => ep.open.pop_front().map(|(_, k)| k).unwrap_or_default(),
+                _ => Bucket::default(),
+            };
+            let stats = Stats {
+                requests: bucket.requests,
+                errors_5xx: bucket.errors_5xx,
+                auth_failures: bucket.auth_failures,
+                rate_limited: bucket.rate_limited,
+                p99_us: if bucket.requests >= MIN_BUCKET_REQUESTS {
+                    bucket.latency_quantile(0.99) as f32
+                } else {
+                    f32::NAN
+                },
+                top_share: match bucket.top_client() {
+                    Some((_, top)) if bucket.requests >= MIN_BUCKET_REQUESTS => {
+                        top as f32 / bucket.requests as f32
+                    }
+                    _ => f32::NAN,
+                },
+                mask: 0,
+                start_s: start_us.div_euclid(1_000_000),
+            };
+            if ep.window.len() == cfg.window_buckets {
+                ep.window.pop_front();
+            }
+            ep.window.push_back(bucket);
+            ep.history.push(stats);
+
+            let mut merged = Bucket::default();
+            for w in &ep.window {
+                merged.merge(w);
+            }
+            let age = b - ep.first_bucket;
+            let history_before = ep.history.buckets.saturating_sub(ep.window.len() as u64);
+            let window = Window {
+                merged: &merged,
+                buckets: ep.window.len(),
+                start_s: start_us.div_euclid(1_000_000),
+                judged: warm && history_before >= cfg.warmup_buckets as u64,
+                new_endpoint: warm
+                    && self
+                        .first_bucket
+                        .is_some_and(|f| ep.first_bucket - f >= cfg.warmup_buckets as i64)
+                    && age < cfg.new_endpoint_buckets as i64,
+            };
+            let mut signals = if warm {
+                judge(&cfg, &window, &ep.history)
+            } else {
+                Vec::new()
+            };
+            // One client refused (auth, rate limit) or walking missing paths is reported as
+            // that, not also as the client dominating the endpoint, for as long as it lasts.
+            let specific = [
+                Kind::Scanning,
+                Kind::AuthFailureStorm,
+                Kind::RateLimitSaturation,
+            ];
+            if specific
+                .iter()
+                .any(|k| ep.episodes[k.index()].is_some() || signals.iter().any(|s| s.kind == *k))
+            {
+                signals.retain(|s| {
+                    s.kind != Kind::SingleClientDominance && s.kind != Kind::TrafficSurge
+                });
+            }
+            let newest = ep.window.back().cloned().unwrap_or_default();
+            let window_start_us = start_us - (ep.window.len() as i64 - 1) * cfg.bucket_us;
+            let max_masked_us = cfg.max_masked_buckets as i64 * cfg.bucket_us;
+            for kind in Kind::ALL {
+                let signal = signals.iter().find(|s| s.kind == kind);
+                let slot = &mut ep.episodes[kind.index()];
+                match (slot.as_mut(), signal) {
+                    (None, None) => {}
+                    (None, Some(s)) => {
+                        let mut e = Episode {
+                            start_us: window_start_us,
+                            last_fire_end_us: end_us,
+                            quiet: 0,
+                            severity: s.severity,
+                            peak: s.evidence.clone(),
+                            requests: 0,
+                            clients: HashMap::new(),
+                            overflow: 0,
+                        };
+                        account(&mut e, &merged, s);
+                        *slot = Some(e);
+                        ep.history.mark_last(ep.window.len(), kind);
+                    }
+                    (Some(e), Some(s)) => {
+                        e.last_fire_end_us = end_us;
+                        e.quiet = 0;
+                        if s.severity >= e.severity {
+                            e.severity = s.severity;
+                            e.peak = s.evidence.clone();
+                        }
+                        account(e, &newest, s);
+                        if end_us - e.start_us <= max_masked_us {
+                            ep.history.mark_last(1, kind);
+                        }
+                    }
+                    (Some(e), None) => {
+                        e.quiet += 1;
+                        if e.quiet >= cfg.quiet_buckets {
+                            if let Some(e) = slot.take() {
+                                self.closed.push(finding(&ep.key, kind, e, false));
+                            }
+                        } else if end_us - e.start_us <= max_masked_us {
+                            // Still inside the episode's hysteresis: keep it out of baselines.
+                            ep.history.mark_last(1, kind);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The findings closed since the last call.
+    pub fn take_closed(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// The findings still open, as of the last closed bucket.
+    pub fn open_findings(&self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for ep in &self.endpoints {
+            for kind in Kind::ALL {
+                if let Some(e) = &ep.episodes[kind.index()] {
+                    out.push(finding(&ep.key, kind, e.clone(), true));
+                }
+            }
+        }
+        out
+    }
+
+    /// Closes every episode (the end of the input) and returns every finding not taken yet,
+    /// in start order.
+    pub fn finish(mut self) -> Vec<Finding> {
+        let mut out = std::mem::take(&mut self.closed);
+        for ep in &mut self.endpoints {
+            for kind in Kind::ALL {
+                if let Some(e) = ep.episodes[kind.index()].take() {
+                    out.push(finding(&ep.key, kind, e, false));
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.start_us, a.kind, &a.endpoint).cmp(&(b.start_us, b.kind, &b.endpoint))
+        });
+        out
+    }
+}
+
+/// Adds a bucket's requests and clients of concern to an episode.
+fn account(e: &mut Episode, b: &Bucket, s: &Signal) {
+    e.requests += u64::from(b.requests);
+    for (client, n) in b.ranked(s.concern) {
+        if let Some(c) = e.clients.get_mut(client) {
+            *c += u64::from(n);
+        } else if e.clients.len() < EPISODE_CLIENTS {
+            e.clients.insert(client.into(), u64::from(n));
+        } else {
+            e.overflow += 1;
+        }
+    }
+}
+
+fn finding(key: &Endpoint, kind: Kind, e: Episode, open: bool) -> Finding {
+    let mut clients: Vec<(&Box<str>, &u64)> = e.clients.iter().collect();
+    clients.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    Finding {
+        kind,
+        endpoint: key.clone(),
+        start_us: e.start_us,
+        end_us: e.last_fire_end_us,
+        open,
+        severity: e.severity,
+        evidence: e.peak,
+        requests: e.requests,
+        top_clients: clients
+            .into_iter()
+            .take(5)
+            .map(|(c, n)| ClientShare {
+                client: c.to_string(),
+                requests: *n,
+            })
+            .collect(),
+        distinct_clients: e.clients.len() as u64 + e.overflow,
+    }
+}
