@@ -22,6 +22,7 @@ mod columns;
 mod dict;
 mod pages;
 pub mod query;
+pub mod scenario;
 pub mod schema;
 pub mod synth;
 pub mod writer;

@@ -42,6 +42,10 @@ impl fmt::Display for Endpoint {
 
 /// Segments kept in a template; deeper paths end in `/…`.
 const MAX_SEGMENTS: usize = 6;
+/// The template of every request answered 404 on a route: a path that does not exist says
+/// nothing about the endpoint it resembles, and scanners would otherwise make one endpoint
+/// per path they try.
+pub const NOT_FOUND: &str = "{not_found}";
 /// The template of every request no route matched: their paths are whatever scanners try,
 /// one endpoint for them all keeps memory bounded.
 pub const UNROUTED: &str = "{unrouted}";
@@ -81,6 +85,36 @@ pub(crate) fn template(path: &[u8], out: &mut String) {
     }
     if out.is_empty() {
         out.push('/');
+    }
+}
+
+/// The observation of a gateway record: route names from `names`, the client id or else the
+/// address written into `client` (reused between calls).
+pub fn observation_of<'a>(
+    rec: &'a ringway_telemetry::record::RequestRecord,
+    names: &'a crate::schema::Names,
+    client: &'a mut String,
+) -> Observation<'a> {
+    let route = names
+        .routes
+        .get(usize::from(rec.listener))
+        .and_then(|r| r.get(usize::from(rec.route)))
+        .map_or("", String::as_str);
+    client.clear();
+    let id = rec.client_id.as_bytes();
+    if id.is_empty() {
+        crate::schema::write_client_ip(client, &rec.client_ip);
+    } else {
+        client.push_str(&String::from_utf8_lossy(id));
+    }
+    Observation {
+        ts_us: rec.ts_us,
+        route,
+        method: rec.method.as_str(),
+        path: rec.path.as_bytes(),
+        status: rec.status,
+        total_us: rec.total_us,
+        client,
     }
 }
 

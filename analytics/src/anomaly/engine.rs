@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 use super::baseline::{History, Stats, MIN_BUCKET_REQUESTS};
 use super::bucket::Bucket;
 use super::detect::{judge, Signal, Window};
-use super::endpoint::{template, Endpoint, Observation, UNROUTED};
+use super::endpoint::{template, Endpoint, Observation, NOT_FOUND, UNROUTED};
 use super::finding::{ClientShare, Evidence, Finding, Kind, Severity};
 use super::Config;
 
@@ -130,6 +130,9 @@ impl Detector {
         if o.route.is_empty() {
             self.scratch_template.clear();
             self.scratch_template.push_str(UNROUTED);
+        } else if o.status == 404 {
+            self.scratch_template.clear();
+            self.scratch_template.push_str(NOT_FOUND);
         } else {
             template(o.path, &mut self.scratch_template);
         }

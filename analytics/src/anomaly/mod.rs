@@ -36,7 +36,7 @@ mod engine;
 mod finding;
 mod stats;
 
-pub use endpoint::{Endpoint, Observation, UNROUTED};
+pub use endpoint::{observation_of, Endpoint, Observation, NOT_FOUND, UNROUTED};
 pub use engine::Detector;
 pub use finding::{ClientShare, Evidence, Finding, Kind, Severity};
 
