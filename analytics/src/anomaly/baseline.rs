@@ -26,8 +26,11 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn masked(&self, kinds: &[Kind]) -> bool {
-        kinds.iter().any(|k| self.mask & (1 << k.index()) != 0)
+    /// Whether the bucket belonged to any episode: an anomalous bucket distorts every
+    /// baseline (a storm of refused logins inflates the request count and flattens the
+    /// latency), so it is kept out of all of them.
+    pub(crate) fn masked(&self) -> bool {
+        self.mask != 0
     }
 }
 
@@ -100,7 +103,7 @@ impl History {
         // The bucket that just left the judged window has its final marks.
         let settled = self.recent.len().checked_sub(self.settle + 1);
         if let Some(s) = settled.map(|i| self.recent[i]) {
-            if !s.masked(&[Kind::TrafficSurge, Kind::TrafficDrop]) {
+            if !s.masked() {
                 let x = s.requests as f32;
                 self.day[day_slot(s.start_s)].add(x);
                 self.week[week_slot(s.start_s)].add(x);
@@ -108,21 +111,14 @@ impl History {
         }
     }
 
-    /// Marks the last `n` buckets as part of an episode of `kind`. An anomaly that brings
-    /// extra requests (a surge, one client scraping or scanning, a storm of refused requests)
-    /// is kept out of the volume baseline too, or its end would look like a drop.
+    /// Marks the last `n` buckets as part of an episode of `kind`, which keeps them out of
+    /// the baselines. A new endpoint's traffic is not kept out: it is what its baselines
+    /// are learning.
     pub(crate) fn mark_last(&mut self, n: usize, kind: Kind) {
-        let mut bits = 1u16 << kind.index();
-        if matches!(
-            kind,
-            Kind::TrafficSurge
-                | Kind::SingleClientDominance
-                | Kind::Scanning
-                | Kind::AuthFailureStorm
-                | Kind::RateLimitSaturation
-        ) {
-            bits |= (1 << Kind::TrafficSurge.index()) | (1 << Kind::TrafficDrop.index());
+        if kind == Kind::NewEndpoint {
+            return;
         }
+        let bits = 1u16 << kind.index();
         let len = self.recent.len();
         for s in self.recent.range_mut(len.saturating_sub(n)..) {
             s.mask |= bits;
@@ -130,30 +126,39 @@ impl History {
     }
 
     /// The buckets before the last `skip` (the window being judged), newest last, at most
-    /// `take` of them, leaving out those marked with any of `kinds`.
-    fn before<'a>(
-        &'a self,
-        skip: usize,
-        take: usize,
-        kinds: &'a [Kind],
-    ) -> impl Iterator<Item = &'a Stats> + 'a {
+    /// `take` of them, leaving out those of episodes.
+    fn before(&self, skip: usize, take: usize) -> impl Iterator<Item = &Stats> + '_ {
         let end = self.recent.len().saturating_sub(skip);
         self.recent
             .range(..end)
             .rev()
-            .filter(move |s| !s.masked(kinds))
+            .filter(|s| !s.masked())
             .take(take)
     }
 
+    /// Buckets held.
+    pub(crate) fn len(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// A measure summed over the last `span` buckets, marked or not (a span being judged).
+    pub(crate) fn sum_last(&self, span: usize, measure: impl Fn(&Stats) -> u32) -> u64 {
+        let len = self.recent.len();
+        self.recent
+            .range(len.saturating_sub(span)..)
+            .map(|s| u64::from(measure(s)))
+            .sum()
+    }
+
     /// How many unmarked buckets are there before the window.
-    pub(crate) fn usable(&self, skip: usize, kinds: &[Kind]) -> usize {
-        self.before(skip, usize::MAX, kinds).count()
+    pub(crate) fn usable(&self, skip: usize) -> usize {
+        self.before(skip, usize::MAX).count()
     }
 
     /// The median requests per bucket over the last `take` unmarked buckets before the window.
     pub(crate) fn short_rate(&self, skip: usize, take: usize) -> f64 {
         let mut v: Vec<f64> = self
-            .before(skip, take, &[Kind::TrafficSurge, Kind::TrafficDrop])
+            .before(skip, take)
             .map(|s| f64::from(s.requests))
             .collect();
         median(&mut v)
@@ -172,32 +177,30 @@ impl History {
         (age_s >= 2 * 86_400 && day.n >= SLOT_MIN_BUCKETS).then_some(f64::from(day.mean))
     }
 
-    /// `(events, requests)` summed over the last `take` buckets before the window not marked
-    /// with `kind`, for share baselines.
+    /// `(events, requests)` summed over the last `take` unmarked buckets before the window,
+    /// for share baselines.
     pub(crate) fn share_counts(
         &self,
         skip: usize,
         take: usize,
-        kind: Kind,
         events: impl Fn(&Stats) -> u32,
     ) -> (u64, u64) {
-        self.before(skip, take, &[kind]).fold((0, 0), |(e, n), s| {
+        self.before(skip, take).fold((0, 0), |(e, n), s| {
             (e + u64::from(events(s)), n + u64::from(s.requests))
         })
     }
 
     /// The median of a per-bucket measure over the last `take` buckets before the window
-    /// that have it (not NaN) and are not marked with `kind`; `None` with fewer than `min`.
+    /// that have it (not NaN) and are not marked; `None` with fewer than `min`.
     pub(crate) fn median_of(
         &self,
         skip: usize,
         take: usize,
-        kind: Kind,
         min: usize,
         measure: impl Fn(&Stats) -> f32,
     ) -> Option<f64> {
         let mut v: Vec<f64> = self
-            .before(skip, take, &[kind])
+            .before(skip, take)
             .map(|s| f64::from(measure(s)))
             .filter(|x| !x.is_nan())
             .collect();
@@ -238,8 +241,13 @@ mod tests {
         h.push(stats(210, 11));
         // The window is the last bucket; the surge bucket before it is left out.
         assert_eq!(h.short_rate(1, 60), 11.0);
-        assert_eq!(h.usable(1, &[Kind::TrafficSurge]), 20);
-        assert_eq!(h.usable(1, &[Kind::ErrorBurst]), 21);
+        assert_eq!(h.usable(1), 20);
+        // An episode of any kind keeps its buckets out of every baseline.
+        h.push(stats(220, 10));
+        h.mark_last(1, Kind::LatencyRegression);
+        h.push(stats(230, 10));
+        assert_eq!(h.usable(1), 21);
+        assert!(h.median_of(1, 60, 1, |s| s.requests as f32) == Some(11.0));
     }
 
     #[test]

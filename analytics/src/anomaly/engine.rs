@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 
 use super::baseline::{History, Stats, MIN_BUCKET_REQUESTS};
 use super::bucket::Bucket;
-use super::detect::{judge, Signal, Window};
+use super::detect::{judge, Judgement, Signal, Window};
 use super::endpoint::{template, Endpoint, Observation, NOT_FOUND, UNROUTED};
 use super::finding::{ClientShare, Evidence, Finding, Kind, Severity};
 use super::Config;
@@ -19,6 +19,8 @@ const EPISODE_CLIENTS: usize = 256;
 #[derive(Debug, Clone)]
 struct Episode {
     start_us: i64,
+    /// Stream time when it was first reported.
+    detected_us: i64,
     last_fire_end_us: i64,
     quiet: usize,
     severity: Severity,
@@ -41,6 +43,8 @@ struct EndpointState {
     window: VecDeque<Bucket>,
     history: History,
     episodes: [Option<Episode>; Kind::ALL.len()],
+    /// When the last episode of each kind stopped firing, µs.
+    ended_us: [Option<i64>; Kind::ALL.len()],
 }
 
 /// The streaming detector; see the [module docs](super).
@@ -60,6 +64,8 @@ pub struct Detector {
     hasher: BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
     /// Observations older than the open buckets, dropped.
     late: u64,
+    /// The stream time of the last [`Detector::advance`].
+    now_us: i64,
 }
 
 impl Detector {
@@ -76,6 +82,7 @@ impl Detector {
             scratch_key: String::new(),
             hasher: BuildHasherDefault::default(),
             late: 0,
+            now_us: i64::MIN,
         }
     }
 
@@ -166,6 +173,7 @@ impl Detector {
             window: VecDeque::with_capacity(self.cfg.window_buckets),
             history: History::new(self.cfg.history_buckets, self.cfg.window_buckets),
             episodes: Default::default(),
+            ended_us: [None; Kind::ALL.len()],
         });
         self.index.insert(self.scratch_key.clone(), e);
         e
@@ -174,6 +182,7 @@ impl Detector {
     /// Closes and judges every bucket that ended at least the lateness allowance before
     /// `now_us`. Call it as time passes even without traffic: a silent endpoint is a drop.
     pub fn advance(&mut self, now_us: i64) {
+        self.now_us = self.now_us.max(now_us);
         let Some(first) = self.first_bucket else {
             return;
         };
@@ -243,12 +252,23 @@ impl Detector {
                         .first_bucket
                         .is_some_and(|f| ep.first_bucket - f >= cfg.warmup_buckets as i64)
                     && age < cfg.new_endpoint_buckets as i64,
+                not_found: ep.key.template == NOT_FOUND,
+                open: Kind::ALL
+                    .iter()
+                    .filter(|k| ep.episodes[k.index()].is_some())
+                    .fold(0, |m, k| m | 1 << k.index()),
+                since_episode: ep.ended_us.map(|e| {
+                    e.map_or(usize::MAX, |e| {
+                        ((end_us - e) / cfg.bucket_us).max(0) as usize
+                    })
+                }),
             };
-            let mut signals = if warm {
+            let mut judgement = if warm {
                 judge(&cfg, &window, &ep.history)
             } else {
-                Vec::new()
+                Judgement::default()
             };
+            let mut signals = std::mem::take(&mut judgement.signals);
             // One client refused (auth, rate limit) or walking missing paths is reported as
             // that, not also as the client dominating the endpoint, for as long as it lasts.
             let specific = [
@@ -265,7 +285,6 @@ impl Detector {
                 });
             }
             let newest = ep.window.back().cloned().unwrap_or_default();
-            let window_start_us = start_us - (ep.window.len() as i64 - 1) * cfg.bucket_us;
             let max_masked_us = cfg.max_masked_buckets as i64 * cfg.bucket_us;
             for kind in Kind::ALL {
                 let signal = signals.iter().find(|s| s.kind == kind);
@@ -273,8 +292,10 @@ impl Detector {
                 match (slot.as_mut(), signal) {
                     (None, None) => {}
                     (None, Some(s)) => {
+                        let span = s.span.max(ep.window.len());
                         let mut e = Episode {
-                            start_us: window_start_us,
+                            start_us: start_us - (span as i64 - 1) * cfg.bucket_us,
+                            detected_us: self.now_us.max(end_us),
                             last_fire_end_us: end_us,
                             quiet: 0,
                             severity: s.severity,
@@ -285,7 +306,7 @@ impl Detector {
                         };
                         account(&mut e, &merged, s);
                         *slot = Some(e);
-                        ep.history.mark_last(ep.window.len(), kind);
+                        ep.history.mark_last(span, kind);
                     }
                     (Some(e), Some(s)) => {
                         e.last_fire_end_us = end_us;
@@ -300,9 +321,13 @@ impl Detector {
                         }
                     }
                     (Some(e), None) => {
-                        e.quiet += 1;
-                        if e.quiet >= cfg.quiet_buckets {
+                        if judgement.was_judged(kind) {
+                            e.quiet += 1;
+                        }
+                        let gap = (end_us - e.last_fire_end_us) / cfg.bucket_us;
+                        if e.quiet >= cfg.quiet_buckets || gap >= cfg.max_gap_buckets as i64 {
                             if let Some(e) = slot.take() {
+                                ep.ended_us[kind.index()] = Some(e.last_fire_end_us);
                                 self.closed.push(finding(&ep.key, kind, e, false));
                             }
                         } else if end_us - e.start_us <= max_masked_us {
@@ -372,6 +397,7 @@ fn finding(key: &Endpoint, kind: Kind, e: Episode, open: bool) -> Finding {
         kind,
         endpoint: key.clone(),
         start_us: e.start_us,
+        detected_us: e.detected_us,
         end_us: e.last_fire_end_us,
         open,
         severity: e.severity,

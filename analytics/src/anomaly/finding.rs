@@ -136,6 +136,10 @@ pub struct Finding {
     pub endpoint: Endpoint,
     /// When it started (µs since the Unix epoch; the start of its first anomalous bucket).
     pub start_us: i64,
+    /// When the detector first reported it: the stream time (the newest record's, or what
+    /// [`Detector::advance`](super::Detector::advance) was told) at which its first bucket
+    /// was judged.
+    pub detected_us: i64,
     /// When it ended (the end of its last anomalous bucket), or the latest bucket judged while
     /// it is still open.
     pub end_us: i64,

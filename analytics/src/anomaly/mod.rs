@@ -58,13 +58,22 @@ pub struct Config {
     pub short_buckets: usize,
     /// Buckets the share baselines look back.
     pub share_history_buckets: usize,
-    /// Quiet evaluations that end an episode.
+    /// Quiet evaluations that end an episode (evaluations with too little traffic to judge
+    /// the kind do not count).
     pub quiet_buckets: usize,
+    /// An episode also ends this many buckets after its kind last fired, judged or not.
+    pub max_gap_buckets: usize,
+    /// Longer spans (buckets) judged when the window has too little traffic for a share or a
+    /// drop: a quiet endpoint's 5xx burst or outage is found later, not never.
+    pub long_windows: Vec<usize>,
     /// An episode's buckets are kept out of the baselines for this long at most: a change
     /// that lasts becomes the new normal, and its episode then ends.
     pub max_masked_buckets: usize,
-    /// Largest Poisson tail probability that counts as anomalous.
+    /// Largest Poisson tail probability that opens an episode.
     pub alpha: f64,
+    /// Largest Poisson tail probability that continues an open episode (whose effect sizes
+    /// and minimum counts are also halved).
+    pub continue_alpha: f64,
     /// Fewest requests in a window for volume-based detectors.
     pub min_requests: u64,
     /// A surge is at least this many times the baseline.
@@ -108,12 +117,15 @@ impl Default for Config {
             short_buckets: 60,
             share_history_buckets: 360,
             quiet_buckets: 3,
+            max_gap_buckets: 30,
+            long_windows: vec![6, 30],
             max_masked_buckets: 180,
             alpha: 1e-9,
+            continue_alpha: 1e-3,
             min_requests: 30,
             surge_ratio: 3.0,
             drop_ratio: 4.0,
-            drop_min_expected: 40.0,
+            drop_min_expected: 30.0,
             min_events: 10,
             share_margin: 0.10,
             latency_min_requests: 20,

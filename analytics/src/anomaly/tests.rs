@@ -280,6 +280,53 @@ fn a_5xx_burst_is_found() {
 }
 
 #[test]
+fn a_quiet_endpoints_5xx_burst_is_found_over_a_longer_span() {
+    // Two requests per 10 s bucket: a 20 s window never holds 10 errors, five minutes do.
+    let (from, to, end) = (T0 + HOUR, T0 + HOUR + 15 * MIN, T0 + 2 * HOUR);
+    let f = run(
+        |d, rng| {
+            let shape = |t: i64, rng: &mut fastrand::Rng| {
+                let share = if (from..to).contains(&t) { 0.5 } else { 0.005 };
+                Req {
+                    status: if rng.f64() < share { 503 } else { 200 },
+                    ..NORMAL
+                }
+            };
+            feed(d, rng, "orders", T0, end, |_| 2.0, shape);
+        },
+        end,
+    );
+    assert_eq!(f.len(), 1, "{:#?}", kinds(&f));
+    assert_eq!(f[0].kind, Kind::ErrorBurst);
+    assert!(f[0].start_us < to && f[0].end_us > from, "{:#?}", f[0]);
+    // Found once five minutes of it have been seen, and not before a minute.
+    let delay = f[0].detected_us - from;
+    assert!((MIN..=6 * MIN).contains(&delay), "{} s", delay / 1_000_000);
+}
+
+#[test]
+fn an_episode_hovering_at_its_threshold_stays_one_finding() {
+    // A 5xx share just above the opening bar for 30 minutes: windows dip below it by chance,
+    // and the lower bar for an open episode keeps it whole.
+    let (from, to, end) = (T0 + HOUR, T0 + HOUR + 30 * MIN, T0 + 2 * HOUR);
+    let f = run(
+        |d, rng| {
+            let shape = |t: i64, rng: &mut fastrand::Rng| {
+                let share = if (from..to).contains(&t) { 0.2 } else { 0.01 };
+                Req {
+                    status: if rng.f64() < share { 503 } else { 200 },
+                    ..NORMAL
+                }
+            };
+            feed(d, rng, "orders", T0, end, |_| 30.0, shape);
+        },
+        end,
+    );
+    assert_one(&f, Kind::ErrorBurst, "orders", from, to);
+    assert!((f[0].end_us - to).abs() <= MIN, "{:#?}", f[0]);
+}
+
+#[test]
 fn credential_stuffing_from_one_address_and_from_many_is_found() {
     for spread in [1u32, 300] {
         let (from, to, end) = (T0 + HOUR, T0 + HOUR + 10 * MIN, T0 + 2 * HOUR);
@@ -428,6 +475,7 @@ fn findings_serialise_as_json() {
             template: "/users/{id}".into(),
         },
         start_us: 1,
+        detected_us: 2,
         end_us: 2,
         open: false,
         severity: Severity::High,
