@@ -19,11 +19,14 @@
 pub mod anomaly;
 pub mod civil;
 mod columns;
+mod columns_in;
 mod dict;
 mod pages;
 pub mod query;
+pub mod report;
 pub mod scenario;
 pub mod schema;
+pub mod source;
 pub mod synth;
 pub mod writer;
 

@@ -118,14 +118,7 @@ impl Bucket {
 
     /// Adds another bucket's counts (for a window).
     pub(crate) fn merge(&mut self, o: &Bucket) {
-        self.requests += o.requests;
-        self.errors_5xx += o.errors_5xx;
-        self.auth_failures += o.auth_failures;
-        self.rate_limited += o.rate_limited;
-        self.not_found += o.not_found;
-        for (a, b) in self.lat.iter_mut().zip(o.lat.iter()) {
-            *a += b;
-        }
+        self.merge_counts(o);
         self.untracked += o.untracked;
         for (k, v) in &o.clients {
             let c = self.clients.entry(k.clone()).or_default();
@@ -138,6 +131,18 @@ impl Bucket {
                     c.not_found_paths.push(*h);
                 }
             }
+        }
+    }
+
+    /// Adds another bucket's counts and latencies, not its clients.
+    pub(crate) fn merge_counts(&mut self, o: &Bucket) {
+        self.requests += o.requests;
+        self.errors_5xx += o.errors_5xx;
+        self.auth_failures += o.auth_failures;
+        self.rate_limited += o.rate_limited;
+        self.not_found += o.not_found;
+        for (a, b) in self.lat.iter_mut().zip(o.lat.iter()) {
+            *a += b;
         }
     }
 

@@ -10,6 +10,7 @@ use super::bucket::Bucket;
 use super::detect::{judge, Judgement, Signal, Window};
 use super::endpoint::{template, Endpoint, Observation, NOT_FOUND, UNROUTED};
 use super::finding::{ClientShare, Evidence, Finding, Kind, Severity};
+use super::series::{Point, SeriesAcc};
 use super::Config;
 
 /// Clients remembered per episode for its top-clients list.
@@ -45,6 +46,8 @@ struct EndpointState {
     episodes: [Option<Episode>; Kind::ALL.len()],
     /// When the last episode of each kind stopped firing, µs.
     ended_us: [Option<i64>; Kind::ALL.len()],
+    /// The endpoint's series for charts, when kept.
+    series: Option<SeriesAcc>,
 }
 
 /// The streaming detector; see the [module docs](super).
@@ -66,6 +69,8 @@ pub struct Detector {
     late: u64,
     /// The stream time of the last [`Detector::advance`].
     now_us: i64,
+    /// Point length of the series kept per endpoint, if any.
+    series_step_us: Option<i64>,
 }
 
 impl Detector {
@@ -83,7 +88,33 @@ impl Detector {
             hasher: BuildHasherDefault::default(),
             late: 0,
             now_us: i64::MIN,
+            series_step_us: None,
         }
+    }
+
+    /// Keeps a series per endpoint with points of `step_us` (rounded up to whole buckets),
+    /// for [`Detector::series`]. Call before the first observation.
+    pub fn keep_series(&mut self, step_us: i64) {
+        let b = self.cfg.bucket_us;
+        self.series_step_us = Some((step_us.max(b) + b - 1) / b * b);
+    }
+
+    /// The point length of the series kept, if any.
+    pub fn series_step_us(&self) -> Option<i64> {
+        self.series_step_us
+    }
+
+    /// The series kept per endpoint (empty unless [`Detector::keep_series`] was called), up to
+    /// the last closed bucket, in the order endpoints were first seen.
+    pub fn series(&mut self) -> Vec<(Endpoint, Vec<Point>)> {
+        self.endpoints
+            .iter_mut()
+            .filter_map(|ep| {
+                let s = ep.series.as_mut()?;
+                s.flush();
+                Some((ep.key.clone(), s.points.clone()))
+            })
+            .collect()
     }
 
     /// The configuration.
@@ -174,6 +205,7 @@ impl Detector {
             history: History::new(self.cfg.history_buckets, self.cfg.window_buckets),
             episodes: Default::default(),
             ended_us: [None; Kind::ALL.len()],
+            series: self.series_step_us.map(SeriesAcc::new),
         });
         self.index.insert(self.scratch_key.clone(), e);
         e
@@ -192,6 +224,38 @@ impl Detector {
             self.close(next);
             self.closed_through = Some(next);
             next += 1;
+        }
+    }
+
+    /// Resumes at `now_us` after a stretch without a single record that means *missing
+    /// logs*, not absent traffic (`ringway report` over files with a hole): the buckets up to
+    /// the last record are judged, open episodes end where they last fired, and the buckets
+    /// of the hole are neither judged nor learned from.
+    pub fn resume_after_gap(&mut self, now_us: i64) {
+        let Some(closed) = self.closed_through else {
+            return;
+        };
+        // Judge what arrived before the hole.
+        let last = self
+            .endpoints
+            .iter()
+            .filter_map(|ep| ep.open.back().map(|(b, _)| *b))
+            .max()
+            .unwrap_or(closed);
+        self.advance((last + 1) * self.cfg.bucket_us + self.cfg.lateness_us);
+        for ep in &mut self.endpoints {
+            for kind in Kind::ALL {
+                if let Some(e) = ep.episodes[kind.index()].take() {
+                    ep.ended_us[kind.index()] = Some(e.last_fire_end_us);
+                    self.closed.push(finding(&ep.key, kind, e, false));
+                }
+            }
+            ep.window.clear();
+            ep.open.clear();
+        }
+        let resume = now_us.div_euclid(self.cfg.bucket_us) - 1;
+        if self.closed_through.is_none_or(|c| c < resume) {
+            self.closed_through = Some(resume);
         }
     }
 
@@ -232,6 +296,9 @@ impl Detector {
             };
             if ep.window.len() == cfg.window_buckets {
                 ep.window.pop_front();
+            }
+            if let Some(s) = &mut ep.series {
+                s.add(start_us, &bucket);
             }
             ep.window.push_back(bucket);
             ep.history.push(stats);
@@ -360,7 +427,7 @@ impl Detector {
 
     /// Closes every episode (the end of the input) and returns every finding not taken yet,
     /// in start order.
-    pub fn finish(mut self) -> Vec<Finding> {
+    pub fn finish(&mut self) -> Vec<Finding> {
         let mut out = std::mem::take(&mut self.closed);
         for ep in &mut self.endpoints {
             for kind in Kind::ALL {

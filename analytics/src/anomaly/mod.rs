@@ -34,11 +34,13 @@ mod detect;
 mod endpoint;
 mod engine;
 mod finding;
+mod series;
 mod stats;
 
 pub use endpoint::{observation_of, Endpoint, Observation, NOT_FOUND, UNROUTED};
 pub use engine::Detector;
 pub use finding::{ClientShare, Evidence, Finding, Kind, Severity};
+pub use series::Point;
 
 /// The detectors' tunables. The defaults are the ones the evaluation in `docs/anomalies.md`
 /// was measured with.

@@ -25,7 +25,8 @@ mod scan;
 
 use groups::Groups;
 pub use scan::list_files;
-use scan::{overlaps, partition_range, scan_file};
+pub(crate) use scan::partition_range;
+use scan::{overlaps, scan_file};
 
 /// A filter on the status sent to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

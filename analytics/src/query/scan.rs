@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
+use arrow_array::{PrimitiveArray, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::file::statistics::Statistics;
@@ -13,6 +13,7 @@ use parquet::file::statistics::Statistics;
 use super::groups::Groups;
 use super::{GroupBy, Query, QueryResult};
 use crate::civil::{parse_rfc3339, US_PER_HOUR, US_PER_MINUTE};
+use crate::columns_in::TextCol;
 use crate::schema::{col, is_error, META_SCHEMA_VERSION, SCHEMA_VERSION};
 use crate::{Error, Result};
 
@@ -45,7 +46,7 @@ pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The time range `[start, end)` (µs) of a file's Hive partition (`dt=YYYY-MM-DD`, optionally
 /// `hour=HH`), if its path has one below `root`.
-pub(super) fn partition_range(root: &Path, file: &Path) -> Option<(i64, i64)> {
+pub(crate) fn partition_range(root: &Path, file: &Path) -> Option<(i64, i64)> {
     let rel = file.strip_prefix(root).ok()?;
     let mut day = None;
     let mut hour = None;
@@ -158,58 +159,6 @@ pub(super) fn scan_file(
         scan_batch(&batch, q, groups, res).map_err(schema_err)?;
     }
     Ok(true)
-}
-
-/// A text column, plain or dictionary-encoded.
-enum TextCol<'a> {
-    Plain(&'a StringArray),
-    Dict {
-        keys: Vec<usize>,
-        key_array: &'a dyn Array,
-        values: &'a StringArray,
-    },
-}
-
-impl<'a> TextCol<'a> {
-    fn of(batch: &'a RecordBatch, name: &str) -> Result<Self, String> {
-        let a = batch
-            .column_by_name(name)
-            .ok_or_else(|| format!("no column {name}"))?;
-        if let Some(s) = a.as_string_opt::<i32>() {
-            return Ok(Self::Plain(s));
-        }
-        if let Some(d) = a.as_any_dictionary_opt() {
-            if let Some(values) = d.values().as_string_opt::<i32>() {
-                return Ok(Self::Dict {
-                    keys: d.normalized_keys(),
-                    key_array: d.keys(),
-                    values,
-                });
-            }
-        }
-        Err(format!(
-            "column {name} has type {}, expected text",
-            a.data_type()
-        ))
-    }
-
-    #[inline]
-    fn get(&self, i: usize) -> Option<&'a str> {
-        match self {
-            Self::Plain(a) => a.is_valid(i).then(|| a.value(i)),
-            Self::Dict {
-                keys,
-                key_array,
-                values,
-            } => {
-                if key_array.is_null(i) {
-                    None
-                } else {
-                    Some(values.value(keys[i]))
-                }
-            }
-        }
-    }
 }
 
 /// Row `i` of an optional text column.

@@ -334,6 +334,23 @@ impl Scenario {
         Stream::new(self, timing, seed)
     }
 
+    /// Writes the records of this scenario to Parquet through the gateway's own writer,
+    /// rotating files by the records' time; returns the writer's statistics.
+    pub fn write_parquet(
+        self,
+        timing: Timing,
+        seed: u64,
+        sink: crate::SinkConfig,
+    ) -> crate::Result<crate::Stats> {
+        let mut w = crate::ParquetSink::new(sink, names())?;
+        for rec in self.stream(timing, seed) {
+            let now = std::time::UNIX_EPOCH
+                + std::time::Duration::from_micros(u64::try_from(rec.ts_us).unwrap_or(0));
+            w.push(&rec, now)?;
+        }
+        w.close()
+    }
+
     /// The ground truth of a run with `timing` (none for the background).
     pub fn labels(&self, timing: &Timing) -> Vec<Label> {
         if self.kinds.is_empty() {

@@ -31,6 +31,12 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Query Parquet traffic logs: filter, group, aggregate (count, errors, latency, bytes).
     Logs(LogsArgs),
+    /// Find anomalies in Parquet traffic logs (any writer's, with the required columns) and
+    /// write a report: a self-contained HTML page with charts, Markdown, or JSON.
+    Report(ReportArgs),
+    /// Write labelled synthetic traffic (a background with a daily rhythm plus one injected
+    /// anomaly) as Parquet traffic logs, with its ground truth; `--list` names the scenarios.
+    Scenario(ScenarioArgs),
     /// Print the stored form of an API key (`sha256:<hex>`) for `auth.consumers.*.api_keys`.
     /// Reads the key from standard input when none is given (keeps it out of shell history).
     HashKey {
@@ -72,6 +78,47 @@ pub(crate) struct LogsArgs {
     /// Output: `table`, `csv` or `json`.
     #[arg(long, default_value = "table")]
     pub(crate) format: String,
+}
+
+/// Options of `ringway report`.
+#[derive(Args, Debug)]
+pub(crate) struct ReportArgs {
+    /// The logs directory (searched recursively for `*.parquet`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) logs: PathBuf,
+    /// Only requests at or after this time: RFC 3339 (`2026-11-28T06:00:00Z`) or an age (`7d`).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Only requests before this time (same forms as `--since`).
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// Output: `html`, `md` or `json`.
+    #[arg(long, default_value = "html")]
+    pub(crate) format: String,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// Options of `ringway scenario`.
+#[derive(Args, Debug)]
+pub(crate) struct ScenarioArgs {
+    /// The scenario (see `--list`).
+    #[arg(required_unless_present = "list")]
+    pub(crate) name: Option<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub(crate) list: bool,
+    /// Where to write the Parquet files (created if missing).
+    #[arg(long, value_name = "DIR", required_unless_present = "list")]
+    pub(crate) out: Option<PathBuf>,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Length of the traffic (the anomaly starts two thirds in, for 15 minutes; at least
+    /// 30 minutes).
+    #[arg(long, default_value = "3h", value_parser = ringway_core::parse_duration)]
+    pub(crate) duration: std::time::Duration,
 }
 
 /// Options of `ringway run`.

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Command::Proxy(args) => commands::proxy::run(*args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Logs(args) => commands::logs::run(&args),
+        Command::Report(args) => commands::report::run(&args),
+        Command::Scenario(args) => commands::scenario::run(&args),
         Command::HashKey { key } => commands::hash_key::run(key),
     };
     match result {

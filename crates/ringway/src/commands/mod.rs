@@ -4,7 +4,9 @@ pub(crate) mod demo;
 pub(crate) mod hash_key;
 pub(crate) mod logs;
 pub(crate) mod proxy;
+pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod scenario;
 pub(crate) mod validate;
 
 use std::process::ExitCode;

@@ -1,0 +1,88 @@
+//! `ringway report --logs DIR`: the anomaly detectors over Parquet traffic logs.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ringway_analytics::anomaly::Config;
+use ringway_analytics::report::{Format, Report};
+use ringway_analytics::source::Logs;
+
+use crate::cli::ReportArgs;
+use crate::commands::config_error;
+
+/// A progress bar on standard error, drawn only on a terminal.
+fn progress_bar() -> impl FnMut(u64, u64) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = u64::MAX;
+    move |done, total| {
+        if !tty || total == 0 {
+            return;
+        }
+        let pct = done * 100 / total;
+        if pct == last {
+            return;
+        }
+        last = pct;
+        let filled = (pct / 4) as usize;
+        eprint!(
+            "\r[{}{}] {pct:>3}% of {total} rows",
+            "#".repeat(filled),
+            " ".repeat(25 - filled)
+        );
+        if done >= total {
+            eprintln!();
+        }
+    }
+}
+
+/// Runs the detectors over the logs and writes the report.
+pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    use ringway_analytics::query::parse_time;
+    let now = std::time::SystemTime::now();
+    let mut errors = Vec::new();
+    let mut time = |name: &str, v: &Option<String>| {
+        v.as_deref().and_then(|s| {
+            parse_time(s, now)
+                .map_err(|e| errors.push(format!("--{name}: {e}")))
+                .ok()
+        })
+    };
+    let since = time("since", &args.since);
+    let until = time("until", &args.until);
+    let format = args
+        .format
+        .parse::<Format>()
+        .map_err(|e| errors.push(format!("--format: {e}")))
+        .ok();
+    if !args.logs.is_dir() {
+        errors.push(format!(
+            "--logs: {} is not a directory",
+            args.logs.display()
+        ));
+    }
+    let (Some(format), true) = (format, errors.is_empty()) else {
+        return Ok(config_error(&errors));
+    };
+    let logs = Logs::open(&args.logs, since, until)
+        .with_context(|| format!("reading {}", args.logs.display()))?;
+    let report = Report::build(&logs, Config::default(), &mut progress_bar())
+        .with_context(|| format!("reading {}", args.logs.display()))?;
+    let text = report.render(format);
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("writing the report")?,
+    }
+    eprintln!(
+        "{} findings over {} requests from {} files",
+        report.findings.len(),
+        report.scan.rows,
+        report.scan.files
+    );
+    Ok(ExitCode::SUCCESS)
+}
