@@ -283,7 +283,17 @@ fn builder(path: &Path) -> Result<Option<ParquetRecordBatchReaderBuilder<File>>>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", path, e)),
     };
-    Ok(Some(ParquetRecordBatchReaderBuilder::try_new(file)?))
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .map(Some)
+        .map_err(|e| named(path, e))
+}
+
+/// A Parquet error with the file it happened in.
+fn named(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Schema {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Checks a file's columns and reads its time range from the `ts` column.
