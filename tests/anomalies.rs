@@ -1,4 +1,6 @@
-//! Anomaly detection through the binary: `ringway scenario` writes labelled Parquet logs,
+//! Anomaly detection through the binary: `ringway demo --scenario` sends labelled traffic
+//! through a live gateway whose `/anomalies` shows the anomaly and whose logs `ringway report`
+//! judges the same way; `ringway scenario` writes labelled Parquet logs,
 //! `ringway report` finds the injected anomaly in them (JSON, Markdown, HTML), bad
 //! arguments are refused with exit 64, and an unreadable file is named.
 
@@ -158,4 +160,161 @@ fn a_file_that_is_not_parquet_is_named() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("notes.parquet"), "{err}");
+}
+
+/// A live `ringway demo --scenario NAME`: its labels (real time), its admin address, and the
+/// findings `/anomalies` showed while it ran (first sighting of each, with the time).
+struct LiveRun {
+    labels: serde_json::Value,
+    seen: Vec<(serde_json::Value, i64)>,
+    logs: PathBuf,
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+fn get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text.split_once("\r\n\r\n")?.1.to_owned())
+}
+
+fn live(name: &str, dir: &Path) -> LiveRun {
+    use std::io::BufRead;
+    let logs = dir.join(name);
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--scenario",
+            name,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--logs",
+            path(&logs),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut admin = None;
+    let labels = loop {
+        let line = lines.next().expect("the demo printed its labels").unwrap();
+        if let Some(a) = line.strip_prefix("ringway admin on http://") {
+            admin = Some(a.to_owned());
+        }
+        if let Some((_, l)) = line.split_once("labels: ") {
+            break serde_json::from_str::<serde_json::Value>(l).unwrap();
+        }
+    };
+    let admin = admin.expect("admin address");
+    // Drain the rest of stdout in the background; poll /anomalies until the demo exits.
+    let reader = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let mut seen: Vec<(serde_json::Value, i64)> = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        if let Some(body) = get(&admin, "/anomalies") {
+            if let Ok(snap) = serde_json::from_str::<serde_json::Value>(&body) {
+                let t = now_us();
+                for f in snap["open"].as_array().into_iter().flatten() {
+                    let key = |f: &serde_json::Value| {
+                        (
+                            f["kind"].clone(),
+                            f["endpoint"].clone(),
+                            f["start_us"].clone(),
+                        )
+                    };
+                    if !seen.iter().any(|(g, _)| key(g) == key(f)) {
+                        seen.push((f.clone(), t));
+                    }
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let out = reader.join().unwrap();
+    assert!(child.wait().unwrap().success(), "{out:#?}");
+    LiveRun { labels, seen, logs }
+}
+
+#[test]
+fn live_scenarios_are_found_on_anomalies_and_by_the_report() {
+    let dir = Dir::new("live-scenarios");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/scenario.yaml");
+    // Two at once (each sends 90 s of traffic ten times faster than its scenario's clock).
+    let runs: Vec<LiveRun> = std::thread::scope(|s| {
+        let a = s.spawn(|| live("credential-stuffing", &dir.0));
+        let b = s.spawn(|| live("errors", &dir.0));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for run in &runs {
+        let label = &run.labels[0];
+        let (start, end) = (
+            label["start_us"].as_i64().unwrap(),
+            label["end_us"].as_i64().unwrap(),
+        );
+        let kinds = label["kinds"].as_array().unwrap();
+        let matches = |f: &serde_json::Value| {
+            kinds.contains(&f["kind"])
+                && f["endpoint"]["route"] == label["route"]
+                && f["start_us"].as_i64().unwrap() < end
+                && f["end_us"].as_i64().unwrap() > start
+        };
+        // Live: on /anomalies within 30 s of the anomaly's start, and nothing else.
+        let live: Vec<_> = run.seen.iter().filter(|(f, _)| matches(f)).collect();
+        assert!(!live.is_empty(), "{label}: not seen live: {:#?}", run.seen);
+        let (first, seen_at) = live[0];
+        assert!(
+            first["kind"] == kinds[0],
+            "{label}: first live finding {first}"
+        );
+        assert!(
+            seen_at - start <= 30_000_000,
+            "{label}: seen {} s after its start",
+            (seen_at - start) / 1_000_000
+        );
+        assert_eq!(live.len(), run.seen.len(), "{label}: {:#?}", run.seen);
+        // Written beside the logs as they ended.
+        let written = std::fs::read_to_string(run.logs.join("findings.jsonl")).unwrap();
+        let written: Vec<serde_json::Value> = written
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            written.iter().any(|f| matches(f) && f["kind"] == kinds[0]),
+            "{written:#?}"
+        );
+        // Offline, judged as the gateway did: the same anomaly.
+        let json = ok(&ringway(&[
+            "report",
+            "--logs",
+            path(&run.logs),
+            "--config",
+            config,
+            "--format",
+            "json",
+        ]));
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let found = report["findings"].as_array().unwrap();
+        assert_eq!(found.len(), 1, "{label}: {found:#?}");
+        assert!(
+            matches(&found[0]) && found[0]["kind"] == kinds[0],
+            "{label}: {found:#?}"
+        );
+        assert_eq!(found[0]["endpoint"], first["endpoint"]);
+    }
 }

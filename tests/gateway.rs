@@ -224,6 +224,18 @@ listeners:
         .map(|r| r.status)
         .collect();
     assert_eq!(statuses, [418, 410]);
+    // And so does `Content-Length: 0` (nothing is left unread); a body is not read, so the
+    // connection closes after it.
+    let mut s = TcpStream::connect(gw.addr()).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"POST /tea HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nPOST /old HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /tea HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).unwrap();
+    let responses = parse_responses(&bytes, |_| false);
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [418, 410]);
+    assert_eq!(responses[0].header("connection"), None);
+    assert_eq!(responses[1].header("connection"), Some("close"));
 }
 
 fn group_config(balance: &str, endpoints: &[(SocketAddr, u32)], extra_route: &str) -> String {

@@ -71,6 +71,8 @@ pub struct Detector {
     now_us: i64,
     /// Point length of the series kept per endpoint, if any.
     series_step_us: Option<i64>,
+    /// Episodes opened so far, per kind.
+    opened: [u64; Kind::ALL.len()],
 }
 
 impl Detector {
@@ -89,6 +91,7 @@ impl Detector {
             late: 0,
             now_us: i64::MIN,
             series_step_us: None,
+            opened: [0; Kind::ALL.len()],
         }
     }
 
@@ -115,6 +118,16 @@ impl Detector {
                 Some((ep.key.clone(), s.points.clone()))
             })
             .collect()
+    }
+
+    /// Episodes opened so far, per kind (in [`Kind::ALL`] order).
+    pub fn opened(&self) -> [u64; Kind::ALL.len()] {
+        self.opened
+    }
+
+    /// The end of the last bucket judged, µs (`None` before the first).
+    pub fn judged_until_us(&self) -> Option<i64> {
+        self.closed_through.map(|b| (b + 1) * self.cfg.bucket_us)
     }
 
     /// The configuration.
@@ -373,6 +386,7 @@ impl Detector {
                         };
                         account(&mut e, &merged, s);
                         *slot = Some(e);
+                        self.opened[kind.index()] += 1;
                         ep.history.mark_last(span, kind);
                     }
                     (Some(e), Some(s)) => {

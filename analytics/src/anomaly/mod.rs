@@ -34,12 +34,14 @@ mod detect;
 mod endpoint;
 mod engine;
 mod finding;
+mod live;
 mod series;
 mod stats;
 
 pub use endpoint::{observation_of, Endpoint, Observation, NOT_FOUND, UNROUTED};
 pub use engine::Detector;
 pub use finding::{ClientShare, Evidence, Finding, Kind, Severity};
+pub use live::{Live, Snapshot};
 pub use series::Point;
 
 /// The detectors' tunables. The defaults are the ones the evaluation in `docs/anomalies.md`

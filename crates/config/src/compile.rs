@@ -224,12 +224,47 @@ impl Compiler {
             }
             other => other.map(std::path::PathBuf::from),
         };
+        let anomalies = self.anomalies(&spec.anomalies, logs_dir.is_some());
         crate::model::Telemetry {
             logs_dir,
             compression,
             rotate,
             max_file_bytes: spec.max_file_bytes,
             queue_capacity: spec.queue_capacity,
+            anomalies,
+        }
+    }
+
+    fn anomalies(
+        &mut self,
+        spec: &crate::spec::AnomaliesSpec,
+        have_logs: bool,
+    ) -> Option<crate::model::Anomalies> {
+        let bucket = self.duration("telemetry.anomalies.bucket", &spec.bucket, false);
+        let warmup = self.duration("telemetry.anomalies.warmup", &spec.warmup, false);
+        if !bucket.is_zero() {
+            if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&bucket) {
+                self.error("telemetry.anomalies.bucket", "must be between 1s and 5m");
+            } else if bucket.subsec_nanos() != 0 {
+                self.error("telemetry.anomalies.bucket", "must be whole seconds");
+            } else if warmup < bucket * 10 || !warmup.as_nanos().is_multiple_of(bucket.as_nanos()) {
+                self.error(
+                    "telemetry.anomalies.warmup",
+                    "must be a whole number of buckets, at least ten",
+                );
+            }
+        }
+        match spec.enabled {
+            Some(true) if !have_logs => {
+                self.error(
+                    "telemetry.anomalies.enabled",
+                    "needs telemetry.logs_dir: the detectors run on the analytics thread",
+                );
+                None
+            }
+            Some(false) => None,
+            _ if !have_logs => None,
+            _ => Some(crate::model::Anomalies { bucket, warmup }),
         }
     }
 

@@ -47,6 +47,9 @@ pub use parse::parse;
 /// The demo's configuration (`config/demo.yaml`), embedded for `ringway demo`.
 pub const DEMO_YAML: &str = include_str!("../../../config/demo.yaml");
 
+/// The configuration `ringway demo --scenario` runs (`config/scenario.yaml`).
+pub const SCENARIO_YAML: &str = include_str!("../../../config/scenario.yaml");
+
 /// Parses and compiles a YAML configuration. On failure returns every problem found: every
 /// unknown key and every semantic error together, or the first syntax/type error (serde cannot
 /// continue past one) with the unknown keys found before it.

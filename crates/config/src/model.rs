@@ -226,6 +226,26 @@ pub struct Telemetry {
     pub max_file_bytes: u64,
     /// Per-core queue capacity in records.
     pub queue_capacity: usize,
+    /// Anomaly detection on the analytics thread; `None` when off.
+    pub anomalies: Option<Anomalies>,
+}
+
+/// The detectors' timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anomalies {
+    /// Bucket length.
+    pub bucket: Duration,
+    /// Warm-up, a whole number of buckets.
+    pub warmup: Duration,
+}
+
+impl Default for Anomalies {
+    fn default() -> Self {
+        Self {
+            bucket: Duration::from_secs(10),
+            warmup: Duration::from_secs(600),
+        }
+    }
 }
 
 impl Default for Telemetry {
@@ -236,6 +256,7 @@ impl Default for Telemetry {
             rotate: Duration::from_secs(60),
             max_file_bytes: 128 << 20,
             queue_capacity: 65536,
+            anomalies: None,
         }
     }
 }

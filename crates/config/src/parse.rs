@@ -191,6 +191,7 @@ fn allowed_keys(shape: &str) -> Option<&'static [&'static str]> {
         "" => fields_of::<ConfigSpec>(),
         "admin" => fields_of::<AdminSpec>(),
         "telemetry" => fields_of::<TelemetrySpec>(),
+        "telemetry.anomalies" => fields_of::<AnomaliesSpec>(),
         "upstreams.*" => fields_of::<UpstreamSpec>(),
         "upstreams.*.endpoints[]" => fields_of::<EndpointSpec>(),
         "upstreams.*.hash_key" => fields_of::<HashKeySpec>(),

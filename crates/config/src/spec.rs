@@ -104,6 +104,31 @@ pub struct TelemetrySpec {
     /// Records buffered per core between the data plane and the writer; when full, records
     /// are dropped and counted, never waited for. Default 65536.
     pub queue_capacity: usize,
+    /// Anomaly detection on the analytics thread (needs `logs_dir`).
+    pub anomalies: AnomaliesSpec,
+}
+
+/// `telemetry.anomalies`: the detectors the analytics thread runs on the record stream.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AnomaliesSpec {
+    /// On or off. Default: on whenever `telemetry.logs_dir` is set; `true` without a logs
+    /// directory is an error.
+    pub enabled: Option<bool>,
+    /// Length of a bucket, the detectors' unit of time (1s to 5m). Default `10s`.
+    pub bucket: DurationSpec,
+    /// History needed before anything is judged, at least ten buckets. Default `10m`.
+    pub warmup: DurationSpec,
+}
+
+impl Default for AnomaliesSpec {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            bucket: DurationSpec::new("10s"),
+            warmup: DurationSpec::new("10m"),
+        }
+    }
 }
 
 impl Default for TelemetrySpec {
@@ -114,6 +139,7 @@ impl Default for TelemetrySpec {
             rotate: DurationSpec::new("60s"),
             max_file_bytes: 128 << 20,
             queue_capacity: 65536,
+            anomalies: AnomaliesSpec::default(),
         }
     }
 }

@@ -78,6 +78,18 @@ rejects! {
         => "telemetry.queue_capacity", "between 1024";
     telemetry_empty_logs_dir: format!("telemetry: {{ logs_dir: \"\" }}\n{}", listener_config())
         => "telemetry.logs_dir", "must not be empty";
+    anomalies_without_logs: format!("telemetry: {{ anomalies: {{ enabled: true }} }}\n{}", listener_config())
+        => "telemetry.anomalies.enabled", "needs telemetry.logs_dir";
+    anomalies_bucket_too_short: format!("telemetry: {{ logs_dir: /tmp/x, anomalies: {{ bucket: 500ms }} }}\n{}", listener_config())
+        => "telemetry.anomalies.bucket", "between 1s and 5m";
+    anomalies_bucket_fractional: format!("telemetry: {{ logs_dir: /tmp/x, anomalies: {{ bucket: 1500ms }} }}\n{}", listener_config())
+        => "telemetry.anomalies.bucket", "whole seconds";
+    anomalies_short_warmup: format!("telemetry: {{ logs_dir: /tmp/x, anomalies: {{ bucket: 10s, warmup: 90s }} }}\n{}", listener_config())
+        => "telemetry.anomalies.warmup", "at least ten";
+    anomalies_ragged_warmup: format!("telemetry: {{ logs_dir: /tmp/x, anomalies: {{ bucket: 10s, warmup: 105s }} }}\n{}", listener_config())
+        => "telemetry.anomalies.warmup", "whole number of buckets";
+    anomalies_unknown_key: format!("telemetry: {{ logs_dir: /tmp/x, anomalies: {{ buckets: 10s }} }}\n{}", listener_config())
+        => "telemetry.anomalies.buckets", "unknown key";
     // Top level.
     workers_zero: format!("workers: 0\n{}", listener_config())
         => "workers", "use `auto` or a number from 1 to 1024";

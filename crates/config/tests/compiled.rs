@@ -438,3 +438,34 @@ listeners:
     let route = &config.listeners[0].routes[0];
     assert_eq!(route.matcher.path, PathMatch::Prefix("/api/".into()));
 }
+
+#[test]
+fn anomaly_detection_follows_the_logs_unless_turned_off() {
+    let with = |telemetry: &str| {
+        from_yaml_str(&format!(
+            r#"
+telemetry: {telemetry}
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes: [{{ name: all, respond: {{ status: 200 }} }}]
+"#
+        ))
+        .unwrap()
+        .telemetry
+        .anomalies
+    };
+    assert_eq!(with("{}"), None);
+    assert_eq!(with("{ logs_dir: /tmp/l }"), Some(Anomalies::default()));
+    assert_eq!(
+        with("{ logs_dir: /tmp/l, anomalies: { enabled: false } }"),
+        None
+    );
+    assert_eq!(
+        with("{ logs_dir: /tmp/l, anomalies: { bucket: 1s, warmup: 30s } }"),
+        Some(Anomalies {
+            bucket: Duration::from_secs(1),
+            warmup: Duration::from_secs(30),
+        })
+    );
+}

@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz` and `/config` on a small blocking server thread.
+//! The admin listener: `/healthz`, `/readyz`, `/config`, `/metrics` and `/anomalies` on a
+//! small blocking server thread.
 //! Admin traffic is rare and tiny, so it stays off the workers' event loops entirely.
 
 use std::io::{self, Read, Write};
@@ -25,6 +26,8 @@ pub struct AdminState {
     pub config_text: Arc<str>,
     /// `/metrics` (Prometheus text format 0.0.4).
     pub metrics: MetricsRenderer,
+    /// `/anomalies` (JSON), when the detectors run.
+    pub anomalies: Option<MetricsRenderer>,
 }
 
 impl Admin {
@@ -92,6 +95,15 @@ fn serve(mut s: TcpStream, state: &AdminState) -> io::Result<()> {
         ),
         (b"GET", b"/config") => ("200 OK", "application/yaml", state.config_text.to_string()),
         (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", (state.metrics)()),
+        (b"GET", b"/anomalies") => match &state.anomalies {
+            Some(render) => ("200 OK", "application/json", render()),
+            None => (
+                "404 Not Found",
+                "application/json",
+                "{\"error\":\"anomaly detection is off: it runs with telemetry.logs_dir\"}\n"
+                    .into(),
+            ),
+        },
         (b"GET", _) => (
             "404 Not Found",
             "application/json",

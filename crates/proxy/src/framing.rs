@@ -47,7 +47,8 @@ pub(crate) fn proxied(upstream: Body, version: Version, keep_alive: bool) -> Fra
 /// A response the gateway makes itself (direct responses, errors). A request body the gateway
 /// does not read ends the connection instead of being drained.
 pub(crate) fn generated(request_body: Body, version: Version, keep_alive: bool) -> Framing {
-    let keep_alive = keep_alive && request_body == Body::None;
+    // A request body the gateway did not read would be taken for the next request: close.
+    let keep_alive = keep_alive && request_body.is_empty();
     Framing {
         body: OutBody::None,
         connection: connection(keep_alive, version),
@@ -96,6 +97,9 @@ mod tests {
         assert_eq!((f.connection, f.keep_alive), (None, true));
         let f = generated(Body::Length(3), Version::Http11, true);
         assert_eq!((f.connection, f.keep_alive), (Some(&b"close"[..]), false));
+        // `Content-Length: 0` leaves nothing unread.
+        let f = generated(Body::Length(0), Version::Http11, true);
+        assert_eq!((f.connection, f.keep_alive), (None, true));
         let f = generated(Body::Chunked, Version::Http11, true);
         assert!(!f.keep_alive);
         let f = generated(Body::None, Version::Http10, true);

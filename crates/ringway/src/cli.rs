@@ -98,6 +98,10 @@ pub(crate) struct ReportArgs {
     /// Write the report here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+    /// The gateway's configuration: the detectors use its `telemetry.anomalies` settings, so
+    /// the report judges the logs as the running gateway did.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// Options of `ringway scenario`.
@@ -235,4 +239,12 @@ pub(crate) struct DemoArgs {
     /// Synthetic requests sent through the gateway before serving.
     #[arg(long, default_value_t = 2000)]
     pub(crate) traffic: usize,
+    /// Instead: send a labelled scenario's traffic (`ringway scenario --list`) through a
+    /// gateway running `config/scenario.yaml`, ten times faster than real time, with anomaly
+    /// detection live on `/anomalies`; then stop.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) scenario: Option<String>,
+    /// The scenario's random seed.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
 }

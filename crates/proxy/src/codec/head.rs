@@ -138,6 +138,13 @@ pub enum Body {
     UntilClose,
 }
 
+impl Body {
+    /// Whether no body bytes follow the head (`Content-Length: 0` included).
+    pub fn is_empty(self) -> bool {
+        matches!(self, Body::None | Body::Length(0))
+    }
+}
+
 /// HTTP version of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {

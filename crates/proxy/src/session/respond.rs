@@ -7,7 +7,7 @@ use ringway_config::model::DirectResponse;
 use ringway_core::ErrorKind;
 
 use super::{deadline, Failure, Session};
-use crate::codec::{write_direct_response, write_error_response, Body, Method};
+use crate::codec::{write_direct_response, write_error_response, Method};
 use crate::framing;
 use crate::io::Conn;
 use crate::stats::bump;
@@ -51,7 +51,7 @@ impl Session {
             &self.req.request_id,
             &mut self.out,
         );
-        if self.head.body == Body::None {
+        if self.head.body.is_empty() {
             client.consume(self.head.len);
         }
         client

@@ -156,6 +156,10 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
                 ready: Arc::clone(&ready),
                 config_text: config_text.into(),
                 metrics: metrics_renderer(&hub, logs.as_ref(), &policies),
+                anomalies: logs.as_ref().and_then(pipeline::Logs::board).map(|b| {
+                    let render: MetricsRenderer = Arc::new(move || b.load().to_json());
+                    render
+                }),
             };
             let admin = Admin::start(a.listen, state)
                 .with_context(|| format!("binding the admin listener {}", a.listen))?;
@@ -206,6 +210,7 @@ fn metrics_renderer(
 ) -> MetricsRenderer {
     let hub = Arc::clone(hub);
     let written = logs.map(pipeline::Logs::counters);
+    let board = logs.and_then(pipeline::Logs::board);
     let policies = Arc::clone(policies);
     Arc::new(move || {
         let extra = written
@@ -213,8 +218,39 @@ fn metrics_renderer(
             .map_or(ExtraGauges::default(), |w| w.gauges());
         let mut text = hub.render_prometheus(&extra);
         policies.render_prometheus(&mut text);
+        if let Some(b) = &board {
+            render_anomalies(&b.load(), &mut text);
+        }
         text
     })
+}
+
+/// The anomaly gauges and counters: every kind, zero when none.
+fn render_anomalies(s: &ringway_analytics::anomaly::Snapshot, out: &mut String) {
+    use ringway_telemetry::metrics::{name, write_family, write_sample, Kind};
+    write_family(
+        out,
+        name::ANOMALIES_OPEN,
+        Kind::Gauge,
+        "Anomaly findings going on, by kind (see /anomalies).",
+    );
+    for (kind, n) in s.open_by_kind() {
+        write_sample(
+            out,
+            name::ANOMALIES_OPEN,
+            &[(name::ANOMALY, kind.as_str())],
+            n,
+        );
+    }
+    write_family(
+        out,
+        name::ANOMALIES_TOTAL,
+        Kind::Counter,
+        "Anomaly findings so far, by kind.",
+    );
+    for (kind, n) in &s.opened_total {
+        write_sample(out, name::ANOMALIES_TOTAL, &[(name::ANOMALY, kind)], *n);
+    }
 }
 
 /// Registers SIGTERM and SIGINT; the returned flag is set when either arrives.
@@ -228,6 +264,13 @@ fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 impl Running {
+    /// The live anomaly snapshot, when the detectors run.
+    pub(crate) fn anomalies(&self) -> Option<ringway_analytics::anomaly::Snapshot> {
+        let board = self.logs.as_ref()?.board()?;
+        let snapshot = board.load();
+        Some((**snapshot).clone())
+    }
+
     /// Serves until a signal arrives (or `limit` passes), then drains and reports.
     pub(crate) fn wait(self, limit: Option<Duration>) -> anyhow::Result<()> {
         let until = limit.map(|d| Instant::now() + d);

@@ -1,12 +1,18 @@
-//! The analytics thread: drains every core's record queue into the Parquet writer. It runs
-//! beside the workers and never blocks them (a full queue drops and counts on the worker).
+//! The analytics thread: drains every core's record queue into the Parquet writer and the
+//! anomaly detectors. It runs beside the workers and never blocks them (a full queue drops
+//! and counts on the worker). Findings are published for `/anomalies` and `/metrics` (one
+//! atomic pointer swap per judged bucket) and appended to `findings.jsonl` beside the logs.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
+use ringway_analytics::anomaly::{self, Finding, Live, Snapshot};
 use ringway_analytics::{Compression, Names, ParquetSink, SinkConfig};
 use ringway_config::model::{self, Config};
 use ringway_telemetry::metrics::ExtraGauges;
@@ -49,7 +55,76 @@ pub(crate) struct Logs {
     producers: Option<Vec<Producer>>,
     stop: Arc<AtomicBool>,
     written: Arc<Written>,
+    board: Option<Board>,
     thread: JoinHandle<anyhow::Result<Totals>>,
+}
+
+/// The latest anomaly snapshot, published by the analytics thread.
+pub(crate) type Board = Arc<ArcSwap<Snapshot>>;
+
+/// The file findings are appended to, one JSON object per line, as they end.
+pub(crate) const FINDINGS_FILE: &str = "findings.jsonl";
+
+/// The detectors' configuration for `telemetry.anomalies` (shared with `ringway report
+/// --config`, so a report over the logs judges them as the gateway did).
+pub(crate) fn detector_config(a: &model::Anomalies) -> anomaly::Config {
+    let bucket_us = i64::try_from(a.bucket.as_micros()).unwrap_or(i64::MAX);
+    let warmup = a.warmup.as_micros() / a.bucket.as_micros().max(1);
+    anomaly::Config {
+        bucket_us,
+        warmup_buckets: usize::try_from(warmup).unwrap_or(usize::MAX),
+        ..anomaly::Config::default()
+    }
+}
+
+/// The detectors, their board and their file.
+struct Detection {
+    live: Live,
+    board: Board,
+    file: PathBuf,
+}
+
+impl Detection {
+    /// Judges what `now` closes; publishes and writes what changed.
+    fn advance(&mut self, now: SystemTime) -> anyhow::Result<()> {
+        let now_us = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let (ended, judged) = self.live.advance(now_us);
+        self.write(&ended)?;
+        if judged {
+            self.board.store(Arc::new(self.live.snapshot()));
+        }
+        Ok(())
+    }
+
+    fn write(&self, findings: &[Finding]) -> anyhow::Result<()> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        append(&self.file, findings)
+            .with_context(|| format!("writing findings to {}", self.file.display()))
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        let rest = self.live.finish();
+        self.write(&rest)?;
+        self.board.store(Arc::new(self.live.snapshot()));
+        Ok(())
+    }
+}
+
+fn append(path: &Path, findings: &[Finding]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for f in findings {
+        text.push_str(&f.to_json());
+        text.push('\n');
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// Index-to-name tables for the log files.
@@ -88,6 +163,12 @@ impl Logs {
         sink_cfg.rotate_after = t.rotate;
         sink_cfg.max_file_bytes = t.max_file_bytes;
         let sink = ParquetSink::new(sink_cfg, names(cfg)).context("opening the Parquet writer")?;
+        let detection = t.anomalies.as_ref().map(|a| Detection {
+            live: Live::new(detector_config(a), names(cfg)),
+            board: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            file: dir.join(FINDINGS_FILE),
+        });
+        let board = detection.as_ref().map(|d| Arc::clone(&d.board));
         let (producers, consumers): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| channel(t.queue_capacity)).unzip();
         let stop = Arc::new(AtomicBool::new(false));
@@ -97,13 +178,14 @@ impl Logs {
             .spawn({
                 let stop = Arc::clone(&stop);
                 let written = Arc::clone(&written);
-                move || run(sink, &consumers, &stop, &written)
+                move || run(sink, detection, &consumers, &stop, &written)
             })?;
         tracing::info!(dir = %dir.display(), "Writing Parquet traffic logs");
         Ok(Some(Self {
             producers: Some(producers),
             stop,
             written,
+            board,
             thread,
         }))
     }
@@ -111,6 +193,11 @@ impl Logs {
     /// The per-worker queues, handed to the server once.
     pub(crate) fn take_producers(&mut self) -> Vec<Producer> {
         self.producers.take().unwrap_or_default()
+    }
+
+    /// The anomaly board `/anomalies` and `/metrics` read, when the detectors run.
+    pub(crate) fn board(&self) -> Option<Board> {
+        self.board.clone()
     }
 
     /// The counters `/metrics` reads.
@@ -129,6 +216,7 @@ impl Logs {
 
 fn run(
     mut sink: ParquetSink,
+    mut detection: Option<Detection>,
     queues: &[Consumer],
     stop: &AtomicBool,
     written: &Written,
@@ -144,15 +232,24 @@ fn run(
                 let now = SystemTime::now();
                 for rec in batch.drain(..) {
                     sink.push(&rec, now)?;
+                    if let Some(d) = &mut detection {
+                        d.live.observe(&rec);
+                    }
                     moved += 1;
                 }
             }
         }
         sink.tick(SystemTime::now())?;
+        if let Some(d) = &mut detection {
+            d.advance(SystemTime::now())?;
+        }
         let stats = sink.stats();
         written.files.store(stats.files_written, Ordering::Relaxed);
         written.rows.store(stats.rows_written, Ordering::Relaxed);
         if stopping {
+            if let Some(d) = &mut detection {
+                d.finish()?;
+            }
             let stats = sink.close()?;
             written.files.store(stats.files_written, Ordering::Relaxed);
             written.rows.store(stats.rows_written, Ordering::Relaxed);

@@ -61,12 +61,27 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             args.logs.display()
         ));
     }
+    let mut detectors = Config::default();
+    if let Some(file) = &args.config {
+        match ringway_config::load_file(file) {
+            Ok(cfg) => {
+                if let Some(a) = &cfg.telemetry.anomalies {
+                    detectors = crate::app::pipeline::detector_config(a);
+                }
+            }
+            Err(problems) => errors.extend(
+                problems
+                    .iter()
+                    .map(|e| format!("--config {}: {e}", file.display())),
+            ),
+        }
+    }
     let (Some(format), true) = (format, errors.is_empty()) else {
         return Ok(config_error(&errors));
     };
     let logs = Logs::open(&args.logs, since, until)
         .with_context(|| format!("reading {}", args.logs.display()))?;
-    let report = Report::build(&logs, Config::default(), &mut progress_bar())
+    let report = Report::build(&logs, detectors, &mut progress_bar())
         .with_context(|| format!("reading {}", args.logs.display()))?;
     let text = report.render(format);
     match &args.out {

@@ -47,6 +47,11 @@ pub mod name {
     /// Counter: failed JWKS fetches, by `provider`.
     pub const JWKS_FETCH_ERRORS_TOTAL: &str = "ringway_jwks_fetch_errors_total";
 
+    /// Gauge: anomaly findings going on, by `anomaly` kind.
+    pub const ANOMALIES_OPEN: &str = "ringway_anomalies_open";
+    /// Counter: anomaly findings so far, by `anomaly` kind.
+    pub const ANOMALIES_TOTAL: &str = "ringway_anomalies_total";
+
     /// Label: listener name.
     pub const LISTENER: &str = "listener";
     /// Label: route name ([`super::NO_ROUTE_LABEL`] when no route matched).
@@ -67,6 +72,8 @@ pub mod name {
     pub const CORE: &str = "core";
     /// Label: JWT provider name.
     pub const PROVIDER: &str = "provider";
+    /// Label: anomaly kind (`traffic_surge`, `auth_failure_storm`, ...).
+    pub const ANOMALY: &str = "anomaly";
 
     /// `kind` value: a newly opened upstream connection.
     pub const KIND_NEW: &str = "new";

@@ -2,78 +2,35 @@
 //! sample requests through it, then serving until Ctrl-C (or `--duration`).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ringway_proxy::codec::{find_head_end, Body, HeadLimits, RequestHead};
 use ringway_proxy::RunOptions;
+
+mod backend;
+mod scenario;
+
+use backend::{read_one, start_backend, Answer, Responder};
 
 use crate::app;
 use crate::cli::DemoArgs;
 
-/// Starts one demo backend on an ephemeral loopback port; `name` shows in its responses.
-fn start_backend(name: &'static str) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding a demo backend")?;
-    let addr = listener.local_addr()?;
+/// The demo API's answers: `/users/{id}`, `/slow`, `/flaky`, `/reports`; 404 otherwise.
+fn demo_responder(backend: &'static str) -> Responder {
     let hits = Arc::new(AtomicU64::new(0));
-    std::thread::Builder::new()
-        .name(format!("demo-{name}"))
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let hits = Arc::clone(&hits);
-                std::thread::spawn(move || serve_backend(stream, name, &hits));
-            }
-        })?;
-    Ok(addr)
-}
-
-fn serve_backend(mut stream: TcpStream, name: &str, hits: &AtomicU64) {
-    let limits = HeadLimits::default();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let mut head = RequestHead::default();
-    loop {
-        let mut scanned = 0;
-        let end = loop {
-            match find_head_end(&buf, &mut scanned, &limits) {
-                Ok(Some(end)) => break end,
-                Ok(None) => {}
-                Err(_) => return,
-            }
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        if head.parse(&buf[..end], &limits).is_err() {
-            return;
-        }
-        let body_len = match head.body {
-            Body::Length(n) => n as usize,
-            _ => 0,
-        };
-        while buf.len() < end + body_len {
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let path = String::from_utf8_lossy(head.path.of(&buf)).into_owned();
+    Arc::new(move |seen| {
         let n = hits.fetch_add(1, Ordering::Relaxed) + 1;
-        let (status, body) = respond(name, &path, n);
-        buf.drain(..end + body_len);
-        let reply = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nserver: demo-{name}\r\n\r\n{body}",
-            body.len()
-        );
-        if stream.write_all(reply.as_bytes()).is_err() || !head.keep_alive {
-            return;
+        let (status, body) = respond(backend, seen.path, n);
+        Answer {
+            status: status.to_owned(),
+            body,
+            delay: Duration::ZERO,
         }
-    }
+    })
 }
 
 fn respond(backend: &str, path: &str, n: u64) -> (&'static str, String) {
@@ -135,6 +92,20 @@ fn sample(gateway: SocketAddr, path: &str, extra: &str) -> anyhow::Result<(Strin
 /// Runs the demo: the embedded `config/demo.yaml` with its upstream addresses pointed at
 /// in-process backends and its listeners at `--listen` / `--admin-listen`.
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.scenario {
+        let Some(s) = ringway_analytics::scenario::scenario(name) else {
+            let names: Vec<&str> = ringway_analytics::scenario::SCENARIOS
+                .iter()
+                .map(|s| s.name)
+                .collect();
+            return Ok(crate::commands::config_error(&[format!(
+                "--scenario: unknown scenario {name:?}; one of {}",
+                names.join(", ")
+            )]));
+        };
+        scenario::run(&args, s)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let listen: SocketAddr = args
         .listen
         .parse()
@@ -149,7 +120,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for group in &mut cfg.upstreams {
         for ep in &mut group.endpoints {
             let name = names.next().unwrap_or("extra");
-            ep.addr = start_backend(name)?;
+            ep.addr = start_backend(name, demo_responder(name))?;
             println!("demo backend {name:<6} ({}) on {}", group.name, ep.addr);
         }
     }
@@ -261,36 +232,6 @@ fn synthetic_traffic(addr: SocketAddr, n: usize) {
         "\nsynthetic traffic: {sent} requests from {CLIENTS} keep-alive clients in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-}
-
-/// Reads one response with a Content-Length body (what the demo backends and the gateway's
-/// own responses send).
-fn read_one(s: &mut TcpStream, buf: &mut [u8]) -> bool {
-    let mut have = 0;
-    loop {
-        if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while have < end + 4 + len {
-                match s.read(&mut buf[have..]) {
-                    Ok(0) | Err(_) => return false,
-                    Ok(k) => have += k,
-                }
-            }
-            return true;
-        }
-        if have == buf.len() {
-            return false;
-        }
-        match s.read(&mut buf[have..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(k) => have += k,
-        }
-    }
 }
 
 /// Prints a `ringway logs` summary of what the demo's traffic left in the Parquet logs.
