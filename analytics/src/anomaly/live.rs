@@ -43,7 +43,7 @@ impl Snapshot {
     }
 }
 
-/// The live detectors; see the [module docs](self).
+/// The live detectors: records in, findings and snapshots out.
 #[derive(Debug)]
 pub struct Live {
     detector: Detector,
