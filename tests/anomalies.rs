@@ -318,3 +318,57 @@ fn live_scenarios_are_found_on_anomalies_and_by_the_report() {
         assert_eq!(found[0]["endpoint"], first["endpoint"]);
     }
 }
+
+#[test]
+fn import_counts_bad_lines_and_writes_what_the_report_reads() {
+    let dir = Dir::new("import-cli");
+    let log = dir.0.join("access.log");
+    std::fs::write(
+        &log,
+        concat!(
+            "203.0.113.7 - - [06/Dec/2026:10:00:00 +0000] \"GET /users/1 HTTP/1.1\" 200 512 \"-\" \"curl/8\"\n",
+            "\\x16\\x03\\x01\n",
+            "203.0.113.8 - - [06/Dec/2026:10:00:01 +0000] \"POST /login HTTP/1.1\" 401 - \"-\" \"-\" 0.081\n",
+            "\n",
+            "203.0.113.9 - - [06/Dec/2026:10:00:02 +0000] \"GET /nope HTTP/1.1\" 404 0 \"-\" \"-\"\n",
+            "203.0.113.9 - - [06/Dec/2026:10:00:02] \"GET /nope HTTP/1.1\" 404 0 \"-\" \"-\"\n",
+        ),
+    )
+    .unwrap();
+    let out = dir.0.join("parquet");
+    let run = ringway(&["import", path(&log), "--out", path(&out)]);
+    let summary = ok(&run);
+    assert!(
+        summary.contains("5 lines: 3 rows in 1 files") && summary.contains("2 lines skipped"),
+        "{summary}"
+    );
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("access.log:2: no client address"), "{err}");
+    assert!(err.contains("access.log:6: bad time"), "{err}");
+    // The report reads the files: three requests, three endpoints, nothing anomalous.
+    let json = ok(&ringway(&[
+        "report",
+        "--logs",
+        path(&out),
+        "--format",
+        "json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["scan"]["rows"], 3);
+    assert_eq!(report["endpoints"], 3);
+    // Bad arguments: exit 64, each named.
+    let bad = ringway(&[
+        "import",
+        path(&dir.0.join("missing.log")),
+        "--format",
+        "xml",
+        "--out",
+        path(&out),
+    ]);
+    assert_eq!(bad.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("missing.log") && err.contains("--format"),
+        "{err}"
+    );
+}

@@ -21,6 +21,7 @@ pub mod civil;
 mod columns;
 mod columns_in;
 mod dict;
+pub mod import;
 mod pages;
 pub mod query;
 pub mod report;

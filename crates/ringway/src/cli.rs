@@ -34,6 +34,9 @@ pub(crate) enum Command {
     /// Find anomalies in Parquet traffic logs (any writer's, with the required columns) and
     /// write a report: a self-contained HTML page with charts, Markdown, or JSON.
     Report(ReportArgs),
+    /// Turn nginx/Apache access logs (combined format, or nginx JSON lines) into Parquet
+    /// traffic logs for `ringway report`; lines that do not parse are counted, never fatal.
+    Import(ImportArgs),
     /// Write labelled synthetic traffic (a background with a daily rhythm plus one injected
     /// anomaly) as Parquet traffic logs, with its ground truth; `--list` names the scenarios.
     Scenario(ScenarioArgs),
@@ -100,6 +103,25 @@ pub(crate) struct ReportArgs {
     pub(crate) out: Option<PathBuf>,
     /// The gateway's configuration: the detectors use its `telemetry.anomalies` settings, so
     /// the report judges the logs as the running gateway did.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Options of `ringway import`.
+#[derive(Args, Debug)]
+pub(crate) struct ImportArgs {
+    /// The access logs.
+    #[arg(required = true, value_name = "FILE")]
+    pub(crate) files: Vec<PathBuf>,
+    /// `combined` (optionally followed by a request time in seconds) or `json`.
+    #[arg(long, default_value = "combined")]
+    pub(crate) format: String,
+    /// Where to write the Parquet files (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// Name each request's route with this gateway configuration's router (its first
+    /// listener; access logs carry no Host, so host-matched routes do not match). Without
+    /// it, the route is the path's first segment, and 404s have none.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 }

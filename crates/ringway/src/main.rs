@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(args),
         Command::Logs(args) => commands::logs::run(&args),
         Command::Report(args) => commands::report::run(&args),
+        Command::Import(args) => commands::import::run(&args),
         Command::Scenario(args) => commands::scenario::run(&args),
         Command::HashKey { key } => commands::hash_key::run(key),
     };

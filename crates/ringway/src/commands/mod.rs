@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod hash_key;
+pub(crate) mod import;
 pub(crate) mod logs;
 pub(crate) mod proxy;
 pub(crate) mod report;
