@@ -23,6 +23,7 @@ mod columns_in;
 mod dict;
 pub mod import;
 mod pages;
+pub mod propose;
 pub mod query;
 pub mod report;
 pub mod scenario;

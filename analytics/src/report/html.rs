@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::svg::Chart;
 use super::time;
-use super::{evidence_text, human_duration, Report};
+use super::{change_text, evidence_text, human_duration, Report};
 use crate::anomaly::Finding;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:980px;color:#111;padding:0 12px}\
@@ -95,6 +95,27 @@ pub(crate) fn render(r: &Report) -> String {
             );
         }
         o.push_str("</tbody></table>\n");
+    }
+    if !r.proposals.is_empty() {
+        o.push_str("<h2 id=\"proposals\">Proposed changes</h2>\n");
+        for p in &r.proposals {
+            let Some(f) = r.findings.get(p.finding) else {
+                continue;
+            };
+            let _ = writeln!(
+                o,
+                "<div class=\"proposal\"><p><b>{}</b> on <code>{}</code>: {} — {}.</p>",
+                f.kind.as_str(),
+                escape(&f.endpoint.to_string()),
+                escape(&change_text(p)),
+                escape(&p.why)
+            );
+            let snippet = p.snippet();
+            if !snippet.is_empty() {
+                let _ = writeln!(o, "<pre><code>{}</code></pre>", escape(&snippet));
+            }
+            o.push_str("</div>\n");
+        }
     }
     if !r.series.is_empty() {
         let _ = writeln!(

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::time;
-use super::{evidence_text, human_duration, Report};
+use super::{change_text, evidence_text, human_duration, Report};
 
 /// A table cell: pipes escaped, line breaks removed.
 fn cell(s: &str) -> String {
@@ -65,6 +65,28 @@ pub(crate) fn render(r: &Report) -> String {
             f.requests,
             cell(&clients),
         );
+    }
+    o.push_str("\n## Proposed changes\n\n");
+    for p in &r.proposals {
+        let Some(f) = r.findings.get(p.finding) else {
+            continue;
+        };
+        let _ = writeln!(
+            o,
+            "- **{}** on `{}`: {} — {}.",
+            f.kind.as_str(),
+            f.endpoint,
+            change_text(p),
+            p.why
+        );
+        let snippet = p.snippet();
+        if !snippet.is_empty() {
+            let _ = writeln!(o, "\n  ```yaml");
+            for line in snippet.lines() {
+                let _ = writeln!(o, "  {line}");
+            }
+            let _ = writeln!(o, "  ```");
+        }
     }
     o
 }

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::anomaly::{Config, Detector, Endpoint, Finding, Point};
+use crate::propose::{propose, Change, Proposal, Usage};
 use crate::source::{Logs, ScanStats};
 use crate::Result;
 
@@ -75,6 +76,8 @@ pub struct Report {
     pub step_us: i64,
     /// The series of every endpoint with a finding, in the order of their first finding.
     pub series: Vec<EndpointSeries>,
+    /// A proposed change per finding (same order).
+    pub proposals: Vec<Proposal>,
 }
 
 impl Report {
@@ -84,6 +87,7 @@ impl Report {
         let range_us = logs.time_range();
         let bucket = cfg.bucket_us;
         let step_us = range_us.map_or(bucket, |(a, b)| ((b - a) / CHART_POINTS).max(bucket));
+        let mut usage = Usage::new(cfg.bucket_us);
         let mut d = Detector::new(cfg);
         d.keep_series(step_us);
         let mut last: Option<i64> = None;
@@ -97,6 +101,7 @@ impl Report {
             }
             last = Some(last.map_or(o.ts_us, |l| l.max(o.ts_us)));
             d.observe(o);
+            usage.observe(o);
         })?;
         let findings = d.finish();
         let all = d.series();
@@ -118,9 +123,10 @@ impl Report {
             scan,
             endpoints: d.endpoints(),
             gaps,
-            findings,
             step_us: d.series_step_us().unwrap_or(step_us),
             series,
+            proposals: propose(&findings, &usage),
+            findings,
         })
     }
 
@@ -152,6 +158,20 @@ pub(crate) fn human_duration(us: i64) -> String {
         s if s >= 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         s if s >= 60 => format!("{} min {} s", s / 60, s % 60),
         s => format!("{s} s"),
+    }
+}
+
+/// A proposal's change in one line.
+pub(crate) fn change_text(p: &Proposal) -> String {
+    match &p.change {
+        Change::Deny { cidrs } => format!("deny {}", cidrs.join(", ")),
+        Change::RateLimit {
+            key,
+            requests,
+            per_s,
+            ..
+        } => format!("rate limit ({}): {requests} per {per_s} s", key.as_str()),
+        Change::Advice { text } => text.clone(),
     }
 }
 

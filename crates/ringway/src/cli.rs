@@ -105,6 +105,10 @@ pub(crate) struct ReportArgs {
     /// the report judges the logs as the running gateway did.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// With `--config`: write that configuration with every proposed change applied here
+    /// (checked as `ringway validate` would before it is written).
+    #[arg(long, value_name = "FILE", requires = "config")]
+    pub(crate) proposed: Option<PathBuf>,
 }
 
 /// Options of `ringway import`.
@@ -145,6 +149,9 @@ pub(crate) struct ScenarioArgs {
     /// 30 minutes).
     #[arg(long, default_value = "3h", value_parser = ringway_core::parse_duration)]
     pub(crate) duration: std::time::Duration,
+    /// Background requests per second at the daily peak (15:00 UTC; 0.1× at 03:00).
+    #[arg(long, default_value_t = 30.0)]
+    pub(crate) peak_rps: f64,
 }
 
 /// Options of `ringway run`.

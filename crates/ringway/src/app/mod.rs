@@ -4,6 +4,7 @@
 //! `run`, `proxy` and `demo` alike.
 
 mod jwks;
+pub(crate) mod patch;
 pub(crate) mod pipeline;
 
 use std::net::SocketAddr;

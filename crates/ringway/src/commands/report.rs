@@ -93,6 +93,43 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             .write_all(text.as_bytes())
             .context("writing the report")?,
     }
+    if let (Some(out), Some(config)) = (&args.proposed, &args.config) {
+        let yaml = std::fs::read_to_string(config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        let (patched, skipped) = crate::app::patch::apply(&yaml, &report.proposals)?;
+        for s in &skipped {
+            eprintln!("not applied: {s}");
+        }
+        // The patched file must be one the gateway accepts: checked as `validate` does.
+        let checked = ringway_config::from_yaml_str(&patched)
+            .map_err(|e| anyhow::anyhow!("the patched configuration is invalid: {e}"))
+            .and_then(|cfg| {
+                let (_, problems) =
+                    crate::app::check(&cfg, 1, ringway_policy::Secrets::MayBeAbsent);
+                match problems
+                    .iter()
+                    .find(|p| p.severity == crate::app::Severity::Error)
+                {
+                    Some(p) => Err(anyhow::anyhow!(
+                        "the patched configuration is invalid: {}",
+                        p.error
+                    )),
+                    None => Ok(()),
+                }
+            });
+        checked?;
+        std::fs::write(out, patched).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!(
+            "proposed configuration ({} changes) written to {}",
+            report
+                .proposals
+                .iter()
+                .filter(|p| !matches!(p.change, ringway_analytics::propose::Change::Advice { .. }))
+                .count()
+                - skipped.len(),
+            out.display()
+        );
+    }
     eprintln!(
         "{} findings over {} requests from {} files",
         report.findings.len(),

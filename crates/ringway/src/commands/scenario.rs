@@ -29,6 +29,9 @@ pub(crate) fn run(args: &ScenarioArgs) -> anyhow::Result<ExitCode> {
     if duration_us < 30 * 60_000_000 {
         return Ok(config_error(&["--duration: at least 30m"]));
     }
+    if !(args.peak_rps > 0.0 && args.peak_rps <= 100_000.0) {
+        return Ok(config_error(&["--peak-rps: between 0 and 100000"]));
+    }
     let Some(out) = &args.out else {
         return Ok(config_error(&["--out is required"]));
     };
@@ -36,6 +39,7 @@ pub(crate) fn run(args: &ScenarioArgs) -> anyhow::Result<ExitCode> {
     let timing = Timing {
         duration_us,
         inject_at_us: duration_us / 3 * 2,
+        peak_rps: args.peak_rps,
         ..standard
     };
     let stats = s
