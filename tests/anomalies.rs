@@ -372,3 +372,80 @@ fn import_counts_bad_lines_and_writes_what_the_report_reads() {
         "{err}"
     );
 }
+
+#[test]
+fn proposals_make_a_valid_config_whose_replay_refuses_the_scraper_alone() {
+    let dir = Dir::new("propose-cli");
+    let logs = dir.0.join("logs");
+    ok(&ringway(&[
+        "scenario",
+        "scraping",
+        "--out",
+        path(&logs),
+        "--seed",
+        "2",
+        "--duration",
+        "90m",
+    ]));
+    // The scenario gateway, judged with the offline detectors' 10 s buckets.
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/scenario.yaml"
+    ))
+    .unwrap()
+    .replace(
+        "anomalies: { bucket: 1s, warmup: 30s }",
+        "anomalies: { bucket: 10s, warmup: 10m }",
+    );
+    let base_file = dir.0.join("gateway.yaml");
+    std::fs::write(&base_file, base).unwrap();
+    let proposed = dir.0.join("proposed.yaml");
+    let md = ok(&ringway(&[
+        "report",
+        "--logs",
+        path(&logs),
+        "--config",
+        path(&base_file),
+        "--proposed",
+        path(&proposed),
+        "--format",
+        "md",
+    ]));
+    assert!(md.contains("## Proposed changes"), "{md}");
+    assert!(md.contains("key: client_ip"), "{md}");
+    ok(&ringway(&["validate", path(&proposed)]));
+    let text = std::fs::read_to_string(&proposed).unwrap();
+    assert!(text.contains("proposed-products-client"), "{text}");
+
+    let json = ok(&ringway(&[
+        "replay",
+        "--logs",
+        path(&logs),
+        "--config",
+        path(&proposed),
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let share = |t: &serde_json::Value| {
+        let refused = t["ip_denied"].as_u64().unwrap() + t["rate_limited"].as_u64().unwrap();
+        refused as f64 / t["requests"].as_u64().unwrap() as f64
+    };
+    // The scraper (the finding's top client) is refused most of the time; nobody else is.
+    let top = &v["top_refused_clients"][0];
+    assert_eq!(top["client"], "100.64.11.184", "{v:#}");
+    assert!(share(&top["tally"]) > 0.9, "{v:#}");
+    assert!(share(&v["others"]) < 0.01, "{v:#}");
+    // The original configuration refuses nothing.
+    let json = ok(&ringway(&[
+        "replay",
+        "--logs",
+        path(&logs),
+        "--config",
+        path(&base_file),
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(share(&v["total"]), 0.0);
+}

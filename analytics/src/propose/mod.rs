@@ -5,8 +5,8 @@
 //!   clients' addresses on the route (each client with at least 10% of the finding's
 //!   requests; a storm spread thinner than that has no such client);
 //! * an **auth-failure storm** spread over many addresses, or a **traffic surge**: a limit on
-//!   the route as a whole (`key: global`) at twice the 99th percentile of its requests per
-//!   bucket outside any finding;
+//!   the route as a whole (`key: global`) at 1.2 times the 99.9th percentile of its requests
+//!   per bucket outside any finding (its busiest normal moments);
 //! * **single-client dominance** (scraping) and **rate-limit saturation**: a per-client limit
 //!   (`key: client_ip`) at twice the 99th percentile of the other clients' peak requests in
 //!   one bucket — nearly every client stays under it, the outlier does not;
@@ -24,8 +24,14 @@ mod usage;
 
 pub use usage::{quantile, Usage};
 
-/// Headroom over the observed percentile.
+/// Headroom of a per-client limit over the other clients' 99th-percentile peak: one client's
+/// peaks vary a lot.
 const HEADROOM: f64 = 2.0;
+/// Headroom of a route-wide limit over the route's 99.9th-percentile bucket outside the
+/// findings: a route's total varies little from one bucket to the next (many clients), so a
+/// cap just above its busiest normal bucket leaves normal traffic alone and admits as little
+/// of a flood as it can.
+const ROUTE_HEADROOM: f64 = 1.2;
 /// The smallest proposed limit per bucket.
 const MIN_LIMIT: u32 = 10;
 /// A client with at least this share of a finding's requests is behind it.
@@ -184,8 +190,8 @@ pub fn propose(findings: &[Finding], usage: &Usage) -> Vec<Proposal> {
                 .collect();
             let global_limit = |why: &str| {
                 let mut rates = usage.route_rates(route, &windows);
-                let p99 = quantile(&mut rates, 0.99);
-                let requests = ((f64::from(p99) * HEADROOM).ceil() as u32).max(MIN_LIMIT);
+                let p999 = quantile(&mut rates, 0.999);
+                let requests = ((f64::from(p999) * ROUTE_HEADROOM).ceil() as u32).max(MIN_LIMIT);
                 (
                     Change::RateLimit {
                         name: limit_name(route, "route"),
@@ -194,7 +200,7 @@ pub fn propose(findings: &[Finding], usage: &Usage) -> Vec<Proposal> {
                         per_s,
                     },
                     format!(
-                        "{why}: cap the route at twice the 99th percentile of its requests per {per_s} s outside the finding ({p99} over {} buckets)",
+                        "{why}: cap the route at 1.2 times the 99.9th percentile of its requests per {per_s} s outside the finding ({p999} over {} buckets)",
                         rates.len()
                     ),
                 )

@@ -30,7 +30,7 @@ impl Run {
     }
 }
 
-/// Per-route usage; see the [module docs](self).
+/// Per-route usage: clients' peaks and the route's requests per bucket.
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
     bucket_us: i64,
@@ -134,4 +134,54 @@ pub fn quantile(v: &mut [u32], q: f64) -> u32 {
     v.sort_unstable();
     let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
     v[rank - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs<'a>(ts_s: i64, route: &'a str, client: &'a str) -> Observation<'a> {
+        Observation {
+            ts_us: ts_s * 1_000_000,
+            route,
+            method: "GET",
+            path: b"/",
+            status: 200,
+            total_us: 1,
+            client,
+        }
+    }
+
+    #[test]
+    fn peaks_per_client_and_rates_per_bucket_with_gaps_and_exclusions() {
+        let mut u = Usage::new(10_000_000);
+        for (t, c) in [
+            (0, "a"),
+            (1, "a"),
+            (2, "b"),
+            (11, "a"),
+            (35, "a"),
+            (36, "a"),
+            (37, "a"),
+        ] {
+            u.observe(&obs(t, "r", c));
+        }
+        let mut peaks = u.client_peaks("r", &[]);
+        peaks.sort_unstable();
+        assert_eq!(peaks, [1, 3]);
+        assert_eq!(u.client_peaks("r", &["a"]), [1]);
+        // Buckets 0, 1, 2 (empty), 3.
+        assert_eq!(u.route_rates("r", &[]), [3, 1, 0, 3]);
+        // Leaving out 10 s..20 s.
+        assert_eq!(u.route_rates("r", &[(10_000_000, 20_000_000)]), [3, 0, 3]);
+        assert!(u.route_rates("other", &[]).is_empty());
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let mut v: Vec<u32> = (1..=100).collect();
+        assert_eq!(quantile(&mut v, 0.99), 99);
+        assert_eq!(quantile(&mut v, 0.999), 100);
+        assert_eq!(quantile(&mut [], 0.5), 0);
+    }
 }

@@ -84,6 +84,16 @@ impl Report {
     /// Runs the detectors with `cfg` over `logs`; `progress(rows done, rows)` as files are
     /// read.
     pub fn build(logs: &Logs, cfg: Config, progress: &mut dyn FnMut(u64, u64)) -> Result<Report> {
+        Report::build_with(logs, cfg, progress, &mut |_| {})
+    }
+
+    /// [`Report::build`], also showing every row to `also` (in the same pass).
+    pub fn build_with(
+        logs: &Logs,
+        cfg: Config,
+        progress: &mut dyn FnMut(u64, u64),
+        also: &mut dyn FnMut(&crate::anomaly::Observation<'_>),
+    ) -> Result<Report> {
         let range_us = logs.time_range();
         let bucket = cfg.bucket_us;
         let step_us = range_us.map_or(bucket, |(a, b)| ((b - a) / CHART_POINTS).max(bucket));
@@ -102,6 +112,7 @@ impl Report {
             last = Some(last.map_or(o.ts_us, |l| l.max(o.ts_us)));
             d.observe(o);
             usage.observe(o);
+            also(o);
         })?;
         let findings = d.finish();
         let all = d.series();

@@ -37,6 +37,9 @@ pub(crate) enum Command {
     /// Turn nginx/Apache access logs (combined format, or nginx JSON lines) into Parquet
     /// traffic logs for `ringway report`; lines that do not parse are counted, never fatal.
     Import(ImportArgs),
+    /// Replay Parquet traffic logs through a configuration's IP filters and rate limits (the
+    /// gateway's own limiter, on the logs' clock): what would it have refused, from whom?
+    Replay(ReplayArgs),
     /// Write labelled synthetic traffic (a background with a daily rhythm plus one injected
     /// anomaly) as Parquet traffic logs, with its ground truth; `--list` names the scenarios.
     Scenario(ScenarioArgs),
@@ -128,6 +131,26 @@ pub(crate) struct ImportArgs {
     /// it, the route is the path's first segment, and 404s have none.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+}
+
+/// Options of `ringway replay`.
+#[derive(Args, Debug)]
+pub(crate) struct ReplayArgs {
+    /// The logs directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) logs: PathBuf,
+    /// The configuration to replay (e.g. one `ringway report --proposed` wrote).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// Only requests at or after this time (RFC 3339 or an age such as `7d`).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Only requests before this time.
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// Output: `md` or `json`.
+    #[arg(long, default_value = "md")]
+    pub(crate) format: String,
 }
 
 /// Options of `ringway scenario`.

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => commands::logs::run(&args),
         Command::Report(args) => commands::report::run(&args),
         Command::Import(args) => commands::import::run(&args),
+        Command::Replay(args) => commands::replay::run(&args),
         Command::Scenario(args) => commands::scenario::run(&args),
         Command::HashKey { key } => commands::hash_key::run(key),
     };

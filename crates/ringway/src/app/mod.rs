@@ -6,6 +6,7 @@
 mod jwks;
 pub(crate) mod patch;
 pub(crate) mod pipeline;
+pub(crate) mod replay;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,6 +5,7 @@ pub(crate) mod hash_key;
 pub(crate) mod import;
 pub(crate) mod logs;
 pub(crate) mod proxy;
+pub(crate) mod replay;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod scenario;
@@ -15,6 +16,23 @@ use std::process::ExitCode;
 use ringway_proxy::RunOptions;
 
 use crate::cli::{ProcessArgs, EXIT_CONFIG};
+
+/// `--since` and `--until` (RFC 3339 or an age) as µs; a bad one is added to `errors`.
+pub(crate) fn time_range(
+    since: Option<&str>,
+    until: Option<&str>,
+    errors: &mut Vec<String>,
+) -> (Option<i64>, Option<i64>) {
+    let now = std::time::SystemTime::now();
+    let mut time = |name: &str, v: Option<&str>| {
+        v.and_then(|s| {
+            ringway_analytics::query::parse_time(s, now)
+                .map_err(|e| errors.push(format!("--{name}: {e}")))
+                .ok()
+        })
+    };
+    (time("since", since), time("until", until))
+}
 
 /// Prints every problem and returns the configuration exit status (64).
 pub(crate) fn config_error<S: std::fmt::Display>(problems: &[S]) -> ExitCode {

@@ -38,18 +38,9 @@ fn progress_bar() -> impl FnMut(u64, u64) {
 
 /// Runs the detectors over the logs and writes the report.
 pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    use ringway_analytics::query::parse_time;
-    let now = std::time::SystemTime::now();
     let mut errors = Vec::new();
-    let mut time = |name: &str, v: &Option<String>| {
-        v.as_deref().and_then(|s| {
-            parse_time(s, now)
-                .map_err(|e| errors.push(format!("--{name}: {e}")))
-                .ok()
-        })
-    };
-    let since = time("since", &args.since);
-    let until = time("until", &args.until);
+    let (since, until) =
+        super::time_range(args.since.as_deref(), args.until.as_deref(), &mut errors);
     let format = args
         .format
         .parse::<Format>()
