@@ -336,6 +336,15 @@ fn inspect(path: &Path) -> Result<Option<FileInfo>> {
     }
     let mut columns: Vec<&'static str> = REQUIRED_COLUMNS.to_vec();
     columns.extend(CLIENT_COLUMNS.into_iter().filter(|c| has(c)));
+    if let Some((min_us, max_us, rows)) = range_from_statistics(&b) {
+        return Ok(Some(FileInfo {
+            path: path.to_path_buf(),
+            min_us,
+            max_us,
+            rows,
+            columns,
+        }));
+    }
     let mask = ProjectionMask::columns(b.parquet_schema(), [col::TS]);
     let reader = b
         .with_projection(mask)
@@ -360,6 +369,39 @@ fn inspect(path: &Path) -> Result<Option<FileInfo>> {
         rows,
         columns,
     }))
+}
+
+/// The time range and rows of a file from its footer: the `ts` column's row-group statistics
+/// in the unit its Arrow type says; `None` when a row group has none (then `ts` is read).
+fn range_from_statistics(b: &ParquetRecordBatchReaderBuilder<File>) -> Option<(i64, i64, u64)> {
+    use arrow_schema::{DataType, TimeUnit};
+    use parquet::file::statistics::Statistics;
+    let scale: fn(i64) -> i64 = match b.schema().field_with_name(col::TS).ok()?.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) | DataType::Int64 => |v| v,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => |v| v.saturating_mul(1_000),
+        DataType::Timestamp(TimeUnit::Second, _) => |v| v.saturating_mul(1_000_000),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => |v| v / 1_000,
+        _ => return None,
+    };
+    let leaf = b
+        .parquet_schema()
+        .columns()
+        .iter()
+        .position(|c| c.name() == col::TS)?;
+    let (mut min, mut max, mut rows) = (i64::MAX, i64::MIN, 0u64);
+    for rg in b.metadata().row_groups() {
+        rows += u64::try_from(rg.num_rows()).ok()?;
+        let Some(Statistics::Int64(st)) = rg.column(leaf).statistics() else {
+            return None;
+        };
+        // A row group of nulls only has no min/max and adds nothing.
+        if st.null_count_opt() == Some(rg.num_rows() as u64) {
+            continue;
+        }
+        min = min.min(scale(*st.min_opt()?));
+        max = max.max(scale(*st.max_opt()?));
+    }
+    Some((min, max, rows))
 }
 
 /// Reads a file's columns of interest, tagging each batch with `index`, the file's place in

@@ -1,7 +1,10 @@
 //! One endpoint's counts over one bucket (10 s by default), and the merge of a few of them into
 //! the window the detectors judge.
 
-use std::collections::HashMap;
+use super::Map;
+
+/// A client, interned by the detector (its name is in the detector's table).
+pub(crate) type ClientId = u32;
 
 /// Latency bins: four per power of two of µs (bin `i` holds up to 2^(i/4) µs), up to 2^32 µs.
 const LAT_BINS: usize = 129;
@@ -57,7 +60,7 @@ pub(crate) struct Bucket {
     pub(crate) rate_limited: u32,
     pub(crate) not_found: u32,
     lat: Box<[u32; LAT_BINS]>,
-    pub(crate) clients: HashMap<Box<str>, ClientCounts>,
+    pub(crate) clients: Map<ClientId, ClientCounts>,
     /// Requests of clients beyond [`MAX_CLIENTS`].
     pub(crate) untracked: u32,
 }
@@ -71,7 +74,7 @@ impl Default for Bucket {
             rate_limited: 0,
             not_found: 0,
             lat: Box::new([0; LAT_BINS]),
-            clients: HashMap::new(),
+            clients: Map::default(),
             untracked: 0,
         }
     }
@@ -79,7 +82,7 @@ impl Default for Bucket {
 
 impl Bucket {
     /// Counts one request.
-    pub(crate) fn add(&mut self, status: u16, total_us: u32, client: &str, path_hash: u64) {
+    pub(crate) fn add(&mut self, status: u16, total_us: u32, client: ClientId, path_hash: u64) {
         self.requests += 1;
         let auth = status == 401 || status == 403;
         let nf = status == 404;
@@ -91,14 +94,14 @@ impl Bucket {
             _ => {}
         }
         self.lat[lat_bin(total_us)] += 1;
-        if !self.clients.contains_key(client) {
+        if !self.clients.contains_key(&client) {
             if self.clients.len() >= MAX_CLIENTS {
                 self.untracked += 1;
                 return;
             }
-            self.clients.insert(client.into(), ClientCounts::default());
+            self.clients.insert(client, ClientCounts::default());
         }
-        let Some(c) = self.clients.get_mut(client) else {
+        let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
         c.requests += 1;
@@ -121,7 +124,7 @@ impl Bucket {
         self.merge_counts(o);
         self.untracked += o.untracked;
         for (k, v) in &o.clients {
-            let c = self.clients.entry(k.clone()).or_default();
+            let c = self.clients.entry(*k).or_default();
             c.requests += v.requests;
             c.auth_failures += v.auth_failures;
             c.rate_limited += v.rate_limited;
@@ -163,24 +166,33 @@ impl Bucket {
         lat_bin_upper(LAT_BINS - 1)
     }
 
-    /// The client with the most requests and its count.
-    pub(crate) fn top_client(&self) -> Option<(&str, u32)> {
+    /// The client with the most requests and its count (ties: the first seen).
+    pub(crate) fn top_client(&self) -> Option<(ClientId, u32)> {
         self.clients
             .iter()
             .max_by(|a, b| a.1.requests.cmp(&b.1.requests).then(b.0.cmp(a.0)))
-            .map(|(k, v)| (&**k, v.requests))
+            .map(|(k, v)| (*k, v.requests))
     }
 
-    /// Clients ranked by `measure` (ties by name), most first, those with a zero dropped.
-    pub(crate) fn ranked(&self, measure: impl Fn(&ClientCounts) -> u32) -> Vec<(&str, u32)> {
-        let mut v: Vec<(&str, u32)> = self
-            .clients
+    /// The client with the most of `measure` and its count, if any has some (ties: the first
+    /// seen).
+    pub(crate) fn top_by(&self, measure: impl Fn(&ClientCounts) -> u32) -> Option<(ClientId, u32)> {
+        self.clients
             .iter()
-            .map(|(k, c)| (&**k, measure(c)))
+            .map(|(k, c)| (*k, measure(c)))
             .filter(|(_, n)| *n > 0)
-            .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        v
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+
+    /// Clients with some of `measure`, and how much.
+    pub(crate) fn with<'a>(
+        &'a self,
+        measure: impl Fn(&ClientCounts) -> u32 + 'a,
+    ) -> impl Iterator<Item = (ClientId, u32)> + 'a {
+        self.clients
+            .iter()
+            .map(move |(k, c)| (*k, measure(c)))
+            .filter(|(_, n)| *n > 0)
     }
 }
 
@@ -216,7 +228,7 @@ mod tests {
         }
         let mut b = Bucket::default();
         for us in 1..=100u32 {
-            b.add(200, us * 1000, "c", 0);
+            b.add(200, us * 1000, 1, 0);
         }
         let p99 = b.latency_quantile(0.99);
         assert!((99_000.0..=124_000.0).contains(&p99), "{p99}");
@@ -226,19 +238,24 @@ mod tests {
 
     #[test]
     fn clients_and_distinct_404_paths() {
+        let (scanner, alice) = (7, 9);
         let mut b = Bucket::default();
         for i in 0..100u64 {
-            b.add(404, 100, "scanner", i % 80);
+            b.add(404, 100, scanner, i % 80);
         }
-        b.add(200, 100, "alice", 1);
-        b.add(401, 100, "alice", 1);
-        assert_eq!(b.top_client(), Some(("scanner", 100)));
-        assert_eq!(b.clients["scanner"].not_found_paths.len(), MAX_PATHS);
-        assert_eq!(b.ranked(|c| c.auth_failures), [("alice", 1)]);
+        b.add(200, 100, alice, 1);
+        b.add(401, 100, alice, 1);
+        assert_eq!(b.top_client(), Some((scanner, 100)));
+        assert_eq!(b.clients[&scanner].not_found_paths.len(), MAX_PATHS);
+        assert_eq!(b.top_by(|c| c.auth_failures), Some((alice, 1)));
+        assert_eq!(
+            b.with(|c| c.auth_failures).collect::<Vec<_>>(),
+            [(alice, 1)]
+        );
         let mut w = Bucket::default();
         w.merge(&b);
         w.merge(&b);
         assert_eq!((w.requests, w.not_found, w.auth_failures), (204, 200, 2));
-        assert_eq!(w.clients["alice"].requests, 4);
+        assert_eq!(w.clients[&alice].requests, 4);
     }
 }

@@ -147,12 +147,8 @@ pub(crate) fn judge(cfg: &Config, w: &Window<'_>, h: &History) -> Judgement {
             span: skip,
         });
     }
-    if let Some((client, paths)) = b
-        .ranked(distinct_404_paths)
-        .first()
-        .map(|(c, p)| (c.to_string(), *p))
-    {
-        let nf = b.clients.get(client.as_str()).map_or(0, |c| c.not_found);
+    if let Some((client, paths)) = b.top_by(distinct_404_paths) {
+        let nf = b.clients.get(&client).map_or(0, |c| c.not_found);
         let min = cfg.scan_paths as f64 * w.bar(cfg, Kind::Scanning).1;
         if f64::from(paths) >= min && f64::from(nf) >= min {
             j.signals.push(Signal {
@@ -299,16 +295,8 @@ pub(crate) fn judge(cfg: &Config, w: &Window<'_>, h: &History) -> Judgement {
 
     // Volume against the short-term level and, with days of history, the time of day/week.
     let seasonal = h.seasonal_rate(w.start_s, bucket_s);
-    let rate = |span: usize| {
-        let short = h.short_rate(span, cfg.short_buckets);
-        let seasonal = seasonal.unwrap_or(short);
-        // A drop is judged against the hour's level too: an unnoticed rise just before (a
-        // surge elsewhere that spilled over) must not make its end look like a drop.
-        let hour = h.short_rate(span, cfg.history_buckets);
-        (short.max(seasonal), short.min(seasonal).min(hour))
-    };
-    let (high, _) = rate(skip);
-    let high = high.max(0.05) * skip as f64;
+    let short = h.short_rate(skip, cfg.short_buckets);
+    let high = short.max(seasonal.unwrap_or(short)).max(0.05) * skip as f64;
     let explained = j.signals.iter().any(|s| {
         matches!(
             s.kind,
@@ -340,12 +328,20 @@ pub(crate) fn judge(cfg: &Config, w: &Window<'_>, h: &History) -> Judgement {
         });
     }
     // A drop on the shortest span expected to carry enough requests to tell (not of 404s:
-    // fewer requests for missing paths is no outage).
+    // fewer requests for missing paths is no outage), against the lower of the recent level
+    // and the seasonal one — and of the hour's, computed only for a candidate (a median of
+    // an hour of buckets is the dearest thing here): an unnoticed rise just before (a surge
+    // elsewhere that spilled over) must not make its end look like a drop.
     let (drop_alpha, drop_f) = w.bar(cfg, Kind::TrafficDrop);
     let drop_span = spans(cfg, w, Kind::TrafficDrop, h)
         .filter(|_| !w.not_found)
         .find_map(|span| {
-            let low = rate(span).1 * span as f64;
+            let short = if span == skip {
+                short
+            } else {
+                h.short_rate(span, cfg.short_buckets)
+            };
+            let low = short.min(seasonal.unwrap_or(short)) * span as f64;
             (low >= cfg.drop_min_expected).then_some((span, low))
         });
     if let Some((span, low)) = drop_span {
@@ -355,21 +351,23 @@ pub(crate) fn judge(cfg: &Config, w: &Window<'_>, h: &History) -> Judgement {
         } else {
             h.sum_last(span, |s| s.requests)
         };
-        if (n as f64) * relaxed(cfg.drop_ratio, drop_f) <= low
-            && poisson_at_most(n, low) < drop_alpha
-        {
-            j.signals.push(Signal {
-                kind: Kind::TrafficDrop,
-                evidence: Evidence {
-                    metric: "requests per window",
-                    baseline: low,
-                    observed: n as f64,
-                    p_value: poisson_at_most(n, low),
-                },
-                severity: Severity::of_ratio(low / (n as f64).max(1.0)),
-                concern: requests,
-                span,
-            });
+        let ratio = relaxed(cfg.drop_ratio, drop_f);
+        if (n as f64) * ratio <= low {
+            let low = low.min(h.short_rate(span, cfg.history_buckets) * span as f64);
+            if (n as f64) * ratio <= low && poisson_at_most(n, low) < drop_alpha {
+                j.signals.push(Signal {
+                    kind: Kind::TrafficDrop,
+                    evidence: Evidence {
+                        metric: "requests per window",
+                        baseline: low,
+                        observed: n as f64,
+                        p_value: poisson_at_most(n, low),
+                    },
+                    severity: Severity::of_ratio(low / (n as f64).max(1.0)),
+                    concern: requests,
+                    span,
+                });
+            }
         }
     }
     j

@@ -2,16 +2,22 @@
 //! [`Detector::advance`] is told), never a clock read, so a live stream and a replay of the
 //! same logs give the same findings.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 use super::baseline::{History, Stats, MIN_BUCKET_REQUESTS};
-use super::bucket::Bucket;
+use super::bucket::{Bucket, ClientId};
 use super::detect::{judge, Judgement, Signal, Window};
 use super::endpoint::{template, Endpoint, Observation, NOT_FOUND, UNROUTED};
 use super::finding::{ClientShare, Evidence, Finding, Kind, Severity};
 use super::series::{Point, SeriesAcc};
-use super::Config;
+use super::{Config, Map};
+
+/// Clients named one by one; later ones share one entry (memory stays bounded over weeks of
+/// logs with millions of addresses).
+const MAX_CLIENT_NAMES: usize = 1 << 22;
+/// The name of the shared entry.
+const OTHER_CLIENTS: &str = "(others)";
 
 /// Clients remembered per episode for its top-clients list.
 const EPISODE_CLIENTS: usize = 256;
@@ -27,7 +33,7 @@ struct Episode {
     severity: Severity,
     peak: Evidence,
     requests: u64,
-    clients: HashMap<Box<str>, u64>,
+    clients: Map<ClientId, u64>,
     /// Clients dropped because the map was full (still counted as distinct).
     overflow: u64,
 }
@@ -56,7 +62,10 @@ pub struct Detector {
     cfg: Config,
     endpoints: Vec<EndpointState>,
     /// Endpoint index by `route \0 method \0 template`.
-    index: HashMap<String, usize>,
+    index: Map<String, usize>,
+    /// Client ids by name, and names by id.
+    client_ids: Map<Box<str>, ClientId>,
+    client_names: Vec<Box<str>>,
     /// Buckets up to and including this index are closed.
     closed_through: Option<i64>,
     /// The first bucket the detector saw.
@@ -64,7 +73,7 @@ pub struct Detector {
     closed: Vec<Finding>,
     scratch_template: String,
     scratch_key: String,
-    hasher: BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
+    hasher: foldhash::fast::RandomState,
     /// Observations older than the open buckets, dropped.
     late: u64,
     /// The stream time of the last [`Detector::advance`].
@@ -81,13 +90,15 @@ impl Detector {
         Detector {
             cfg,
             endpoints: Vec::new(),
-            index: HashMap::new(),
+            index: Map::default(),
+            client_ids: Map::default(),
+            client_names: Vec::new(),
             closed_through: None,
             first_bucket: None,
             closed: Vec::new(),
             scratch_template: String::new(),
             scratch_key: String::new(),
-            hasher: BuildHasherDefault::default(),
+            hasher: foldhash::fast::RandomState::default(),
             late: 0,
             now_us: i64::MIN,
             series_step_us: None,
@@ -161,6 +172,7 @@ impl Detector {
         } else {
             0
         };
+        let client = self.client_id(o.client);
         let ep = &mut self.endpoints[e];
         let bucket = match ep.open.iter().position(|(i, _)| *i == b) {
             Some(p) => &mut ep.open[p].1,
@@ -171,7 +183,23 @@ impl Detector {
                 &mut ep.open[p].1
             }
         };
-        bucket.add(o.status, o.total_us, o.client, path_hash);
+        bucket.add(o.status, o.total_us, client, path_hash);
+    }
+
+    /// The id of a client, named on first sight (up to [`MAX_CLIENT_NAMES`]).
+    fn client_id(&mut self, name: &str) -> ClientId {
+        if let Some(&id) = self.client_ids.get(name) {
+            return id;
+        }
+        let full = self.client_names.len() >= MAX_CLIENT_NAMES;
+        let name = if full { OTHER_CLIENTS } else { name };
+        if let Some(&id) = self.client_ids.get(name) {
+            return id;
+        }
+        let id = self.client_names.len() as ClientId;
+        self.client_names.push(name.into());
+        self.client_ids.insert(name.into(), id);
+        id
     }
 
     /// The endpoint of an observation, added if new (up to the configured number; later ones
@@ -260,7 +288,8 @@ impl Detector {
             for kind in Kind::ALL {
                 if let Some(e) = ep.episodes[kind.index()].take() {
                     ep.ended_us[kind.index()] = Some(e.last_fire_end_us);
-                    self.closed.push(finding(&ep.key, kind, e, false));
+                    self.closed
+                        .push(finding(&ep.key, kind, e, false, &self.client_names));
                 }
             }
             ep.window.clear();
@@ -381,7 +410,7 @@ impl Detector {
                             severity: s.severity,
                             peak: s.evidence.clone(),
                             requests: 0,
-                            clients: HashMap::new(),
+                            clients: Map::default(),
                             overflow: 0,
                         };
                         account(&mut e, &merged, s);
@@ -409,7 +438,13 @@ impl Detector {
                         if e.quiet >= cfg.quiet_buckets || gap >= cfg.max_gap_buckets as i64 {
                             if let Some(e) = slot.take() {
                                 ep.ended_us[kind.index()] = Some(e.last_fire_end_us);
-                                self.closed.push(finding(&ep.key, kind, e, false));
+                                self.closed.push(finding(
+                                    &ep.key,
+                                    kind,
+                                    e,
+                                    false,
+                                    &self.client_names,
+                                ));
                             }
                         } else if end_us - e.start_us <= max_masked_us {
                             // Still inside the episode's hysteresis: keep it out of baselines.
@@ -432,7 +467,7 @@ impl Detector {
         for ep in &self.endpoints {
             for kind in Kind::ALL {
                 if let Some(e) = &ep.episodes[kind.index()] {
-                    out.push(finding(&ep.key, kind, e.clone(), true));
+                    out.push(finding(&ep.key, kind, e.clone(), true, &self.client_names));
                 }
             }
         }
@@ -446,7 +481,7 @@ impl Detector {
         for ep in &mut self.endpoints {
             for kind in Kind::ALL {
                 if let Some(e) = ep.episodes[kind.index()].take() {
-                    out.push(finding(&ep.key, kind, e, false));
+                    out.push(finding(&ep.key, kind, e, false, &self.client_names));
                 }
             }
         }
@@ -460,20 +495,24 @@ impl Detector {
 /// Adds a bucket's requests and clients of concern to an episode.
 fn account(e: &mut Episode, b: &Bucket, s: &Signal) {
     e.requests += u64::from(b.requests);
-    for (client, n) in b.ranked(s.concern) {
-        if let Some(c) = e.clients.get_mut(client) {
+    // Most first, so a full map keeps the clients that matter.
+    let mut ranked: Vec<(ClientId, u32)> = b.with(s.concern).collect();
+    ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (client, n) in ranked {
+        if let Some(c) = e.clients.get_mut(&client) {
             *c += u64::from(n);
         } else if e.clients.len() < EPISODE_CLIENTS {
-            e.clients.insert(client.into(), u64::from(n));
+            e.clients.insert(client, u64::from(n));
         } else {
             e.overflow += 1;
         }
     }
 }
 
-fn finding(key: &Endpoint, kind: Kind, e: Episode, open: bool) -> Finding {
-    let mut clients: Vec<(&Box<str>, &u64)> = e.clients.iter().collect();
-    clients.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+fn finding(key: &Endpoint, kind: Kind, e: Episode, open: bool, names: &[Box<str>]) -> Finding {
+    let name = |c: ClientId| names.get(c as usize).map_or("", |n| &**n);
+    let mut clients: Vec<(&str, u64)> = e.clients.iter().map(|(c, n)| (name(*c), *n)).collect();
+    clients.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     Finding {
         kind,
         endpoint: key.clone(),
@@ -488,8 +527,8 @@ fn finding(key: &Endpoint, kind: Kind, e: Episode, open: bool) -> Finding {
             .into_iter()
             .take(5)
             .map(|(c, n)| ClientShare {
-                client: c.to_string(),
-                requests: *n,
+                client: c.to_owned(),
+                requests: n,
             })
             .collect(),
         distinct_clients: e.clients.len() as u64 + e.overflow,

@@ -44,6 +44,10 @@ pub use finding::{ClientShare, Evidence, Finding, Kind, Severity};
 pub use live::{Live, Snapshot};
 pub use series::Point;
 
+/// Hash maps of the detectors: their keys come from the traffic, so foldhash seeded per map
+/// (fast, and not predictable by a client).
+pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The detectors' tunables. The defaults are the ones the evaluation in `docs/anomalies.md`
 /// was measured with.
 #[derive(Debug, Clone)]

@@ -4,9 +4,7 @@
 //! detection: most clients never come near their peak, so a limit above the peaks of
 //! nearly all of them stops the outliers alone).
 
-use std::collections::HashMap;
-
-use crate::anomaly::Observation;
+use crate::anomaly::{Map, Observation};
 
 /// Most (route, client) pairs tracked; later pairs are not (their peaks are unknown, so the
 /// distribution is of the first ones seen).
@@ -34,13 +32,13 @@ impl Run {
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
     bucket_us: i64,
-    routes: HashMap<String, RouteUsage>,
+    routes: Map<String, RouteUsage>,
     pairs: usize,
 }
 
 #[derive(Debug, Clone, Default)]
 struct RouteUsage {
-    clients: HashMap<String, Run>,
+    clients: Map<String, Run>,
     /// `(bucket, requests)` in time order.
     per_bucket: Vec<(i64, u32)>,
 }
