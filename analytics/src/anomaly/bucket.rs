@@ -81,6 +81,13 @@ impl Default for Bucket {
 }
 
 impl Bucket {
+    /// An empty bucket with room for `clients` clients.
+    pub(crate) fn with_clients(clients: usize) -> Self {
+        let mut b = Bucket::default();
+        b.clients.reserve(clients.min(MAX_CLIENTS));
+        b
+    }
+
     /// Counts one request.
     pub(crate) fn add(&mut self, status: u16, total_us: u32, client: ClientId, path_hash: u64) {
         self.requests += 1;

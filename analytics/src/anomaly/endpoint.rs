@@ -50,21 +50,24 @@ pub const NOT_FOUND: &str = "{not_found}";
 /// one endpoint for them all keeps memory bounded.
 pub const UNROUTED: &str = "{unrouted}";
 
-/// Whether a path segment looks like an identifier rather than a fixed name: all digits, or at
-/// least 8 characters of letters, digits, `-` and `_` with at least two digits (UUIDs, hashes,
-/// slugs with ids).
+/// Whether a path segment looks like an identifier rather than a fixed name: all digits; or
+/// letters, digits, `-`, `_` and `.` with at least three digits, or at least 8 characters with
+/// at least two (UUIDs, hashes, slugs with ids, fingerprinted file names).
 fn is_id(segment: &[u8]) -> bool {
     if segment.is_empty() {
         return false;
     }
-    if segment.iter().all(u8::is_ascii_digit) {
+    let digits = segment.iter().filter(|b| b.is_ascii_digit()).count();
+    if digits == segment.len() {
         return true;
     }
-    segment.len() >= 8
-        && segment
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
-        && segment.iter().filter(|b| b.is_ascii_digit()).count() >= 2
+    // Long tokens with digits (hex ids, UUIDs, slugs with a number), and shorter segments
+    // carrying a number of three digits or more (`sku-1234`, `app.3f2a9c1e.js`); names with a
+    // digit or two stay names (`v2`, `oauth2`, `2fa`).
+    let token = segment
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    token && ((segment.len() >= 8 && digits >= 2) || digits >= 3)
 }
 
 /// Writes the template of `path` into `out` (cleared first).
@@ -105,7 +108,10 @@ pub fn observation_of<'a>(
     if id.is_empty() {
         crate::schema::write_client_ip(client, &rec.client_ip);
     } else {
-        client.push_str(&String::from_utf8_lossy(id));
+        match std::str::from_utf8(id) {
+            Ok(s) => client.push_str(s),
+            Err(_) => client.push_str(&String::from_utf8_lossy(id)),
+        }
     }
     Observation {
         ts_us: rec.ts_us,
@@ -139,6 +145,10 @@ mod tests {
             ("", "/"),
             ("/a/b/c/d/e/f/g/h", "/a/b/c/d/e/f/…"),
             ("/documentation", "/documentation"),
+            ("/products/sku-1234", "/products/{id}"),
+            ("/static/app.3f2a9c1e.js", "/static/{id}"),
+            ("/v2/oauth2/2fa", "/v2/oauth2/2fa"),
+            ("/files/report.pdf", "/files/report.pdf"),
         ] {
             template(path.as_bytes(), &mut t);
             assert_eq!(t, want, "{path}");

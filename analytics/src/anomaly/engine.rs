@@ -177,7 +177,9 @@ impl Detector {
         let bucket = match ep.open.iter().position(|(i, _)| *i == b) {
             Some(p) => &mut ep.open[p].1,
             None => {
-                ep.open.push_back((b, Bucket::default()));
+                // Sized like the last bucket: no rehashing as its clients arrive.
+                let clients = ep.window.back().map_or(0, |w| w.clients.len());
+                ep.open.push_back((b, Bucket::with_clients(clients)));
                 ep.open.make_contiguous().sort_by_key(|(i, _)| *i);
                 let p = ep.open.iter().position(|(i, _)| *i == b).unwrap_or(0);
                 &mut ep.open[p].1

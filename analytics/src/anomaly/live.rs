@@ -26,6 +26,10 @@ pub struct Snapshot {
     pub recent: Vec<Finding>,
     /// Findings so far per kind name (open or ended), every kind listed.
     pub opened_total: std::collections::BTreeMap<&'static str, u64>,
+    /// Records the detectors never saw: dropped because their queue was full.
+    pub records_dropped: u64,
+    /// Records that arrived after their bucket had been judged (not counted).
+    pub records_late: u64,
 }
 
 impl Snapshot {
@@ -51,6 +55,7 @@ pub struct Live {
     client: String,
     recent: VecDeque<Finding>,
     first_us: Option<i64>,
+    dropped: u64,
 }
 
 impl Live {
@@ -62,12 +67,18 @@ impl Live {
             client: String::new(),
             recent: VecDeque::with_capacity(RECENT),
             first_us: None,
+            dropped: 0,
         }
     }
 
     /// New index-to-name tables (after a reload).
     pub fn set_names(&mut self, names: Names) {
         self.names = names;
+    }
+
+    /// Records dropped before they reached the detectors, so far (shown in the snapshot).
+    pub fn set_dropped(&mut self, dropped: u64) {
+        self.dropped = dropped;
     }
 
     /// Counts one record.
@@ -114,6 +125,8 @@ impl Live {
                 .iter()
                 .map(|k| (k.as_str(), opened[k.index()]))
                 .collect(),
+            records_dropped: self.dropped,
+            records_late: self.detector.late_observations(),
         }
     }
 

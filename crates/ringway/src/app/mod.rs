@@ -253,6 +253,18 @@ fn render_anomalies(s: &ringway_analytics::anomaly::Snapshot, out: &mut String) 
     for (kind, n) in &s.opened_total {
         write_sample(out, name::ANOMALIES_TOTAL, &[(name::ANOMALY, kind)], *n);
     }
+    write_family(
+        out,
+        name::ANOMALY_RECORDS_DROPPED_TOTAL,
+        Kind::Counter,
+        "Records the anomaly detectors did not see: their queue was full.",
+    );
+    write_sample(
+        out,
+        name::ANOMALY_RECORDS_DROPPED_TOTAL,
+        &[],
+        s.records_dropped,
+    );
 }
 
 /// Registers SIGTERM and SIGINT; the returned flag is set when either arrives.

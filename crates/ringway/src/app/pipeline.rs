@@ -1,7 +1,9 @@
-//! The analytics thread: drains every core's record queue into the Parquet writer and the
-//! anomaly detectors. It runs beside the workers and never blocks them (a full queue drops
-//! and counts on the worker). Findings are published for `/anomalies` and `/metrics` (one
-//! atomic pointer swap per judged bucket) and appended to `findings.jsonl` beside the logs.
+//! The analytics thread: drains every core's record queue into the Parquet writer, and hands
+//! each record on to the anomaly detectors' own thread. Neither blocks anything before it: a
+//! full queue drops and counts (on the worker, or on the analytics thread for the detectors'
+//! queue), so the detectors never slow the Parquet logs. Findings are published for
+//! `/anomalies` and `/metrics` (one atomic pointer swap per judged bucket) and appended to
+//! `findings.jsonl` beside the logs.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -77,11 +79,66 @@ pub(crate) fn detector_config(a: &model::Anomalies) -> anomaly::Config {
     }
 }
 
-/// The detectors, their board and their file.
+/// Records waiting for the detectors.
+const DETECTOR_QUEUE: usize = 1 << 16;
+
+/// The detectors, their board and their file, on their own thread.
 struct Detection {
     live: Live,
     board: Board,
     file: PathBuf,
+}
+
+/// The analytics thread's end of the detectors' thread.
+struct DetectorThread {
+    queue: Producer,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<anyhow::Result<()>>,
+}
+
+impl DetectorThread {
+    fn start(mut d: Detection, capacity: usize) -> anyhow::Result<DetectorThread> {
+        let (queue, records) = channel(capacity);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("ringway-anomalies".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(DRAIN_BATCH);
+                loop {
+                    // As for the writer: the flag first, then one more full drain.
+                    let stopping = flag.load(Ordering::Acquire);
+                    let mut moved = 0;
+                    while records.drain(&mut batch, DRAIN_BATCH) > 0 {
+                        for rec in batch.drain(..) {
+                            d.live.observe(&rec);
+                            moved += 1;
+                        }
+                    }
+                    d.live.set_dropped(records.dropped());
+                    if stopping {
+                        return d.finish();
+                    }
+                    d.advance(SystemTime::now())?;
+                    if moved == 0 {
+                        std::thread::sleep(POLL);
+                    }
+                }
+            })?;
+        Ok(DetectorThread {
+            queue,
+            stop,
+            thread,
+        })
+    }
+
+    /// After the last record: the detectors end their episodes and write them down.
+    fn finish(self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Release);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the anomaly thread panicked"))?
+    }
 }
 
 impl Detection {
@@ -178,7 +235,12 @@ impl Logs {
             .spawn({
                 let stop = Arc::clone(&stop);
                 let written = Arc::clone(&written);
-                move || run(sink, detection, &consumers, &stop, &written)
+                move || {
+                    let detectors = detection
+                        .map(|d| DetectorThread::start(d, DETECTOR_QUEUE))
+                        .transpose()?;
+                    run(sink, detectors, &consumers, &stop, &written)
+                }
             })?;
         tracing::info!(dir = %dir.display(), "Writing Parquet traffic logs");
         Ok(Some(Self {
@@ -216,7 +278,7 @@ impl Logs {
 
 fn run(
     mut sink: ParquetSink,
-    mut detection: Option<Detection>,
+    detectors: Option<DetectorThread>,
     queues: &[Consumer],
     stop: &AtomicBool,
     written: &Written,
@@ -232,22 +294,19 @@ fn run(
                 let now = SystemTime::now();
                 for rec in batch.drain(..) {
                     sink.push(&rec, now)?;
-                    if let Some(d) = &mut detection {
-                        d.live.observe(&rec);
+                    if let Some(d) = &detectors {
+                        d.queue.push(rec);
                     }
                     moved += 1;
                 }
             }
         }
         sink.tick(SystemTime::now())?;
-        if let Some(d) = &mut detection {
-            d.advance(SystemTime::now())?;
-        }
         let stats = sink.stats();
         written.files.store(stats.files_written, Ordering::Relaxed);
         written.rows.store(stats.rows_written, Ordering::Relaxed);
         if stopping {
-            if let Some(d) = &mut detection {
+            if let Some(d) = detectors {
                 d.finish()?;
             }
             let stats = sink.close()?;

@@ -51,6 +51,8 @@ pub mod name {
     pub const ANOMALIES_OPEN: &str = "ringway_anomalies_open";
     /// Counter: anomaly findings so far, by `anomaly` kind.
     pub const ANOMALIES_TOTAL: &str = "ringway_anomalies_total";
+    /// Counter: records the anomaly detectors did not see (their queue was full).
+    pub const ANOMALY_RECORDS_DROPPED_TOTAL: &str = "ringway_anomaly_records_dropped_total";
 
     /// Label: listener name.
     pub const LISTENER: &str = "listener";
