@@ -436,6 +436,36 @@ fn proposals_make_a_valid_config_whose_replay_refuses_the_scraper_alone() {
     assert_eq!(top["client"], "100.64.11.184", "{v:#}");
     assert!(share(&top["tally"]) > 0.9, "{v:#}");
     assert!(share(&v["others"]) < 0.01, "{v:#}");
+    // In shadow mode: the same rule, counted instead of enforced; valid; and replay (which
+    // asks what enforcement would do) refuses as before.
+    let shadow = dir.0.join("shadow.yaml");
+    ok(&ringway(&[
+        "report",
+        "--logs",
+        path(&logs),
+        "--config",
+        path(&base_file),
+        "--proposed",
+        path(&shadow),
+        "--shadow",
+        "--format",
+        "json",
+    ]));
+    ok(&ringway(&["validate", path(&shadow)]));
+    assert!(std::fs::read_to_string(&shadow)
+        .unwrap()
+        .contains("shadow: true"));
+    let json = ok(&ringway(&[
+        "replay",
+        "--logs",
+        path(&logs),
+        "--config",
+        path(&shadow),
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(share(&v["top_refused_clients"][0]["tally"]) > 0.9, "{v:#}");
     // The original configuration refuses nothing.
     let json = ok(&ringway(&[
         "replay",

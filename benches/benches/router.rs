@@ -109,6 +109,7 @@ fn route(
         },
         response_timeout: None,
         ip_filter: Default::default(),
+        ip_filter_shadow: false,
         auth: None,
         rate_limits: Vec::new(),
     }

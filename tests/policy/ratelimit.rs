@@ -136,3 +136,45 @@ fn rate_limit_one_connection_2x() {
 fn rate_limit_64_connections_10x() {
     accuracy(64, 10.0);
 }
+
+/// Shadow mode through real sockets: a limit and an IP filter in shadow mode refuse nothing
+/// and count what they would have refused on `/metrics`; an enforced limit beside them still
+/// refuses.
+#[test]
+fn rules_in_shadow_mode_let_requests_through_and_count_them() {
+    let up = Upstream::start(|_| Reply::Status(200, b"ok".to_vec()));
+    let yaml = format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+upstreams: {{ api: {{ endpoints: [{{ address: "{}" }}] }} }}
+listeners:
+  - name: public
+    listen: 127.0.0.1:0
+    routes:
+      - name: login
+        match: {{ path: {{ exact: /login }} }}
+        proxy: {{ upstream: api }}
+        ip_filter: {{ deny: [127.0.0.1/32], shadow: true }}
+        rate_limits:
+          - {{ name: trial, requests: 2, per: 60s, shadow: true }}
+          - {{ name: enforced, requests: 6, per: 60s }}
+"#,
+        up.addr()
+    );
+    let gw = Gateway::run_yaml(BIN, &yaml, 1);
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| Req::get("/login").host("a").send(gw.addr()).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 429, 429]);
+    assert_eq!(up.requests().len(), 6);
+    let admin = gw.admin_addr().expect("admin address");
+    let metrics = ringway_testkit::get(admin, "/metrics").text();
+    for line in [
+        // Every request came from the denied address.
+        "ringway_policy_shadow_refusals_total{route=\"public/login\",rule=\"ip_filter\"} 8",
+        // The 3rd to the 8th were over the trial limit.
+        "ringway_policy_shadow_refusals_total{route=\"public/login\",rule=\"trial\"} 6",
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
+}

@@ -538,6 +538,7 @@ impl Compiler {
             .as_ref()
             .map(|f| self.ip_filter(&format!("{path}.ip_filter"), f))
             .unwrap_or_default();
+        let ip_filter_shadow = spec.ip_filter.as_ref().is_some_and(|f| f.shadow);
         let auth = spec
             .auth
             .as_ref()
@@ -555,6 +556,7 @@ impl Compiler {
             limits,
             response_timeout,
             ip_filter,
+            ip_filter_shadow,
             auth,
             rate_limits,
         }

@@ -63,6 +63,8 @@ pub struct Policies {
     pub trusted_proxies: TrustedProxies,
     /// Applied to every request before routing.
     pub ip_filter: IpFilter,
+    /// The global filter only counts what it would refuse.
+    pub ip_filter_shadow: bool,
     /// JWT providers; routes refer to them by index.
     pub jwt_providers: Vec<JwtProvider>,
     /// Where API keys are read from.
@@ -196,6 +198,8 @@ pub struct RateLimitRule {
     pub key: LimitKey,
     /// The rate.
     pub rate: Rate,
+    /// Counted, not enforced.
+    pub shadow: bool,
 }
 
 /// What a rate limit counts by.
@@ -478,6 +482,8 @@ pub struct Route {
     pub response_timeout: Option<Duration>,
     /// IP filter of this route (after the global one).
     pub ip_filter: IpFilter,
+    /// The route's filter only counts what it would refuse.
+    pub ip_filter_shadow: bool,
     /// Required credentials, if any.
     pub auth: Option<RouteAuth>,
     /// Rate limits, all of which must admit a request.

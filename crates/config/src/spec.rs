@@ -665,6 +665,9 @@ pub struct IpFilterSpec {
     pub allow: Option<Vec<String>>,
     /// These clients get 403; deny wins over allow. Default: empty.
     pub deny: Vec<String>,
+    /// Count the clients the filter would refuse (`ringway_policy_shadow_refusals_total`)
+    /// without refusing them: to try a filter before enforcing it. Default `false`.
+    pub shadow: bool,
 }
 
 /// `auth`: who may call, and on what terms.
@@ -882,4 +885,7 @@ pub struct RateLimitSpec {
     pub per: Option<DurationSpec>,
     /// Requests admitted at once from idle. Default: `requests`.
     pub burst: Option<u64>,
+    /// Count the requests the limit would refuse (`ringway_policy_shadow_refusals_total`)
+    /// without refusing them: to try a limit before enforcing it. Default `false`.
+    pub shadow: bool,
 }

@@ -67,6 +67,7 @@ listeners:
                 limits: Limits::default(),
                 response_timeout: None,
                 ip_filter: Default::default(),
+                ip_filter_shadow: false,
                 auth: None,
                 rate_limits: Vec::new(),
             }],

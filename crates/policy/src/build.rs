@@ -2,7 +2,7 @@
 //! API-key table, rate-limit tables), built once and shared by every core.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,12 +26,26 @@ pub(crate) struct LimitRt {
     pub(crate) name: String,
     pub(crate) key: LimitKey,
     pub(crate) limiter: Arc<Limiter>,
+    /// In shadow mode: the index of its counter in [`Policies::shadow`].
+    pub(crate) shadow: Option<usize>,
+}
+
+/// A rule in shadow mode: what it would have refused, counted instead.
+#[derive(Debug)]
+pub(crate) struct ShadowRule {
+    /// The route (`listener/route`), or `-` for the global IP filter.
+    pub(crate) route: String,
+    /// The rule: a rate limit's name, or `ip_filter`.
+    pub(crate) rule: String,
+    pub(crate) refusals: AtomicU64,
 }
 
 /// The policies of one route.
 #[derive(Default)]
 pub(crate) struct RouteRt {
     pub(crate) ip: Option<IpFilter>,
+    /// The route's IP filter in shadow mode: its counter.
+    pub(crate) ip_shadow: Option<usize>,
     pub(crate) auth: Option<AuthRt>,
     pub(crate) limits: Vec<LimitRt>,
 }
@@ -97,6 +111,9 @@ pub struct Policies {
     pub(crate) epoch: Instant,
     pub(crate) trusted: Option<TrustedProxies>,
     pub(crate) global_ip: Option<IpFilter>,
+    pub(crate) global_ip_shadow: Option<usize>,
+    /// The rules in shadow mode.
+    pub(crate) shadow: Vec<ShadowRule>,
     /// `[listener][route]`.
     pub(crate) routes: Vec<Vec<RouteRt>>,
     pub(crate) providers: Vec<ProviderRt>,
@@ -162,24 +179,50 @@ impl Policies {
                 errors.push("auth.consumers", message);
             }
         });
+        let mut shadow: Vec<ShadowRule> = Vec::new();
+        let mut shadow_rule = |on: bool, route: &str, rule: &str| {
+            on.then(|| {
+                shadow.push(ShadowRule {
+                    route: route.to_owned(),
+                    rule: rule.to_owned(),
+                    refusals: AtomicU64::new(0),
+                });
+                shadow.len() - 1
+            })
+        };
+        let global_ip_shadow = shadow_rule(
+            p.ip_filter_shadow && filter(&p.ip_filter).is_some(),
+            "-",
+            "ip_filter",
+        );
         let routes = cfg
             .listeners
             .iter()
             .map(|l| {
                 l.routes
                     .iter()
-                    .map(|r| RouteRt {
-                        ip: filter(&r.ip_filter),
-                        auth: r.auth.as_ref().map(|a| auth_rt(a, p, &providers)),
-                        limits: r
-                            .rate_limits
-                            .iter()
-                            .map(|rule| LimitRt {
-                                name: rule.name.clone(),
-                                key: rule.key.clone(),
-                                limiter: Limiter::new(rule.rate, opts),
-                            })
-                            .collect(),
+                    .map(|r| {
+                        let route = format!("{}/{}", l.name, r.name);
+                        let ip = filter(&r.ip_filter);
+                        RouteRt {
+                            ip_shadow: shadow_rule(
+                                r.ip_filter_shadow && ip.is_some(),
+                                &route,
+                                "ip_filter",
+                            ),
+                            ip,
+                            auth: r.auth.as_ref().map(|a| auth_rt(a, p, &providers)),
+                            limits: r
+                                .rate_limits
+                                .iter()
+                                .map(|rule| LimitRt {
+                                    name: rule.name.clone(),
+                                    key: rule.key.clone(),
+                                    limiter: Limiter::new(rule.rate, opts),
+                                    shadow: shadow_rule(rule.shadow, &route, &rule.name),
+                                })
+                                .collect(),
+                        }
                     })
                     .collect()
             })
@@ -192,6 +235,8 @@ impl Policies {
             epoch: Instant::now(),
             trusted: (!p.trusted_proxies.0.is_empty()).then(|| p.trusted_proxies.clone()),
             global_ip: filter(&p.ip_filter),
+            global_ip_shadow,
+            shadow,
             routes,
             providers,
             api_keys,
@@ -232,9 +277,24 @@ impl Policies {
         }
     }
 
-    /// Whether the global IP filter refuses this client (checked before routing).
+    /// Whether the global IP filter refuses this client (checked before routing). In shadow
+    /// mode it never does: a client it would refuse is counted.
     pub fn global_denies(&self, ip: IpAddr) -> bool {
-        self.global_ip.as_ref().is_some_and(|f| !f.permits(ip))
+        let denies = self.global_ip.as_ref().is_some_and(|f| !f.permits(ip));
+        match self.global_ip_shadow {
+            Some(i) if denies => {
+                self.count_shadow(i);
+                false
+            }
+            _ => denies,
+        }
+    }
+
+    /// Counts a refusal a rule in shadow mode did not make.
+    pub(crate) fn count_shadow(&self, rule: usize) {
+        if let Some(r) = self.shadow.get(rule) {
+            r.refusals.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Whether the route has any policy ([`CorePolicy::check`] can be skipped otherwise).
@@ -258,6 +318,7 @@ fn plan_rt(plan: &model::Plan, opts: LimiterOptions) -> PlanRt {
             name: plan.name.clone(),
             key: LimitKey::Consumer,
             limiter: Limiter::new(rate, opts),
+            shadow: None,
         }),
         quotas: plan
             .quotas

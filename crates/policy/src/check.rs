@@ -105,7 +105,10 @@ impl CorePolicy {
     ) -> Result<Identity, Refusal<'_>> {
         let r = &self.rt.routes[route.listener][route.route];
         if r.ip.as_ref().is_some_and(|ip| !ip.permits(req.client_ip)) {
-            return Err(Refusal::new(RefusalKind::IpDenied));
+            match r.ip_shadow {
+                Some(i) => self.rt.count_shadow(i),
+                None => return Err(Refusal::new(RefusalKind::IpDenied)),
+            }
         }
         let identity = match &r.auth {
             Some(a) => self.authenticate(a, req)?,
@@ -125,6 +128,10 @@ impl CorePolicy {
                 };
                 let decision = shard.check(k, mono_ns);
                 if let Decision::Deny(_) = decision {
+                    if let Some(i) = limit.shadow {
+                        self.rt.count_shadow(i);
+                        continue;
+                    }
                     let refusal = Refusal::limited(RefusalKind::RateLimited, &limit.name, decision);
                     return Err(refusal.of(identity));
                 }

@@ -8,7 +8,8 @@ use crate::build::Policies;
 
 impl Policies {
     /// Appends the policies' metrics (Prometheus text): rate-limit drift and leases per core,
-    /// table-full fallbacks, JWKS key age and fetch errors per provider.
+    /// table-full fallbacks, refusals of rules in shadow mode, JWKS key age and fetch errors
+    /// per provider.
     pub fn render_prometheus(&self, out: &mut String) {
         write_family(
             out,
@@ -54,6 +55,23 @@ impl Policies {
             .map(|c| c.table_full.load(Ordering::Relaxed))
             .sum();
         write_sample(out, name::RATELIMIT_TABLE_FULL_TOTAL, &[], full);
+
+        if !self.shadow.is_empty() {
+            write_family(
+                out,
+                name::POLICY_SHADOW_REFUSALS_TOTAL,
+                Kind::Counter,
+                "Requests a rule in shadow mode would have refused; it let them through.",
+            );
+            for r in &self.shadow {
+                write_sample(
+                    out,
+                    name::POLICY_SHADOW_REFUSALS_TOTAL,
+                    &[(name::ROUTE, &r.route), (name::RULE, &r.rule)],
+                    r.refusals.load(Ordering::Relaxed),
+                );
+            }
+        }
 
         let jwks: Vec<_> = self
             .providers

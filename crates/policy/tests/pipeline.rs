@@ -539,3 +539,56 @@ fn jwks_keys_are_fetched_rotated_early_and_kept_on_failure() {
         "{text}"
     );
 }
+
+#[test]
+fn rules_in_shadow_mode_count_what_they_would_refuse_and_refuse_nothing() {
+    let yaml = r#"
+ip_filter: { deny: [198.51.100.0/24], shadow: true }
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes:
+      - name: login
+        match: { path: { exact: /login } }
+        respond: { status: 200 }
+        ip_filter: { deny: [192.0.2.66/32], shadow: true }
+        rate_limits:
+          - { name: trial, requests: 2, per: 60s, shadow: true }
+          - { name: enforced, requests: 5, per: 60s }
+"#;
+    let cfg = ringway_config::from_yaml_str(yaml).unwrap();
+    let loaded = KeyMaterial::load(&cfg, &TestSources, Secrets::Required).unwrap();
+    let policies = Arc::new(Policies::new(&cfg, loaded.keys, 1).unwrap());
+    let core = policies.core(0);
+    let login = RouteId {
+        listener: 0,
+        route: 0,
+    };
+    let now = Instant::now();
+    let from = |ip: &'static str| Req {
+        ip,
+        now,
+        ..Req::new(&[])
+    };
+    // The shadow limit (2 a minute) would refuse the 3rd..5th; the enforced one (5) refuses
+    // the 6th, for real.
+    for _ in 0..5 {
+        assert!(from("192.0.2.1").check(&core, login).is_ok());
+    }
+    let refused = from("192.0.2.1").check(&core, login).unwrap_err();
+    assert_eq!(refused.limit.unwrap().name, "enforced");
+    // The shadow route filter lets 192.0.2.66 in, counted; the global one likewise.
+    assert!(from("192.0.2.66").check(&core, login).is_ok());
+    assert!(!policies.global_denies("198.51.100.7".parse().unwrap()));
+    assert!(!policies.global_denies("203.0.113.1".parse().unwrap()));
+    let mut text = String::new();
+    policies.render_prometheus(&mut text);
+    for line in [
+        "ringway_policy_shadow_refusals_total{route=\"-\",rule=\"ip_filter\"} 1",
+        "ringway_policy_shadow_refusals_total{route=\"public/login\",rule=\"ip_filter\"} 1",
+        // 3rd, 4th, 5th and the refused 6th (the shadow rule is checked first).
+        "ringway_policy_shadow_refusals_total{route=\"public/login\",rule=\"trial\"} 4",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+}

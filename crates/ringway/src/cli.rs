@@ -112,6 +112,10 @@ pub(crate) struct ReportArgs {
     /// (checked as `ringway validate` would before it is written).
     #[arg(long, value_name = "FILE", requires = "config")]
     pub(crate) proposed: Option<PathBuf>,
+    /// With `--proposed`: the new rules in shadow mode (counted in
+    /// `ringway_policy_shadow_refusals_total`, not enforced), to try them first.
+    #[arg(long, requires = "proposed")]
+    pub(crate) shadow: bool,
 }
 
 /// Options of `ringway import`.

@@ -81,6 +81,7 @@ fn route(name: &str, hosts: &[&str], path: PathMatch, methods: &[&str], headers:
         },
         response_timeout: None,
         ip_filter: Default::default(),
+        ip_filter_shadow: false,
         auth: None,
         rate_limits: Vec::new(),
     }

@@ -115,6 +115,7 @@ impl Compiler {
         let policies = Policies {
             trusted_proxies,
             ip_filter,
+            ip_filter_shadow: spec.ip_filter.shadow,
             jwt_providers,
             api_keys,
             plans,
@@ -557,7 +558,12 @@ impl Compiler {
                 },
             };
             let rate = self.rate(&rpath, spec.requests, spec.per.as_ref(), spec.burst);
-            rules.push(RateLimitRule { name, key, rate });
+            rules.push(RateLimitRule {
+                name,
+                key,
+                rate,
+                shadow: spec.shadow,
+            });
         }
         rules
     }

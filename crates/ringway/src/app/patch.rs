@@ -7,12 +7,27 @@ use anyhow::Context;
 use ringway_analytics::propose::{Change, Proposal, Scope};
 use serde_json::{json, Value};
 
-/// `yaml` with every proposal that changes policy applied; the proposals that could not be
-/// placed (no route of that name) are listed in the second value.
-pub(crate) fn apply(yaml: &str, proposals: &[Proposal]) -> anyhow::Result<(String, Vec<String>)> {
+/// A configuration with the proposals applied.
+pub(crate) struct Patched {
+    /// The YAML.
+    pub(crate) text: String,
+    /// Changes applied.
+    pub(crate) applied: usize,
+    /// Proposals that could not be placed (no route of that name).
+    pub(crate) not_applied: Vec<String>,
+    /// What to know about the ones applied.
+    pub(crate) notes: Vec<String>,
+}
+
+/// `yaml` with every proposal that changes policy applied — in shadow mode with `shadow`
+/// (counted, not enforced: `ringway_policy_shadow_refusals_total`). A deny added to a filter
+/// that already exists is enforced like the filter (one filter has one mode): a note says so.
+pub(crate) fn apply(yaml: &str, proposals: &[Proposal], shadow: bool) -> anyhow::Result<Patched> {
     let mut doc: Value =
         serde_saphyr::from_str(yaml).context("reading the configuration as YAML")?;
     let mut skipped = Vec::new();
+    let mut notes = Vec::new();
+    let mut applied = 0;
     for p in proposals {
         if matches!(p.change, Change::Advice { .. }) {
             continue;
@@ -25,10 +40,23 @@ pub(crate) fn apply(yaml: &str, proposals: &[Proposal]) -> anyhow::Result<(Strin
             skipped.push(format!("{:?}: no such route in the configuration", p.scope));
             continue;
         };
+        applied += 1;
         match &p.change {
             Change::Deny { cidrs } => {
                 if !target.get("ip_filter").is_some_and(Value::is_object) {
-                    target.insert("ip_filter".into(), json!({}));
+                    target.insert(
+                        "ip_filter".into(),
+                        if shadow {
+                            json!({ "shadow": true })
+                        } else {
+                            json!({})
+                        },
+                    );
+                } else if shadow && target["ip_filter"]["shadow"] != json!(true) {
+                    notes.push(format!(
+                        "{:?}: the deny joins the route's enforced ip_filter (not in shadow mode)",
+                        p.scope
+                    ));
                 }
                 let deny = target
                     .get_mut("ip_filter")
@@ -51,19 +79,28 @@ pub(crate) fn apply(yaml: &str, proposals: &[Proposal]) -> anyhow::Result<(Strin
                 let limits = target.entry("rate_limits").or_insert_with(|| json!([]));
                 if let Value::Array(list) = limits {
                     list.retain(|l| l["name"].as_str() != Some(name));
-                    list.push(json!({
+                    let mut rule = json!({
                         "name": name,
                         "key": key.as_str(),
                         "requests": requests,
                         "per": format!("{per_s}s"),
-                    }));
+                    });
+                    if shadow {
+                        rule["shadow"] = json!(true);
+                    }
+                    list.push(rule);
                 }
             }
             Change::Advice { .. } => {}
         }
     }
     let text = serde_saphyr::to_string(&doc).context("writing the configuration as YAML")?;
-    Ok((text, skipped))
+    Ok(Patched {
+        text,
+        applied,
+        not_applied: skipped,
+        notes,
+    })
 }
 
 /// The first route named `name`, in listener order.

@@ -3,7 +3,8 @@
 //! route IP filters and the route rate limits, with the real limiter) on a clock that follows
 //! the rows' timestamps. What needs credentials the logs do not carry (authentication, and
 //! the consumer plans' limits and quotas behind it) is not replayed: routes' `auth` is
-//! dropped before the policies are built, and the output says so.
+//! dropped before the policies are built, and the output says so. Rules in shadow mode are
+//! replayed as enforced: what they would refuse is the question.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -61,13 +62,18 @@ pub(crate) struct Replayer {
 }
 
 impl Replayer {
-    /// The policies of `cfg` with the routes' authentication dropped.
+    /// The policies of `cfg` with the routes' authentication dropped and every rule enforced.
     pub(crate) fn new(mut cfg: Config) -> anyhow::Result<Replayer> {
         let mut auth_skipped = Vec::new();
+        cfg.policies.ip_filter_shadow = false;
         for l in &mut cfg.listeners {
             for r in &mut l.routes {
                 if r.auth.take().is_some() {
                     auth_skipped.push(r.name.clone());
+                }
+                r.ip_filter_shadow = false;
+                for rule in &mut r.rate_limits {
+                    rule.shadow = false;
                 }
             }
         }
@@ -200,9 +206,9 @@ mod tests {
                 .unwrap();
             let logs = Logs::open(&dir, None, None).unwrap();
             let report = Report::build(&logs, Detectors::default(), &mut |_, _| {}).unwrap();
-            let (patched, skipped) = crate::app::patch::apply(&base, &report.proposals).unwrap();
-            assert!(skipped.is_empty(), "{skipped:?}");
-            let cfg = ringway_config::from_yaml_str(&patched).unwrap();
+            let patch = crate::app::patch::apply(&base, &report.proposals, false).unwrap();
+            assert!(patch.not_applied.is_empty(), "{:?}", patch.not_applied);
+            let cfg = ringway_config::from_yaml_str(&patch.text).unwrap();
             let (policies, problems) = crate::app::check(&cfg, 1, Secrets::MayBeAbsent);
             assert!(policies.is_some(), "{name}: {:?}", problems.len());
             let mut r = Replayer::new(cfg).unwrap();

@@ -87,10 +87,14 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     if let (Some(out), Some(config)) = (&args.proposed, &args.config) {
         let yaml = std::fs::read_to_string(config)
             .with_context(|| format!("reading {}", config.display()))?;
-        let (patched, skipped) = crate::app::patch::apply(&yaml, &report.proposals)?;
-        for s in &skipped {
+        let patch = crate::app::patch::apply(&yaml, &report.proposals, args.shadow)?;
+        for s in &patch.not_applied {
             eprintln!("not applied: {s}");
         }
+        for n in &patch.notes {
+            eprintln!("note: {n}");
+        }
+        let patched = patch.text;
         // The patched file must be one the gateway accepts: checked as `validate` does.
         let checked = ringway_config::from_yaml_str(&patched)
             .map_err(|e| anyhow::anyhow!("the patched configuration is invalid: {e}"))
@@ -111,13 +115,9 @@ pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         checked?;
         std::fs::write(out, patched).with_context(|| format!("writing {}", out.display()))?;
         eprintln!(
-            "proposed configuration ({} changes) written to {}",
-            report
-                .proposals
-                .iter()
-                .filter(|p| !matches!(p.change, ringway_analytics::propose::Change::Advice { .. }))
-                .count()
-                - skipped.len(),
+            "proposed configuration ({} changes{}) written to {}",
+            patch.applied,
+            if args.shadow { ", in shadow mode" } else { "" },
             out.display()
         );
     }

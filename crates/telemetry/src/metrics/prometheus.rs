@@ -47,6 +47,9 @@ pub mod name {
     /// Counter: failed JWKS fetches, by `provider`.
     pub const JWKS_FETCH_ERRORS_TOTAL: &str = "ringway_jwks_fetch_errors_total";
 
+    /// Counter: requests a rule in shadow mode would have refused (it let them through), by
+    /// `route` (`listener/route`, `-` for the global IP filter) and `rule`.
+    pub const POLICY_SHADOW_REFUSALS_TOTAL: &str = "ringway_policy_shadow_refusals_total";
     /// Gauge: anomaly findings going on, by `anomaly` kind.
     pub const ANOMALIES_OPEN: &str = "ringway_anomalies_open";
     /// Counter: anomaly findings so far, by `anomaly` kind.
@@ -74,6 +77,8 @@ pub mod name {
     pub const CORE: &str = "core";
     /// Label: JWT provider name.
     pub const PROVIDER: &str = "provider";
+    /// Label: a policy rule (a rate limit's name, or `ip_filter`).
+    pub const RULE: &str = "rule";
     /// Label: anomaly kind (`traffic_surge`, `auth_failure_storm`, ...).
     pub const ANOMALY: &str = "anomaly";
 
