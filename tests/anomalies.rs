@@ -400,17 +400,21 @@ fn proposals_make_a_valid_config_whose_replay_refuses_the_scraper_alone() {
     let base_file = dir.0.join("gateway.yaml");
     std::fs::write(&base_file, base).unwrap();
     let proposed = dir.0.join("proposed.yaml");
-    let md = ok(&ringway(&[
-        "report",
-        "--logs",
-        path(&logs),
-        "--config",
-        path(&base_file),
-        "--proposed",
-        path(&proposed),
-        "--format",
-        "md",
-    ]));
+    // `ringway report` writing the proposed configuration to `out`.
+    let propose = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "--logs",
+            path(&logs),
+            "--config",
+            path(&base_file),
+            "--proposed",
+            path(out),
+        ];
+        args.extend_from_slice(extra);
+        ok(&ringway(&args))
+    };
+    let md = propose(&proposed, &["--format", "md"]);
     assert!(md.contains("## Proposed changes"), "{md}");
     assert!(md.contains("key: client_ip"), "{md}");
     ok(&ringway(&["validate", path(&proposed)]));
@@ -439,18 +443,7 @@ fn proposals_make_a_valid_config_whose_replay_refuses_the_scraper_alone() {
     // In shadow mode: the same rule, counted instead of enforced; valid; and replay (which
     // asks what enforcement would do) refuses as before.
     let shadow = dir.0.join("shadow.yaml");
-    ok(&ringway(&[
-        "report",
-        "--logs",
-        path(&logs),
-        "--config",
-        path(&base_file),
-        "--proposed",
-        path(&shadow),
-        "--shadow",
-        "--format",
-        "json",
-    ]));
+    propose(&shadow, &["--shadow", "--format", "json"]);
     ok(&ringway(&["validate", path(&shadow)]));
     assert!(std::fs::read_to_string(&shadow)
         .unwrap()
