@@ -196,6 +196,9 @@ mod tests {
             "scraping",
             "scanning",
             "rate-limited",
+            // No attacker: the surge comes from ordinary clients, and a cap refuses them.
+            // Shown, not held to the bars.
+            "surge",
         ] {
             let dir =
                 std::env::temp_dir().join(format!("ringway-replay-{name}-{}", std::process::id()));
@@ -241,7 +244,7 @@ mod tests {
                 others.share() * 100.0,
                 others.requests
             );
-            if attack.share() < 0.9 || others.share() >= 0.01 {
+            if attack.requests > 0 && (attack.share() < 0.9 || others.share() >= 0.01) {
                 failures.push(format!(
                     "{name}: attack {:.3}, others {:.4}",
                     attack.share(),
