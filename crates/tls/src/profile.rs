@@ -79,42 +79,40 @@ pub fn group_names() -> Vec<String> {
         .collect()
 }
 
+/// The items of `all` named by `names` (compared without case), in the order named.
+fn pick<T: Copy>(
+    all: &[T],
+    names: &[String],
+    name_of: impl Fn(&T) -> String,
+    what: &str,
+) -> Result<Vec<T>, TlsError> {
+    names
+        .iter()
+        .map(|n| {
+            all.iter()
+                .find(|x| name_of(x).eq_ignore_ascii_case(n))
+                .copied()
+                .ok_or_else(|| {
+                    let known: Vec<String> = all.iter().map(&name_of).collect();
+                    TlsError::Config(format!("unknown {what} {n:?}: one of {}", known.join(", ")))
+                })
+        })
+        .collect()
+}
+
 /// The provider for `opts`: the suites and groups named, in the order named.
 fn provider(opts: &ServerOptions) -> Result<CryptoProvider, TlsError> {
     let mut p = aws_lc_rs::default_provider();
     if let Some(names) = &opts.suites {
-        let all = p.cipher_suites.clone();
-        p.cipher_suites = names
-            .iter()
-            .map(|n| {
-                all.iter()
-                    .find(|s| format!("{:?}", s.suite()).eq_ignore_ascii_case(n))
-                    .copied()
-                    .ok_or_else(|| {
-                        TlsError::Config(format!(
-                            "unknown cipher suite {n:?}: one of {}",
-                            suite_names().join(", ")
-                        ))
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+        p.cipher_suites = pick(
+            &p.cipher_suites,
+            names,
+            |s| format!("{:?}", s.suite()),
+            "cipher suite",
+        )?;
     }
     if let Some(names) = &opts.groups {
-        let all = p.kx_groups.clone();
-        p.kx_groups = names
-            .iter()
-            .map(|n| {
-                all.iter()
-                    .find(|g| format!("{:?}", g.name()).eq_ignore_ascii_case(n))
-                    .copied()
-                    .ok_or_else(|| {
-                        TlsError::Config(format!(
-                            "unknown group {n:?}: one of {}",
-                            group_names().join(", ")
-                        ))
-                    })
-            })
-            .collect::<Result<_, _>>()?;
+        p.kx_groups = pick(&p.kx_groups, names, |g| format!("{:?}", g.name()), "group")?;
     }
     Ok(p)
 }

@@ -72,6 +72,21 @@ fn client(ca: &Ca) -> ClientConfig {
         .with_no_client_auth()
 }
 
+/// Moves what `from` has to send into `to`.
+fn pump(
+    from: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl rustls::SideData>>,
+    to: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl rustls::SideData>>,
+) {
+    let mut buf = Vec::new();
+    while from.wants_write() {
+        from.write_tls(&mut buf).unwrap();
+    }
+    let mut rd = &buf[..];
+    while !rd.is_empty() {
+        to.read_tls(&mut rd).unwrap();
+    }
+}
+
 /// Runs a handshake to its end in memory; `Err` with the side's error if it fails.
 fn handshake(
     server: &Arc<rustls::ServerConfig>,
@@ -85,36 +100,15 @@ fn handshake(
     )
     .unwrap();
     for _ in 0..20 {
-        let mut buf = Vec::new();
-        while c.wants_write() {
-            c.write_tls(&mut buf).unwrap();
-        }
-        let mut rd = &buf[..];
-        while !rd.is_empty() {
-            s.read_tls(&mut rd).unwrap();
-        }
+        pump(&mut c, &mut s);
         s.process_new_packets()
             .map_err(|e| format!("server: {e}"))?;
-        let mut buf = Vec::new();
-        while s.wants_write() {
-            s.write_tls(&mut buf).unwrap();
-        }
-        let mut rd = &buf[..];
-        while !rd.is_empty() {
-            c.read_tls(&mut rd).unwrap();
-        }
+        pump(&mut s, &mut c);
         c.process_new_packets()
             .map_err(|e| format!("client: {e}"))?;
         if !s.is_handshaking() && !c.is_handshaking() {
             // Let the client take the session tickets sent after the handshake.
-            let mut buf = Vec::new();
-            while s.wants_write() {
-                s.write_tls(&mut buf).unwrap();
-            }
-            let mut rd = &buf[..];
-            while !rd.is_empty() {
-                c.read_tls(&mut rd).unwrap();
-            }
+            pump(&mut s, &mut c);
             c.process_new_packets()
                 .map_err(|e| format!("client: {e}"))?;
             return Ok((s, c));
