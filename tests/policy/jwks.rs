@@ -122,8 +122,10 @@ pub(super) fn https_server(
         .collect::<Result<_, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-    // The one crypto provider built into the test (ring, as ureq's client uses).
-    let config = rustls::ServerConfig::builder()
+    // The gateway's crypto provider, named: rustls has no process-wide default to fall back on.
+    let config = rustls::ServerConfig::builder_with_provider(ringway_tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .unwrap();

@@ -19,7 +19,9 @@ mod profile;
 mod table;
 
 pub use certs::{load_cert, CertInfo, KeyType, LoadedCert};
-pub use profile::{group_names, server_config, suite_names, Profile, ServerOptions, TlsVersion};
+pub use profile::{
+    crypto_provider, group_names, server_config, suite_names, Profile, ServerOptions, TlsVersion,
+};
 pub use table::{CertTable, UnknownSni};
 
 /// Why a certificate or a configuration cannot be used.

@@ -61,6 +61,13 @@ impl Default for ServerOptions {
     }
 }
 
+/// The one crypto provider of the gateway (aws-lc-rs), for every rustls client and server it
+/// builds: naming it everywhere keeps a second provider out of the binary and out of
+/// rustls's process-wide default.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(aws_lc_rs::default_provider())
+}
+
 /// The cipher suites this build knows, by name.
 pub fn suite_names() -> Vec<String> {
     aws_lc_rs::default_provider()

@@ -1,5 +1,5 @@
-//! JWKS refresher threads: one per provider with a `jwks_url`, fetching with ureq (rustls for
-//! `https://`, verified against the configured CA file or the built-in Mozilla roots) and
+//! JWKS refresher threads: one per provider with a `jwks_url`, fetching with ureq (rustls with
+//! the gateway's crypto provider for `https://`, verified against the configured CA file or the built-in Mozilla roots) and
 //! handing the bytes to the policy crate's refresh logic. Never on a worker thread.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,7 +44,8 @@ pub(crate) fn start(
 /// A client for one provider: its CA file's certificates (or the built-in roots), no
 /// redirects (the configured URL is the one trusted), a whole-fetch timeout.
 fn agent(ca_pem: Option<&[u8]>) -> anyhow::Result<ureq::Agent> {
-    let mut tls = TlsConfig::builder();
+    let mut tls =
+        TlsConfig::builder().unversioned_rustls_crypto_provider(ringway_tls::crypto_provider());
     if let Some(pem) = ca_pem {
         let mut certs = Vec::new();
         for item in ureq::tls::parse_pem(pem) {
