@@ -13,25 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use ringway_analytics::civil::format_rfc3339;
+use ringway_testkit::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringway");
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let p = std::env::temp_dir().join(format!("ringway-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Dir(p)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn ringway(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -53,7 +37,7 @@ fn path(p: &Path) -> &str {
 
 #[test]
 fn report_finds_the_scenarios_anomaly_in_its_parquet_logs() {
-    let dir = Dir::new("report-cli");
+    let dir = TempDir::new("report-cli");
     let logs = dir.0.join("logs");
     let labels = ok(&ringway(&[
         "scenario",
@@ -131,7 +115,7 @@ fn report_finds_the_scenarios_anomaly_in_its_parquet_logs() {
 
 #[test]
 fn bad_report_arguments_exit_64_naming_each() {
-    let dir = Dir::new("report-args");
+    let dir = TempDir::new("report-args");
     let out = ringway(&[
         "report",
         "--logs",
@@ -153,7 +137,7 @@ fn bad_report_arguments_exit_64_naming_each() {
 
 #[test]
 fn a_file_that_is_not_parquet_is_named() {
-    let dir = Dir::new("report-foreign");
+    let dir = TempDir::new("report-foreign");
     // Not Parquet at all, but named like it.
     std::fs::write(dir.0.join("notes.parquet"), b"not parquet").unwrap();
     let out = ringway(&["report", "--logs", path(&dir.0)]);
@@ -253,7 +237,7 @@ fn live(name: &str, dir: &Path) -> LiveRun {
 
 #[test]
 fn live_scenarios_are_found_on_anomalies_and_by_the_report() {
-    let dir = Dir::new("live-scenarios");
+    let dir = TempDir::new("live-scenarios");
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/scenario.yaml");
     // Two at once (each sends 90 s of traffic ten times faster than its scenario's clock).
     let runs: Vec<LiveRun> = std::thread::scope(|s| {
@@ -321,7 +305,7 @@ fn live_scenarios_are_found_on_anomalies_and_by_the_report() {
 
 #[test]
 fn import_counts_bad_lines_and_writes_what_the_report_reads() {
-    let dir = Dir::new("import-cli");
+    let dir = TempDir::new("import-cli");
     let log = dir.0.join("access.log");
     std::fs::write(
         &log,
@@ -375,7 +359,7 @@ fn import_counts_bad_lines_and_writes_what_the_report_reads() {
 
 #[test]
 fn proposals_make_a_valid_config_whose_replay_refuses_the_scraper_alone() {
-    let dir = Dir::new("propose-cli");
+    let dir = TempDir::new("propose-cli");
     let logs = dir.0.join("logs");
     ok(&ringway(&[
         "scenario",

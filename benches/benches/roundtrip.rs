@@ -183,7 +183,10 @@ fn bench_roundtrip(c: &mut Criterion) {
         std::sync::Arc::new(cfg),
         opts,
         hooks,
-        std::sync::Arc::new(policies),
+        ringway_proxy::Services {
+            policies: std::sync::Arc::new(policies),
+            tls: vec![None],
+        },
     )
     .expect("start gateway");
     eprintln!("roundtrip: ringway worker driver = {}", driver_name());

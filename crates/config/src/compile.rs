@@ -11,6 +11,7 @@ use crate::model::*;
 use crate::spec::*;
 
 mod policy;
+mod tls;
 
 /// Most workers `workers` may ask for.
 const MAX_WORKERS: u64 = 1024;
@@ -484,12 +485,17 @@ impl Compiler {
             }
             routes.push(self.route(&path, route, limits, upstreams, names));
         }
+        let tls = spec
+            .tls
+            .as_ref()
+            .map(|t| self.tls(&format!("{path}.tls"), t));
         Listener {
             name: spec.name.clone(),
             listen,
             routes,
             limits,
             timeouts,
+            tls,
         }
     }
 

@@ -14,6 +14,8 @@ pub use ringway_auth::jwt::{Algorithm, TokenSource};
 pub use ringway_ratelimit::Rate;
 /// A quota's UTC-aligned window, as the limiter takes it.
 pub use ringway_ratelimit::Window as QuotaWindow;
+// TLS choices are the TLS crate's own values, checked by name at compile time.
+pub use ringway_tls::{Profile as TlsProfile, ServerOptions as TlsOptions, TlsVersion, UnknownSni};
 
 /// A whole, valid gateway configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -417,6 +419,35 @@ pub struct Listener {
     pub limits: Limits,
     /// Listener-wide client timeouts.
     pub timeouts: ClientTimeouts,
+    /// TLS termination, when the listener speaks HTTPS.
+    pub tls: Option<ListenerTls>,
+}
+
+/// How a listener terminates TLS. The files are read (and read again on reload) by whoever
+/// starts the gateway; the protocol choices are already checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// The certificates, in file order; at least one.
+    pub certificates: Vec<CertificateFiles>,
+    /// Index of the default certificate.
+    pub default_certificate: usize,
+    /// What a client naming an unknown host gets.
+    pub unknown_sni: UnknownSni,
+    /// Versions, suites, groups, ALPN and tickets.
+    pub options: TlsOptions,
+    /// Time allowed for the handshake.
+    pub handshake_timeout: Duration,
+}
+
+/// One certificate's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    /// PEM chain.
+    pub cert: std::path::PathBuf,
+    /// PEM private key.
+    pub key: std::path::PathBuf,
+    /// Names served with it; `None`: its DNS SANs.
+    pub names: Option<Vec<String>>,
 }
 
 /// Request size limits.

@@ -61,6 +61,16 @@ pub mod defaults {
     pub const CLIENT_IDLE_TIMEOUT: &str = "60s";
     /// `respond.status`.
     pub const RESPOND_STATUS: u16 = 200;
+    /// `listeners[].tls.handshake_timeout`.
+    pub const TLS_HANDSHAKE_TIMEOUT: &str = "10s";
+    /// `listeners[].tls.min_version`.
+    pub const TLS_MIN_VERSION: &str = "1.2";
+    /// `listeners[].tls.profile`.
+    pub const TLS_PROFILE: &str = "intermediate";
+    /// `listeners[].tls.unknown_sni`.
+    pub const TLS_UNKNOWN_SNI: &str = "default";
+    /// `listeners[].tls.alpn`.
+    pub const TLS_ALPN: &[&str] = &["http/1.1"];
 }
 
 /// The whole file.
@@ -452,6 +462,67 @@ pub struct ListenerSpec {
     pub timeouts: ClientTimeoutsSpec,
     /// Routes; at least one is required.
     pub routes: Vec<RouteSpec>,
+    /// Terminate TLS on this listener. Default: none (plain HTTP).
+    pub tls: Option<TlsSpec>,
+}
+
+/// `listeners[].tls`: the listener speaks HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct TlsSpec {
+    /// Certificates served; at least one. For clients naming no host (or an unknown one when
+    /// `unknown_sni` is `default`), the one marked `default: true`, else the first.
+    pub certificates: Vec<CertificateSpec>,
+    /// A client naming a host no certificate is for: `default` (serve the default certificate)
+    /// or `reject` (abort the handshake). Default `default`.
+    pub unknown_sni: String,
+    /// Lowest TLS version: `"1.2"` or `"1.3"`. Default `"1.2"`.
+    pub min_version: String,
+    /// `intermediate` (Mozilla's: TLS 1.2 and 1.3, ECDHE, AEAD) or `modern` (TLS 1.3 only).
+    /// Default `intermediate`.
+    pub profile: String,
+    /// Cipher suites by IANA name, in preference order. Default: the profile's.
+    pub cipher_suites: Option<Vec<String>>,
+    /// Key-exchange groups by name (`X25519`, `secp256r1`, `X25519MLKEM768`, ...), in
+    /// preference order. Default: all the build knows.
+    pub groups: Option<Vec<String>>,
+    /// ALPN protocols offered, in preference order. Default `[http/1.1]`.
+    pub alpn: Vec<String>,
+    /// Time allowed for the handshake. Default `10s`; not zero.
+    pub handshake_timeout: DurationSpec,
+    /// Stateless session tickets, one key shared by every core. Default `true`.
+    pub session_tickets: bool,
+}
+
+impl Default for TlsSpec {
+    fn default() -> Self {
+        Self {
+            certificates: Vec::new(),
+            unknown_sni: defaults::TLS_UNKNOWN_SNI.to_owned(),
+            min_version: defaults::TLS_MIN_VERSION.to_owned(),
+            profile: defaults::TLS_PROFILE.to_owned(),
+            cipher_suites: None,
+            groups: None,
+            alpn: defaults::TLS_ALPN.iter().map(|s| (*s).to_owned()).collect(),
+            handshake_timeout: DurationSpec::new(defaults::TLS_HANDSHAKE_TIMEOUT),
+            session_tickets: true,
+        }
+    }
+}
+
+/// `listeners[].tls.certificates[]`: a PEM chain and its key.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct CertificateSpec {
+    /// PEM file: the certificate, then its intermediates. Required.
+    pub cert: String,
+    /// PEM file: the private key (PKCS#8, SEC1 or PKCS#1). Required.
+    pub key: String,
+    /// Host names served with it (`*.example.com` for one label). Default: the certificate's
+    /// DNS subject alternative names.
+    pub names: Option<Vec<String>>,
+    /// Served when the client names no host or an unknown one. At most one. Default `false`.
+    pub default: bool,
 }
 
 /// `listeners[].limits`.

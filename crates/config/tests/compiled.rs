@@ -73,6 +73,7 @@ listeners:
             }],
             limits: Limits::default(),
             timeouts: ClientTimeouts::default(),
+            tls: None,
         }],
         drain_timeout: Duration::from_secs(15),
         policies: Default::default(),

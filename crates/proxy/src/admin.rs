@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz`, `/config`, `/metrics` and `/anomalies` on a
+//! The admin listener: `/healthz`, `/readyz`, `/config`, `/certificates`, `/metrics` and
+//! `/anomalies` on a
 //! small blocking server thread.
 //! Admin traffic is rare and tiny, so it stays off the workers' event loops entirely.
 
@@ -28,6 +29,9 @@ pub struct AdminState {
     pub metrics: MetricsRenderer,
     /// `/anomalies` (JSON), when the detectors run.
     pub anomalies: Option<MetricsRenderer>,
+    /// `/certificates` (JSON): what each TLS listener serves now (names, validity, SHA-256
+    /// fingerprints; never a key). `/config` ends with the same as YAML comments.
+    pub certificates: Option<(MetricsRenderer, MetricsRenderer)>,
 }
 
 impl Admin {
@@ -93,7 +97,21 @@ fn serve(mut s: TcpStream, state: &AdminState) -> io::Result<()> {
             "application/json",
             "{\"status\":\"not_ready\"}\n".into(),
         ),
-        (b"GET", b"/config") => ("200 OK", "application/yaml", state.config_text.to_string()),
+        (b"GET", b"/config") => {
+            let mut text = state.config_text.to_string();
+            if let Some((_, comments)) = &state.certificates {
+                text.push_str(&comments());
+            }
+            ("200 OK", "application/yaml", text)
+        }
+        (b"GET", b"/certificates") => match &state.certificates {
+            Some((json, _)) => ("200 OK", "application/json", json()),
+            None => (
+                "404 Not Found",
+                "application/json",
+                "{\"error\":\"no listener speaks TLS\"}\n".into(),
+            ),
+        },
         (b"GET", b"/metrics") => ("200 OK", "text/plain; version=0.0.4", (state.metrics)()),
         (b"GET", b"/anomalies") => match &state.anomalies {
             Some(render) => ("200 OK", "application/json", render()),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use ringway_policy::Policies;
 use ringway_telemetry::metrics::MetricsHub;
 use ringway_telemetry::queue::Producer;
 
@@ -30,4 +31,14 @@ impl Default for RunOptions {
             pin_workers: true,
         }
     }
+}
+
+/// What the caller built from the configuration for the workers to share: the policies and,
+/// per listener, the TLS configuration (whose certificates may be swapped while running).
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// IP filters, credentials and rate limits (each core takes its own shard).
+    pub policies: Arc<Policies>,
+    /// One entry per listener, in configuration order: `Some` for a TLS listener.
+    pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
 }

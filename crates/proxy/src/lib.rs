@@ -16,6 +16,6 @@ mod stats;
 mod upstream;
 mod worker;
 
-pub use config::{RunOptions, TelemetryHooks};
+pub use config::{RunOptions, Services, TelemetryHooks};
 pub use stats::WorkerStats;
 pub use worker::{driver_name, Server};

@@ -9,13 +9,14 @@ use std::time::Duration;
 use ringway_balance::{Rng, Split};
 use ringway_config::model::{Action, Config, Listener};
 use ringway_core::RequestIdGen;
-use ringway_policy::{CorePolicy, Policies};
+use ringway_policy::CorePolicy;
 use ringway_router::Router;
 use ringway_telemetry::metrics::{CoreMetrics, MetricsHub};
 use ringway_telemetry::queue::Producer;
 use ringway_telemetry::record::RequestRecord;
 
 use crate::codec::HeadLimits;
+use crate::config::Services;
 use crate::stats::CoreStats;
 use crate::upstream::Group;
 
@@ -27,6 +28,8 @@ pub(crate) struct ListenerRt {
     pub header: Duration,
     pub body: Duration,
     pub idle: Duration,
+    /// Time allowed for a TLS handshake.
+    pub handshake: Duration,
 }
 
 impl ListenerRt {
@@ -41,6 +44,10 @@ impl ListenerRt {
             header: l.timeouts.header,
             body: l.timeouts.body,
             idle: l.timeouts.idle,
+            handshake: l
+                .tls
+                .as_ref()
+                .map_or(Duration::ZERO, |t| t.handshake_timeout),
         }
     }
 }
@@ -51,6 +58,8 @@ pub(crate) struct ListenerState {
     pub router: Arc<Router>,
     /// Weighted split per route (only for routes with several backends).
     pub splits: Vec<Option<RefCell<Split>>>,
+    /// The TLS configuration of a TLS listener.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Per-core state: plain fields, used only by the worker's own thread.
@@ -86,14 +95,16 @@ impl Core {
         routers: &[Arc<Router>],
         telemetry: Option<Producer>,
         hub: Arc<MetricsHub>,
-        policies: &Arc<Policies>,
+        services: &Services,
     ) -> Self {
         let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let listeners = cfg
             .listeners
             .iter()
             .zip(routers)
-            .map(|(l, router)| ListenerState {
+            .zip(&services.tls)
+            .map(|((l, router), tls)| ListenerState {
+                tls: tls.clone(),
                 rt: ListenerRt::new(l),
                 router: Arc::clone(router),
                 splits: l
@@ -123,7 +134,7 @@ impl Core {
             metrics: RefCell::new(CoreMetrics::new(hub.names())),
             hub,
             published: Cell::new((0, 0)),
-            policy: policies.core(id),
+            policy: services.policies.core(id),
             cfg,
         }
     }

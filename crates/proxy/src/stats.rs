@@ -11,6 +11,8 @@ pub(crate) struct CoreStats {
     pub upstream_connects: Cell<u64>,
     pub upstream_reuses: Cell<u64>,
     pub retries: Cell<u64>,
+    pub tls_handshakes: Cell<u64>,
+    pub tls_handshake_failures: Cell<u64>,
 }
 
 pub(crate) fn bump(c: &Cell<u64>) {
@@ -26,6 +28,8 @@ impl CoreStats {
             upstream_connects: self.upstream_connects.get(),
             upstream_reuses: self.upstream_reuses.get(),
             retries: self.retries.get(),
+            tls_handshakes: self.tls_handshakes.get(),
+            tls_handshake_failures: self.tls_handshake_failures.get(),
         }
     }
 }
@@ -45,6 +49,10 @@ pub struct WorkerStats {
     pub upstream_reuses: u64,
     /// Requests sent again after a retryable upstream status.
     pub retries: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: u64,
 }
 
 impl WorkerStats {
@@ -56,6 +64,8 @@ impl WorkerStats {
         self.upstream_connects += o.upstream_connects;
         self.upstream_reuses += o.upstream_reuses;
         self.retries += o.retries;
+        self.tls_handshakes += o.tls_handshakes;
+        self.tls_handshake_failures += o.tls_handshake_failures;
     }
 
     /// Share of upstream exchanges that reused a pooled connection.

@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpListener;
 use ringway_config::model::Config;
-use ringway_policy::Policies;
 use ringway_router::Router;
 use ringway_telemetry::metrics::MetricsHub;
 use ringway_telemetry::queue::Producer;
 
-use crate::config::{RunOptions, TelemetryHooks};
+use crate::config::{RunOptions, Services, TelemetryHooks};
 use crate::per_core::Core;
 use crate::session;
 use crate::stats::WorkerStats;
@@ -47,14 +46,21 @@ pub struct Server {
 impl Server {
     /// Binds one `SO_REUSEPORT` socket per listener and worker (all workers on the same port,
     /// resolved from the first bind when the configured port is 0), compiles the route tables
-    /// once, and starts the workers with the configuration's `policies` (built by the caller,
-    /// which reports key problems as configuration errors and renders their metrics).
+    /// once, and starts the workers with the configuration's `services` (built by the caller,
+    /// which reports key and certificate problems as configuration errors and renders their
+    /// metrics).
     pub fn start(
         cfg: Arc<Config>,
         opts: RunOptions,
         hooks: TelemetryHooks,
-        policies: Arc<Policies>,
+        services: Services,
     ) -> io::Result<Self> {
+        if services.tls.len() != cfg.listeners.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "one TLS entry per listener is required",
+            ));
+        }
         let workers = opts.workers.max(1);
         let mut addrs = Vec::with_capacity(cfg.listeners.len());
         let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
@@ -98,7 +104,7 @@ impl Server {
             let cfg = Arc::clone(&cfg);
             let routers = Arc::clone(&routers);
             let stop = Arc::clone(&stop);
-            let policies = Arc::clone(&policies);
+            let services = services.clone();
             let cpu = (!cores.is_empty()).then(|| cores[i % cores.len()]);
             let handle = std::thread::Builder::new()
                 .name(format!("ringway-core-{i}"))
@@ -108,7 +114,7 @@ impl Server {
                             tracing::warn!(worker = i, cpu = cpu.id, "Could not pin worker");
                         }
                     }
-                    let shared = Shared { hub, policies };
+                    let shared = Shared { hub, services };
                     run_worker(i, cfg, &routers, listeners, stop, queue, shared)
                 })?;
             handles.push(handle);
@@ -169,7 +175,7 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// What every worker shares with the others and the admin side.
 struct Shared {
     hub: Arc<MetricsHub>,
-    policies: Arc<Policies>,
+    services: Services,
 }
 
 fn run_worker(
@@ -181,13 +187,13 @@ fn run_worker(
     queue: Option<Producer>,
     shared: Shared,
 ) -> io::Result<WorkerStats> {
-    let Shared { hub, policies } = shared;
+    let Shared { hub, services } = shared;
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .with_entries(4096)
         .enable_timer()
         .build()?;
     rt.block_on(async move {
-        let core = Rc::new(Core::new(id, cfg, routers, queue, hub, &policies));
+        let core = Rc::new(Core::new(id, cfg, routers, queue, hub, &services));
         let mut loops = Vec::with_capacity(listeners.len());
         for (li, listener) in listeners {
             let listener = TcpListener::from_std(listener)?;

@@ -46,7 +46,11 @@ fn a_full_queue_drops_and_counts_without_blocking_the_data_plane() {
         pin_workers: false,
     };
     let policies = Arc::new(ringway_policy::Policies::new(&cfg, Default::default(), 1).unwrap());
-    let server = Server::start(Arc::new(cfg), opts, hooks, policies).unwrap();
+    let services = ringway_proxy::Services {
+        policies,
+        tls: vec![None],
+    };
+    let server = Server::start(Arc::new(cfg), opts, hooks, services).unwrap();
 
     let mut s = TcpStream::connect(server.local_addr()).unwrap();
     s.set_nodelay(true).unwrap();

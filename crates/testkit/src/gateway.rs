@@ -15,7 +15,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Runs `bin args...` and waits for its `ringway listening on http://ADDR` line. Its logs
+    /// Runs `bin args...` and waits for its `ringway listening on http://ADDR` (or `https://`)
+    /// line. Its logs
     /// go to the test's stderr when `RINGWAY_TEST_LOG` is set.
     pub fn start(bin: &str, args: &[&str]) -> Self {
         let mut cmd = Command::new(bin);
@@ -31,7 +32,10 @@ impl Gateway {
         let addr = loop {
             match lines.next() {
                 Some(Ok(line)) => {
-                    if let Some(a) = line.strip_prefix("ringway listening on http://") {
+                    let rest = line.strip_prefix("ringway listening on ");
+                    if let Some(a) =
+                        rest.and_then(|r| r.strip_prefix("http://").or(r.strip_prefix("https://")))
+                    {
                         break a.trim().parse().expect("listen address");
                     }
                 }

@@ -20,7 +20,7 @@ mod request;
 mod upstream;
 
 pub use client::{exchange_raw, get, parse_responses, RawExchange, Response};
-pub use config::TempConfig;
+pub use config::{TempConfig, TempDir};
 pub use gateway::Gateway;
 pub use message::{parse_requests, Request};
 pub use request::{read_one, roundtrip, Req, PATIENCE};

@@ -9,16 +9,19 @@
 //! * [`server_config`]: a rustls server configuration from a profile (Mozilla's
 //!   `intermediate`: TLS 1.2 and 1.3 with ECDHE and AEAD suites only; `modern`: TLS 1.3) or
 //!   explicit suites and groups validated by name, ALPN, and session tickets whose key is
-//!   shared by every core using the configuration (a returning client lands on any core).
+//!   shared by every core using the configuration (a returning client lands on any core);
+//! * [`LiveCerts`]: the table a configuration resolves with, replaced whole on reload.
 //!
 //! The data plane drives `rustls::ServerConnection` over its own buffers; this crate is what it
 //! is handed, unit-tested with in-memory handshakes.
 
 mod certs;
+mod live;
 mod profile;
 mod table;
 
 pub use certs::{load_cert, CertInfo, KeyType, LoadedCert};
+pub use live::LiveCerts;
 pub use profile::{
     crypto_provider, group_names, server_config, suite_names, Profile, ServerOptions, TlsVersion,
 };

@@ -23,6 +23,7 @@ mod view;
 
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -30,7 +31,7 @@ use ringway_core::{ErrorKind, RequestId};
 use ringway_telemetry::record::{Inline, Method as RecMethod, Outcome, RequestRecord, NONE};
 
 use crate::codec::{find_head_end, leading_empty_lines, RequestHead, ResponseHead, Version};
-use crate::io::{Conn, IoError, BUF_BYTES};
+use crate::io::{Conn, IoError, TlsStream, BUF_BYTES};
 use crate::per_core::{Core, ListenerRt};
 use crate::stats::bump;
 
@@ -143,9 +144,25 @@ impl RequestCtx {
 pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, peer: SocketAddr) {
     bump(&core.stats.connections);
     let _open = Open::enter(&core);
-    let mut client = Conn::new(stream);
-    let request_id = core.ids.borrow_mut().next_id();
     let lt = core.listeners[listener].rt;
+    let mut client = match &core.listeners[listener].tls {
+        None => Conn::new(stream),
+        Some(config) => {
+            match TlsStream::accept(stream, Arc::clone(config), deadline(lt.handshake)).await {
+                Ok(tls) => {
+                    bump(&core.stats.tls_handshakes);
+                    let f = tls.facts();
+                    tracing::debug!(version = ?f.version, alpn = ?f.alpn.as_deref().map(String::from_utf8_lossy), sni = ?f.sni, resumed = f.resumed, %peer, "TLS handshake");
+                    Conn::tls(tls)
+                }
+                Err(_) => {
+                    bump(&core.stats.tls_handshake_failures);
+                    return;
+                }
+            }
+        }
+    };
+    let request_id = core.ids.borrow_mut().next_id();
     let peer_ip = peer.ip().to_canonical();
     let mut s = Session {
         core,

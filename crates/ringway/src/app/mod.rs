@@ -7,6 +7,7 @@ mod jwks;
 pub(crate) mod patch;
 pub(crate) mod pipeline;
 pub(crate) mod replay;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use ringway_config::model::Config;
 use ringway_config::{ConfigError, ConfigErrors};
 use ringway_policy::{KeyMaterial, Policies, Secrets, System};
 use ringway_proxy::admin::{Admin, AdminState, MetricsRenderer};
-use ringway_proxy::{RunOptions, Server, TelemetryHooks};
+use ringway_proxy::{RunOptions, Server, Services, TelemetryHooks};
 use ringway_router::Router;
 use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
 
@@ -64,14 +65,23 @@ impl std::fmt::Display for ConfigProblems {
 
 impl std::error::Error for ConfigProblems {}
 
-/// Everything `validate` checks beyond `compile`: routes that can never match, and the key
-/// material (files and secrets). Returns the policies when there is no error, and every
-/// problem found.
+/// What a configuration needs beyond itself, read and checked: the policies (key material)
+/// and the TLS listeners' certificates.
+pub(crate) struct Checked {
+    /// IP filters, credentials, rate limits.
+    pub(crate) policies: Arc<Policies>,
+    /// Certificates and rustls configurations of the TLS listeners.
+    pub(crate) tls: Arc<tls::TlsListeners>,
+}
+
+/// Everything `validate` checks beyond `compile`: routes that can never match, the key
+/// material (files and secrets) and the certificates. Returns what was built when there is no
+/// error, and every problem found.
 pub(crate) fn check(
     cfg: &Config,
     workers: usize,
     secrets: Secrets,
-) -> (Option<Arc<Policies>>, Vec<Problem>) {
+) -> (Option<Checked>, Vec<Problem>) {
     let mut problems: Vec<Problem> = Problem::errors(shadowed_routes(cfg)).collect();
     let policies = match KeyMaterial::load(cfg, &System, secrets) {
         Err(errors) => {
@@ -92,8 +102,19 @@ pub(crate) fn check(
             }
         }
     };
+    let tls = match tls::TlsListeners::load(cfg) {
+        Ok(t) => Some(Arc::new(t)),
+        Err(errors) => {
+            problems.extend(Problem::errors(errors));
+            None
+        }
+    };
     let failed = problems.iter().any(|p| p.severity == Severity::Error);
-    (policies.filter(|_| !failed), problems)
+    let checked = match (policies, tls) {
+        (Some(policies), Some(tls)) if !failed => Some(Checked { policies, tls }),
+        _ => None,
+    };
+    (checked, problems)
 }
 
 /// Routes that can never match because an earlier one matches everything they would.
@@ -132,8 +153,8 @@ pub(crate) struct Running {
 /// where it listens on stdout (tests and scripts read it when a port was 0). A configuration
 /// problem is a [`ConfigProblems`] error and nothing is bound.
 pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result<Running> {
-    let (policies, problems) = check(&cfg, opts.workers, Secrets::Required);
-    let Some(policies) = policies else {
+    let (checked, problems) = check(&cfg, opts.workers, Secrets::Required);
+    let Some(Checked { policies, tls }) = checked else {
         return Err(ConfigProblems(problems).into());
     };
     for p in problems.iter().filter(|p| p.severity == Severity::Warning) {
@@ -157,10 +178,17 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
             let state = AdminState {
                 ready: Arc::clone(&ready),
                 config_text: config_text.into(),
-                metrics: metrics_renderer(&hub, logs.as_ref(), &policies),
+                metrics: metrics_renderer(&hub, logs.as_ref(), &policies, &tls),
                 anomalies: logs.as_ref().and_then(pipeline::Logs::board).map(|b| {
                     let render: MetricsRenderer = Arc::new(move || b.load().to_json());
                     render
+                }),
+                certificates: tls.any().then(|| {
+                    let (a, b) = (Arc::clone(&tls), Arc::clone(&tls));
+                    let json: MetricsRenderer =
+                        Arc::new(move || format!("{}\n", a.describe_json()));
+                    let comments: MetricsRenderer = Arc::new(move || b.describe_comments());
+                    (json, comments)
                 }),
             };
             let admin = Admin::start(a.listen, state)
@@ -173,17 +201,23 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
         queues: logs.as_mut().map(pipeline::Logs::take_producers),
         hub,
     };
-    let server = Server::start(Arc::new(cfg), opts, hooks, Arc::clone(&policies))
-        .context("starting the gateway")?;
+    let services = Services {
+        policies: Arc::clone(&policies),
+        tls: tls.configs(),
+    };
+    let server =
+        Server::start(Arc::new(cfg), opts, hooks, services).context("starting the gateway")?;
     let side_stop = Arc::new(AtomicBool::new(false));
-    let side_threads = jwks::start(&policies, &side_stop)?;
+    let mut side_threads = jwks::start(&policies, &side_stop)?;
+    side_threads.extend(tls::start_reloader(&tls, &side_stop)?);
     let addrs = server.listener_addrs().to_vec();
     let admin_addr = admin.as_ref().map(Admin::addr);
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        for a in &addrs {
-            let _ = writeln!(out, "ringway listening on http://{a}");
+        for (a, tls) in addrs.iter().zip(tls.configs()) {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let _ = writeln!(out, "ringway listening on {scheme}://{a}");
         }
         if let Some(a) = admin_addr {
             let _ = writeln!(out, "ringway admin on http://{a}");
@@ -209,17 +243,20 @@ fn metrics_renderer(
     hub: &Arc<MetricsHub>,
     logs: Option<&pipeline::Logs>,
     policies: &Arc<Policies>,
+    tls: &Arc<tls::TlsListeners>,
 ) -> MetricsRenderer {
     let hub = Arc::clone(hub);
     let written = logs.map(pipeline::Logs::counters);
     let board = logs.and_then(pipeline::Logs::board);
     let policies = Arc::clone(policies);
+    let tls = Arc::clone(tls);
     Arc::new(move || {
         let extra = written
             .as_ref()
             .map_or(ExtraGauges::default(), |w| w.gauges());
         let mut text = hub.render_prometheus(&extra);
         policies.render_prometheus(&mut text);
+        tls.render_prometheus(&mut text);
         if let Some(b) = &board {
             render_anomalies(&b.load(), &mut text);
         }

@@ -212,8 +212,8 @@ mod tests {
             let patch = crate::app::patch::apply(&base, &report.proposals, false).unwrap();
             assert!(patch.not_applied.is_empty(), "{:?}", patch.not_applied);
             let cfg = ringway_config::from_yaml_str(&patch.text).unwrap();
-            let (policies, problems) = crate::app::check(&cfg, 1, Secrets::MayBeAbsent);
-            assert!(policies.is_some(), "{name}: {:?}", problems.len());
+            let (checked, problems) = crate::app::check(&cfg, 1, Secrets::MayBeAbsent);
+            assert!(checked.is_some(), "{name}: {:?}", problems.len());
             let mut r = Replayer::new(cfg).unwrap();
             logs.scan(&mut |_, _| {}, &mut |o| {
                 r.replay(o);

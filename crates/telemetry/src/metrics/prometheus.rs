@@ -56,6 +56,10 @@ pub mod name {
     pub const ANOMALIES_TOTAL: &str = "ringway_anomalies_total";
     /// Counter: records the anomaly detectors did not see (their queue was full).
     pub const ANOMALY_RECORDS_DROPPED_TOTAL: &str = "ringway_anomaly_records_dropped_total";
+    /// Gauge: when each served TLS certificate expires, unix seconds.
+    pub const TLS_CERT_EXPIRY: &str = "ringway_tls_certificate_expiry_timestamp_seconds";
+    /// Counter: certificate reloads by result.
+    pub const TLS_CERT_RELOADS: &str = "ringway_tls_certificate_reloads_total";
 
     /// Label: listener name.
     pub const LISTENER: &str = "listener";

@@ -1,5 +1,8 @@
-//! A TCP stream with its own read buffer, using monoio's owned-buffer I/O: the buffer goes to
-//! the kernel and comes back; it is compacted, not reallocated, between reads.
+//! A connection with its own read buffer, using monoio's owned-buffer I/O: the buffer goes to
+//! the kernel and comes back; it is compacted, not reallocated, between reads. The connection
+//! is plain TCP or TLS (`tls.rs`); the session sees plaintext either way.
+
+mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +10,12 @@ use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
+pub(crate) use tls::TlsStream;
+
 /// Read buffer size; also the most a single read returns.
 pub(crate) const BUF_BYTES: usize = 16 * 1024;
+/// Time a closing TLS connection gets to send its `close_notify`.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why a read or write did not complete.
 #[derive(Debug)]
@@ -19,11 +26,19 @@ pub(crate) enum IoError {
     Eof,
     /// An OS error (reset, broken pipe).
     Os,
+    /// The TLS peer broke the protocol (a failed handshake, a bad record).
+    Tls,
+}
+
+/// What carries the bytes.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
 }
 
 /// A stream and the unconsumed bytes read from it (`buf[pos..]`).
 pub(crate) struct Conn {
-    pub stream: TcpStream,
+    io: Transport,
     pub buf: Vec<u8>,
     pub pos: usize,
     /// Bytes consumed from the buffer so far (telemetry: request sizes).
@@ -34,8 +49,17 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(stream: TcpStream) -> Self {
+        Self::with(Transport::Plain(stream))
+    }
+
+    /// A connection over an established TLS stream.
+    pub(crate) fn tls(stream: TlsStream) -> Self {
+        Self::with(Transport::Tls(Box::new(stream)))
+    }
+
+    fn with(io: Transport) -> Self {
         Self {
-            stream,
+            io,
             buf: Vec::with_capacity(BUF_BYTES),
             pos: 0,
             consumed: 0,
@@ -69,7 +93,10 @@ impl Conn {
     /// Shuts down the write side (the peer reads end of stream), ignoring errors: the
     /// connection is ending either way.
     pub(crate) async fn shutdown(&mut self) {
-        let _ = self.stream.shutdown().await;
+        match &mut self.io {
+            Transport::Plain(s) => drop(s.shutdown().await),
+            Transport::Tls(t) => t.shutdown(SHUTDOWN_TIMEOUT).await,
+        }
     }
 
     /// Reads more bytes, appending to the buffered ones. Returns how many arrived.
@@ -81,9 +108,13 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < BUF_BYTES / 2 {
             self.buf.reserve(BUF_BYTES);
         }
+        let stream = match &mut self.io {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => return t.read_plain(&mut self.buf, deadline).await,
+        };
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
-        let read = self.stream.read(buf.slice_mut(len..cap));
+        let read = stream.read(buf.slice_mut(len..cap));
         let (res, slice) = monoio::time::timeout_at(deadline.into(), read)
             .await
             .map_err(|_| IoError::Timeout)?;
@@ -101,8 +132,17 @@ impl Conn {
         out: &mut Vec<u8>,
         timeout: Duration,
     ) -> Result<(), IoError> {
+        let stream = match &mut self.io {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => {
+                t.write_plain(out, timeout).await?;
+                self.written += out.len() as u64;
+                out.clear();
+                return Ok(());
+            }
+        };
         let buf = std::mem::take(out);
-        let write = self.stream.write_all(buf);
+        let write = stream.write_all(buf);
         let (res, mut buf) = monoio::time::timeout(timeout, write)
             .await
             .map_err(|_| IoError::Timeout)?;
@@ -120,8 +160,18 @@ impl Conn {
         to: &mut Conn,
         timeout: Duration,
     ) -> Result<(), IoError> {
+        let stream = match &mut to.io {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => {
+                t.write_plain(&self.buf[self.pos..self.pos + n], timeout)
+                    .await?;
+                to.written += n as u64;
+                self.consume(n);
+                return Ok(());
+            }
+        };
         let buf = std::mem::take(&mut self.buf);
-        let write = to.stream.write_all(buf.slice(self.pos..self.pos + n));
+        let write = stream.write_all(buf.slice(self.pos..self.pos + n));
         let (res, slice) = monoio::time::timeout(timeout, write)
             .await
             .map_err(|_| IoError::Timeout)?;

@@ -1,0 +1,156 @@
+//! `listeners[].tls`: protocol choices checked by name with the TLS crate's own tables, so
+//! that what `validate` accepts is what a handshake uses. Certificate files are read later,
+//! by whoever starts the gateway (and again on every reload).
+
+use std::sync::Arc;
+
+use ringway_tls::{CertTable, Profile, ServerOptions, TlsVersion, UnknownSni};
+
+use super::Compiler;
+use crate::error::index_path;
+use crate::model::{CertificateFiles, ListenerTls};
+use crate::spec::{CertificateSpec, TlsSpec};
+
+/// ALPN protocols the listener can serve.
+const ALPN_SERVED: &[&str] = &["http/1.1"];
+
+impl Compiler {
+    pub(super) fn tls(&mut self, path: &str, spec: &TlsSpec) -> ListenerTls {
+        let certs_path = format!("{path}.certificates");
+        if spec.certificates.is_empty() {
+            self.error(&certs_path, "at least one certificate is required");
+        }
+        let certificates: Vec<CertificateFiles> = spec
+            .certificates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.certificate(&index_path(&certs_path, i), c))
+            .collect();
+        let defaults: Vec<usize> = (0..spec.certificates.len())
+            .filter(|&i| spec.certificates[i].default)
+            .collect();
+        if defaults.len() > 1 {
+            self.error(
+                &certs_path,
+                format!(
+                    "at most one certificate may be the default; certificates {defaults:?} say so"
+                ),
+            );
+        }
+        let unknown_sni = match spec.unknown_sni.as_str() {
+            "default" => UnknownSni::Default,
+            "reject" => UnknownSni::Reject,
+            other => {
+                self.error(
+                    format!("{path}.unknown_sni"),
+                    format!("{other:?} is not one of: default, reject"),
+                );
+                UnknownSni::Default
+            }
+        };
+        let min_version = match spec.min_version.as_str() {
+            "1.2" => TlsVersion::Tls12,
+            "1.3" => TlsVersion::Tls13,
+            other => {
+                self.error(
+                    format!("{path}.min_version"),
+                    format!("{other:?} is not one of: \"1.2\", \"1.3\""),
+                );
+                TlsVersion::Tls12
+            }
+        };
+        let profile = match spec.profile.as_str() {
+            "intermediate" => Profile::Intermediate,
+            "modern" => Profile::Modern,
+            other => {
+                self.error(
+                    format!("{path}.profile"),
+                    format!("{other:?} is not one of: intermediate, modern"),
+                );
+                Profile::Intermediate
+            }
+        };
+        let alpn_path = format!("{path}.alpn");
+        if spec.alpn.is_empty() {
+            self.error(&alpn_path, "at least one protocol is required");
+        }
+        for (i, p) in spec.alpn.iter().enumerate() {
+            if !ALPN_SERVED.contains(&p.as_str()) {
+                self.error(
+                    index_path(&alpn_path, i),
+                    format!("{p:?} is not served; one of: {}", ALPN_SERVED.join(", ")),
+                );
+            }
+            if spec.alpn[..i].contains(p) {
+                self.error(index_path(&alpn_path, i), format!("{p:?} is listed twice"));
+            }
+        }
+        let options = ServerOptions {
+            profile,
+            min_version,
+            suites: spec.cipher_suites.clone(),
+            groups: spec.groups.clone(),
+            alpn: spec.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            tickets: spec.session_tickets,
+        };
+        self.tls_options(path, &options);
+        ListenerTls {
+            certificates,
+            default_certificate: defaults.first().copied().unwrap_or(0),
+            unknown_sni,
+            options,
+            handshake_timeout: self.duration(
+                &format!("{path}.handshake_timeout"),
+                &spec.handshake_timeout,
+                false,
+            ),
+        }
+    }
+
+    fn certificate(&mut self, path: &str, spec: &CertificateSpec) -> CertificateFiles {
+        for (key, value) in [("cert", &spec.cert), ("key", &spec.key)] {
+            if value.is_empty() {
+                self.error(format!("{path}.{key}"), "a PEM file path is required");
+            }
+        }
+        if let Some(names) = &spec.names {
+            if names.is_empty() {
+                self.error(
+                    format!("{path}.names"),
+                    "an empty list would serve the certificate for no name; leave it out to use the certificate's names",
+                );
+            }
+        }
+        CertificateFiles {
+            cert: spec.cert.clone().into(),
+            key: spec.key.clone().into(),
+            names: spec.names.clone(),
+        }
+    }
+
+    /// Builds a configuration with these choices (no certificate, no ticket key) so that an
+    /// unknown suite or group, or suites that fit none of the versions, fail here.
+    fn tls_options(&mut self, path: &str, options: &ServerOptions) {
+        let table = || Arc::new(CertTable::default());
+        let only = |suites, groups| ServerOptions {
+            suites,
+            groups,
+            tickets: false,
+            ..options.clone()
+        };
+        let suites = ringway_tls::server_config(table(), &only(options.suites.clone(), None));
+        if let Err(e) = &suites {
+            self.error(format!("{path}.cipher_suites"), e.to_string());
+        }
+        let groups = ringway_tls::server_config(table(), &only(None, options.groups.clone()));
+        if let Err(e) = &groups {
+            self.error(format!("{path}.groups"), e.to_string());
+        }
+        if suites.is_ok() && groups.is_ok() {
+            let both = only(options.suites.clone(), options.groups.clone());
+            if let Err(e) = ringway_tls::server_config(table(), &both) {
+                self.error(path, e.to_string());
+            }
+        }
+    }
+}
