@@ -1,7 +1,7 @@
 //! End-to-end TLS termination: `ringway run` with certificates made at test time (rcgen),
 //! real loopback sockets, the rustls client and curl. Certificate choice by SNI and signature
-//! scheme, unknown SNI, versions and ALPN, resumption on any core, reload under load, and the
-//! configuration errors `validate` names.
+//! scheme, unknown SNI, versions and ALPN, resumption on any core, reload under load, client
+//! certificates (`tls/mtls.rs`), and the configuration errors `validate` names.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use ringway_testkit::{eventually, Gateway, TempConfig, TempDir, Upstream};
 use rustls::version::{TLS12, TLS13};
 
+#[path = "tls/mtls.rs"]
+mod mtls;
 #[path = "tls/pki.rs"]
 mod pki;
 

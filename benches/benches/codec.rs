@@ -108,6 +108,7 @@ fn ringway_request(
         client_ip: CLIENT_IP.as_bytes(),
         proto: b"http",
         fallback_host: FALLBACK_HOST.as_bytes(),
+        client_cert: None,
     };
     out.clear();
     write_request_head(&buf[..end], head, &info, id, &RequestEdits::default(), out);

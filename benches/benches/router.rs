@@ -112,6 +112,7 @@ fn route(
         ip_filter_shadow: false,
         auth: None,
         rate_limits: Vec::new(),
+        client_cert: None,
     }
 }
 

@@ -81,6 +81,55 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A client certificate: subject `CN=<cn>`, these SANs (`URI:`/`DNS:` prefixed), this
+    /// serial number, for client authentication.
+    pub(crate) fn client(&self, cn: &str, sans: &[&str], serial: u64) -> Leaf {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.serial_number = Some(rcgen::SerialNumber::from(serial));
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.subject_alt_names = sans
+            .iter()
+            .map(|s| match s.split_once(':') {
+                Some(("URI", v)) => rcgen::SanType::URI(v.try_into().unwrap()),
+                Some(("DNS", v)) => rcgen::SanType::DnsName(v.try_into().unwrap()),
+                _ => panic!("SAN {s}"),
+            })
+            .collect();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+
+    /// A CRL of this CA revoking these serial numbers, as PEM.
+    pub(crate) fn crl(&self, revoked: &[u64]) -> String {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2025, 1, 1),
+            next_update: rcgen::date_time_ymd(2035, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|&serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(serial),
+                    revocation_time: rcgen::date_time_ymd(2025, 6, 1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().pem().unwrap()
+    }
+}
+
 impl Leaf {
     /// Writes `<stem>.pem` and `<stem>.key` under `dir`; returns their paths.
     pub(crate) fn write(&self, dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
@@ -116,6 +165,20 @@ pub(crate) fn client_config(
     Arc::new(cfg)
 }
 
+/// A client configuration trusting `roots` that presents `client` when asked.
+pub(crate) fn client_config_with_cert(roots: RootCertStore, client: &Leaf) -> Arc<ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let chain = vec![CertificateDer::from(client.der.clone())];
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap();
+    let cfg = ClientConfig::builder_with_provider(ringway_tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    Arc::new(cfg)
+}
+
 /// What one HTTPS exchange showed.
 #[derive(Debug)]
 pub(crate) struct Seen {
@@ -136,12 +199,24 @@ pub(crate) fn https_get(
     server_name: &str,
     path: &str,
 ) -> Result<Seen, String> {
+    https_get_with(addr, config, server_name, path, "")
+}
+
+/// [`https_get`] with more header lines (`name: value\r\n` each).
+pub(crate) fn https_get_with(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    server_name: &str,
+    path: &str,
+    headers: &str,
+) -> Result<Seen, String> {
     let name = ServerName::try_from(server_name.to_owned()).map_err(|e| e.to_string())?;
     let conn = ClientConnection::new(Arc::clone(config), name).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut tls = StreamOwned::new(conn, tcp);
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {server_name}\r\n{headers}Connection: close\r\n\r\n");
     tls.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     match tls.read_to_end(&mut out) {

@@ -489,6 +489,16 @@ impl Compiler {
             .tls
             .as_ref()
             .map(|t| self.tls(&format!("{path}.tls"), t));
+        if tls.as_ref().is_none_or(|t| t.client_auth.is_none()) {
+            for (i, r) in routes.iter().enumerate() {
+                if r.client_cert.is_some() {
+                    self.error(
+                        format!("{}.client_cert", index_path(&routes_path, i)),
+                        "the listener asks for no client certificates: set tls.client_auth",
+                    );
+                }
+            }
+        }
         Listener {
             name: spec.name.clone(),
             listen,
@@ -565,6 +575,10 @@ impl Compiler {
             ip_filter_shadow,
             auth,
             rate_limits,
+            client_cert: spec
+                .client_cert
+                .as_ref()
+                .map(|c| self.client_cert_rule(&format!("{path}.client_cert"), c)),
         }
     }
 

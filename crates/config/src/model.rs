@@ -15,7 +15,9 @@ pub use ringway_ratelimit::Rate;
 /// A quota's UTC-aligned window, as the limiter takes it.
 pub use ringway_ratelimit::Window as QuotaWindow;
 // TLS choices are the TLS crate's own values, checked by name at compile time.
-pub use ringway_tls::{Profile as TlsProfile, ServerOptions as TlsOptions, TlsVersion, UnknownSni};
+pub use ringway_tls::{
+    ClientAuthMode, Profile as TlsProfile, ServerOptions as TlsOptions, TlsVersion, UnknownSni,
+};
 
 /// A whole, valid gateway configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -437,6 +439,31 @@ pub struct ListenerTls {
     pub options: TlsOptions,
     /// Time allowed for the handshake.
     pub handshake_timeout: Duration,
+    /// Client certificates, when asked for.
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// How a listener asks for and checks client certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// Required or optional.
+    pub mode: ClientAuthMode,
+    /// PEM file of the trusted CAs.
+    pub ca: std::path::PathBuf,
+    /// CRL files.
+    pub crls: Vec<std::path::PathBuf>,
+    /// Forward the verified identity as `x-forwarded-client-cert`.
+    pub forward: bool,
+}
+
+/// Which client certificates a route admits: any listed subject or SAN; none listed, any
+/// verified certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientCertRule {
+    /// Subjects, exactly.
+    pub subjects: Vec<String>,
+    /// Typed SANs (`DNS:`, `URI:`, `email:`, `IP:`), exactly.
+    pub sans: Vec<String>,
 }
 
 /// One certificate's files.
@@ -519,6 +546,8 @@ pub struct Route {
     pub auth: Option<RouteAuth>,
     /// Rate limits, all of which must admit a request.
     pub rate_limits: Vec<RateLimitRule>,
+    /// The client certificate required, if any.
+    pub client_cert: Option<ClientCertRule>,
 }
 
 /// Match criteria of a route.

@@ -492,6 +492,35 @@ pub struct TlsSpec {
     pub handshake_timeout: DurationSpec,
     /// Stateless session tickets, one key shared by every core. Default `true`.
     pub session_tickets: bool,
+    /// Ask clients for certificates (mTLS). Default: none asked for.
+    pub client_auth: Option<ClientAuthSpec>,
+}
+
+/// `listeners[].tls.client_auth`: client certificates (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ClientAuthSpec {
+    /// `required` (a handshake without a valid certificate fails) or `optional` (routes may
+    /// require one with `client_cert`). Default `required`.
+    pub mode: String,
+    /// PEM file of the CAs client certificates must chain to. Required.
+    pub ca: String,
+    /// Certificate revocation lists (PEM or DER files). Default: none.
+    pub crls: Vec<String>,
+    /// Forward the verified certificate upstream as `x-forwarded-client-cert` (Envoy's
+    /// format); the field is removed from every incoming request either way. Default `true`.
+    pub forward: bool,
+}
+
+impl Default for ClientAuthSpec {
+    fn default() -> Self {
+        Self {
+            mode: "required".to_owned(),
+            ca: String::new(),
+            crls: Vec::new(),
+            forward: true,
+        }
+    }
 }
 
 impl Default for TlsSpec {
@@ -506,6 +535,7 @@ impl Default for TlsSpec {
             alpn: defaults::TLS_ALPN.iter().map(|s| (*s).to_owned()).collect(),
             handshake_timeout: DurationSpec::new(defaults::TLS_HANDSHAKE_TIMEOUT),
             session_tickets: true,
+            client_auth: None,
         }
     }
 }
@@ -595,6 +625,21 @@ pub struct RouteSpec {
     pub auth: Option<RouteAuthSpec>,
     /// Rate limits of this route, all of which must admit a request. Default: none.
     pub rate_limits: Vec<RateLimitSpec>,
+    /// A verified client certificate this route requires (403 otherwise); the listener must
+    /// ask for them (`tls.client_auth`). Default: none required.
+    pub client_cert: Option<ClientCertRuleSpec>,
+}
+
+/// `routes[].client_cert`: which client certificates a route admits.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientCertRuleSpec {
+    /// Subjects admitted, exactly as shown (`CN=alice, O=Example`). Default: none.
+    pub subjects: Vec<String>,
+    /// Subject alternative names admitted, typed: `DNS:host`, `URI:spiffe://...`,
+    /// `email:a@b`, `IP:10.0.0.1`. Default: none. With neither list, any verified
+    /// certificate is admitted.
+    pub sans: Vec<String>,
 }
 
 /// `listeners[].routes[].match`: every criterion given must hold.

@@ -70,6 +70,7 @@ listeners:
                 ip_filter_shadow: false,
                 auth: None,
                 rate_limits: Vec::new(),
+                client_cert: None,
             }],
             limits: Limits::default(),
             timeouts: ClientTimeouts::default(),

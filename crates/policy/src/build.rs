@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ringway_auth::apikey::ApiKeys;
 use ringway_auth::ip::{IpFilter, TrustedProxies};
 use ringway_auth::jwt::{KeySet, Provider, ProviderSettings, Requirement, TokenSource};
-use ringway_config::model::{self, Config, LimitKey, RouteAuth};
+use ringway_config::model::{self, ClientCertRule, Config, LimitKey, RouteAuth};
 use ringway_config::ConfigErrors;
 use ringway_ratelimit::{Limiter, LimiterOptions, Quota, QuotaSpec};
 
@@ -48,6 +48,8 @@ pub(crate) struct RouteRt {
     pub(crate) ip_shadow: Option<usize>,
     pub(crate) auth: Option<AuthRt>,
     pub(crate) limits: Vec<LimitRt>,
+    /// The client certificate the route requires.
+    pub(crate) client_cert: Option<ClientCertRule>,
 }
 
 /// A route's credential requirements.
@@ -212,6 +214,7 @@ impl Policies {
                             ),
                             ip,
                             auth: r.auth.as_ref().map(|a| auth_rt(a, p, &providers)),
+                            client_cert: r.client_cert.clone(),
                             limits: r
                                 .rate_limits
                                 .iter()
@@ -300,7 +303,7 @@ impl Policies {
     /// Whether the route has any policy ([`CorePolicy::check`] can be skipped otherwise).
     pub fn route_has_policy(&self, route: RouteId) -> bool {
         let r = &self.routes[route.listener][route.route];
-        r.ip.is_some() || r.auth.is_some() || !r.limits.is_empty()
+        r.ip.is_some() || r.auth.is_some() || !r.limits.is_empty() || r.client_cert.is_some()
     }
 
     /// Header names to remove from the forwarded request of this route.

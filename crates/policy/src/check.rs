@@ -110,6 +110,14 @@ impl CorePolicy {
                 None => return Err(Refusal::new(RefusalKind::IpDenied)),
             }
         }
+        if let Some(rule) = &r.client_cert {
+            let admitted = req
+                .client_cert
+                .is_some_and(|c| c.admitted_by(&rule.subjects, &rule.sans));
+            if !admitted {
+                return Err(Refusal::new(RefusalKind::Forbidden));
+            }
+        }
         let identity = match &r.auth {
             Some(a) => self.authenticate(a, req)?,
             None => Identity::Anonymous,

@@ -35,6 +35,7 @@
 //!     query: b"",
 //!     client_ip: "192.0.2.1".parse().unwrap(),
 //!     now_unix_us: 1_700_000_000_000_000,
+//!     client_cert: None,
 //!     now: Instant::now(),
 //! };
 //! let route = RouteId { listener: 0, route: 0 };
@@ -61,6 +62,7 @@ pub use check::CorePolicy;
 pub use jwks::{JwksEvent, JwksRefresher};
 pub use keys::{KeyMaterial, Loaded, Secrets, Sources, System, MIN_HMAC_SECRET_BYTES};
 pub use refusal::{Challenge, LimitHit, OAuthError, Refusal, RefusalKind, REALM};
+pub use ringway_tls::ClientCert;
 
 /// A route of the configuration: `listeners[listener].routes[route]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +86,8 @@ pub struct Request<'a, H: ?Sized> {
     pub now_unix_us: i64,
     /// Monotonic time of the request (rate limits).
     pub now: Instant,
+    /// The verified client certificate of the connection, if any (mTLS).
+    pub client_cert: Option<&'a ClientCert>,
 }
 
 /// Who a request was authenticated as.

@@ -181,6 +181,7 @@ impl Req {
             query: self.query.as_bytes(),
             client_ip: self.ip.parse().unwrap(),
             now_unix_us: unix_now() as i64 * 1_000_000,
+            client_cert: None,
             now: self.now,
         };
         core.check(route, &req)

@@ -30,6 +30,8 @@ pub(crate) struct ListenerRt {
     pub idle: Duration,
     /// Time allowed for a TLS handshake.
     pub handshake: Duration,
+    /// Forward verified client certificates as `x-forwarded-client-cert`.
+    pub forward_client_cert: bool,
 }
 
 impl ListenerRt {
@@ -48,6 +50,11 @@ impl ListenerRt {
                 .tls
                 .as_ref()
                 .map_or(Duration::ZERO, |t| t.handshake_timeout),
+            forward_client_cert: l
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_auth.as_ref())
+                .is_some_and(|c| c.forward),
         }
     }
 }

@@ -84,6 +84,7 @@ fn route(name: &str, hosts: &[&str], path: PathMatch, methods: &[&str], headers:
         ip_filter_shadow: false,
         auth: None,
         rate_limits: Vec::new(),
+        client_cert: None,
     }
 }
 

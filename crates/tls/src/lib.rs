@@ -10,17 +10,21 @@
 //!   `intermediate`: TLS 1.2 and 1.3 with ECDHE and AEAD suites only; `modern`: TLS 1.3) or
 //!   explicit suites and groups validated by name, ALPN, and session tickets whose key is
 //!   shared by every core using the configuration (a returning client lands on any core);
-//! * [`LiveCerts`]: the table a configuration resolves with, replaced whole on reload.
+//! * [`LiveCerts`]: the table a configuration resolves with, replaced whole on reload;
+//! * [`client_verifier`] and [`ClientCert`]: client certificates (mTLS) checked against a CA
+//!   and CRLs, and the identity of a verified one.
 //!
 //! The data plane drives `rustls::ServerConnection` over its own buffers; this crate is what it
 //! is handed, unit-tested with in-memory handshakes.
 
 mod certs;
+mod client;
 mod live;
 mod profile;
 mod table;
 
 pub use certs::{load_cert, CertInfo, KeyType, LoadedCert};
+pub use client::{client_verifier, ClientAuthMode, ClientCert};
 pub use live::LiveCerts;
 pub use profile::{
     crypto_provider, group_names, server_config, suite_names, Profile, ServerOptions, TlsVersion,
@@ -45,6 +49,9 @@ pub enum TlsError {
     /// A name that is not a valid DNS name or wildcard.
     #[error("invalid name {0:?}")]
     Name(String),
+    /// A certificate revocation list (its index among the files) that does not parse.
+    #[error("CRL file {0}: {1}")]
+    Crl(usize, String),
     /// A cipher suite or group name this build does not know, or a combination rustls refuses.
     #[error("{0}")]
     Config(String),

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use rustls::crypto::{aws_lc_rs, CryptoProvider};
-use rustls::server::ResolvesServerCert;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{NoClientAuth, ResolvesServerCert};
 use rustls::version::{TLS12, TLS13};
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
@@ -124,10 +125,12 @@ fn provider(opts: &ServerOptions) -> Result<CryptoProvider, TlsError> {
     Ok(p)
 }
 
-/// A server configuration serving `certs` with `opts`.
+/// A server configuration serving `certs` with `opts`, asking for client certificates when
+/// `clients` is given.
 pub fn server_config(
     certs: Arc<dyn ResolvesServerCert>,
     opts: &ServerOptions,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let min = match opts.profile {
         Profile::Modern => TlsVersion::Tls13,
@@ -140,7 +143,7 @@ pub fn server_config(
     let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider(opts)?))
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(format!("these suites and versions do not fit: {e}")))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients.unwrap_or_else(|| Arc::new(NoClientAuth)))
         .with_cert_resolver(certs);
     cfg.alpn_protocols = opts.alpn.clone();
     if opts.tickets {

@@ -136,7 +136,7 @@ fn sni_picks_exact_then_wildcard_then_default_or_refuses() {
     let client = Arc::new(client(&ca));
     let table = CertTable::new(vec![api, wild, other], 2, UnknownSni::Default).unwrap();
     assert_eq!(table.infos().len(), 3);
-    let server = server_config(Arc::new(table), &opts).unwrap();
+    let server = server_config(Arc::new(table), &opts, None).unwrap();
     let (_, c) = handshake(&server, &client, "api.example.com").unwrap();
     assert_eq!(leaf_of(&c), api_der);
     let (_, c) = handshake(&server, &client, "WWW.Example.com").unwrap();
@@ -156,7 +156,7 @@ fn sni_picks_exact_then_wildcard_then_default_or_refuses() {
         UnknownSni::Reject,
     )
     .unwrap();
-    let server = server_config(Arc::new(table), &opts).unwrap();
+    let server = server_config(Arc::new(table), &opts, None).unwrap();
     let err = handshake(&server, &client, "unknown.example.com").unwrap_err();
     assert!(err.starts_with("server:"), "{err}");
     assert!(handshake(&server, &client, "api.example.com").is_ok());
@@ -175,7 +175,7 @@ fn the_key_type_follows_what_the_client_can_verify() {
     let ecdsa_der = ecdsa.key.cert[0].clone();
     // RSA listed first: ECDSA still wins for a client that takes both.
     let table = CertTable::new(vec![rsa, ecdsa], 0, UnknownSni::Default).unwrap();
-    let server = server_config(Arc::new(table), &ServerOptions::default()).unwrap();
+    let server = server_config(Arc::new(table), &ServerOptions::default(), None).unwrap();
     let (_, c) = handshake(&server, &Arc::new(client(&ca)), "api.example.com").unwrap();
     assert_eq!(leaf_of(&c), ecdsa_der);
     // A client offering only RSA signature schemes gets the RSA certificate; one offering
@@ -224,7 +224,7 @@ fn one_cert_server(ca: &Ca, opts: &ServerOptions) -> Arc<rustls::ServerConfig> {
         UnknownSni::Default,
     )
     .unwrap();
-    server_config(Arc::new(table), opts).unwrap()
+    server_config(Arc::new(table), opts, None).unwrap()
 }
 
 fn tls12_only_client(ca: &Ca) -> ClientConfig {
@@ -311,6 +311,7 @@ fn alpn_suites_and_groups_by_name() {
                 groups,
                 ..ServerOptions::default()
             },
+            None,
         )
         .unwrap_err();
         let TlsError::Config(message) = err else {

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use ringway_tls::{CertTable, Profile, ServerOptions, TlsVersion, UnknownSni};
+use ringway_tls::{CertTable, ClientAuthMode, Profile, ServerOptions, TlsVersion, UnknownSni};
 
 use super::Compiler;
 use crate::error::index_path;
-use crate::model::{CertificateFiles, ListenerTls};
-use crate::spec::{CertificateSpec, TlsSpec};
+use crate::model::{CertificateFiles, ClientAuth, ClientCertRule, ListenerTls};
+use crate::spec::{CertificateSpec, ClientAuthSpec, ClientCertRuleSpec, TlsSpec};
 
 /// ALPN protocols the listener can serve.
 const ALPN_SERVED: &[&str] = &["http/1.1"];
@@ -104,6 +104,66 @@ impl Compiler {
                 &spec.handshake_timeout,
                 false,
             ),
+            client_auth: spec
+                .client_auth
+                .as_ref()
+                .map(|c| self.client_auth(&format!("{path}.client_auth"), c)),
+        }
+    }
+
+    fn client_auth(&mut self, path: &str, spec: &ClientAuthSpec) -> ClientAuth {
+        let mode = match spec.mode.as_str() {
+            "required" => ClientAuthMode::Required,
+            "optional" => ClientAuthMode::Optional,
+            other => {
+                self.error(
+                    format!("{path}.mode"),
+                    format!("{other:?} is not one of: required, optional"),
+                );
+                ClientAuthMode::Required
+            }
+        };
+        if spec.ca.is_empty() {
+            self.error(
+                format!("{path}.ca"),
+                "a PEM file of trusted CAs is required",
+            );
+        }
+        for (i, crl) in spec.crls.iter().enumerate() {
+            if crl.is_empty() {
+                self.error(
+                    index_path(&format!("{path}.crls"), i),
+                    "a file path is required",
+                );
+            }
+        }
+        ClientAuth {
+            mode,
+            ca: spec.ca.clone().into(),
+            crls: spec.crls.iter().map(Into::into).collect(),
+            forward: spec.forward,
+        }
+    }
+
+    pub(super) fn client_cert_rule(
+        &mut self,
+        path: &str,
+        spec: &ClientCertRuleSpec,
+    ) -> ClientCertRule {
+        for (i, san) in spec.sans.iter().enumerate() {
+            let typed = ["DNS:", "URI:", "email:", "IP:"]
+                .iter()
+                .any(|p| san.len() > p.len() && san.starts_with(p));
+            if !typed {
+                self.error(
+                    index_path(&format!("{path}.sans"), i),
+                    format!("{san:?} names no type: DNS:<host>, URI:<uri>, email:<address> or IP:<address>"),
+                );
+            }
+        }
+        ClientCertRule {
+            subjects: spec.subjects.clone(),
+            sans: spec.sans.clone(),
         }
     }
 
@@ -138,17 +198,17 @@ impl Compiler {
             tickets: false,
             ..options.clone()
         };
-        let suites = ringway_tls::server_config(table(), &only(options.suites.clone(), None));
+        let suites = ringway_tls::server_config(table(), &only(options.suites.clone(), None), None);
         if let Err(e) = &suites {
             self.error(format!("{path}.cipher_suites"), e.to_string());
         }
-        let groups = ringway_tls::server_config(table(), &only(None, options.groups.clone()));
+        let groups = ringway_tls::server_config(table(), &only(None, options.groups.clone()), None);
         if let Err(e) = &groups {
             self.error(format!("{path}.groups"), e.to_string());
         }
         if suites.is_ok() && groups.is_ok() {
             let both = only(options.suites.clone(), options.groups.clone());
-            if let Err(e) = ringway_tls::server_config(table(), &both) {
+            if let Err(e) = ringway_tls::server_config(table(), &both, None) {
                 self.error(path, e.to_string());
             }
         }

@@ -70,6 +70,8 @@ pub enum Name {
     XForwardedHost,
     /// `X-Request-Id`.
     XRequestId,
+    /// `X-Forwarded-Client-Cert`: only the gateway writes it (mTLS).
+    XForwardedClientCert,
     /// Anything else: forwarded unchanged.
     Other,
 }
@@ -91,6 +93,7 @@ impl Name {
             16 if eq("x-forwarded-host") => Self::XForwardedHost,
             17 if eq("transfer-encoding") => Self::TransferEncoding,
             17 if eq("x-forwarded-proto") => Self::XForwardedProto,
+            23 if eq("x-forwarded-client-cert") => Self::XForwardedClientCert,
             n if n > 6 && name[..6].eq_ignore_ascii_case(b"proxy-") => Self::Proxy,
             _ => Self::Other,
         }

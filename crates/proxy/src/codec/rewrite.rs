@@ -15,6 +15,9 @@ pub struct ForwardInfo<'a> {
     pub proto: &'a [u8],
     /// Host to send when the client sent none (HTTP/1.0): the upstream authority.
     pub fallback_host: &'a [u8],
+    /// The verified client certificate as an `x-forwarded-client-cert` value, when the
+    /// listener forwards it. A client's own field of that name is never forwarded.
+    pub client_cert: Option<&'a [u8]>,
 }
 
 /// Route-specific changes to the forwarded request.
@@ -135,6 +138,7 @@ pub fn write_request_head(
                 | Name::XForwardedProto
                 | Name::XForwardedHost
                 | Name::XRequestId
+                | Name::XForwardedClientCert
         );
         let name = h.name.of(buf);
         if forwarded(h)
@@ -170,6 +174,9 @@ pub fn write_request_head(
             b"\r\n",
         ],
     );
+    if let Some(cert) = info.client_cert {
+        put(out, &[b"x-forwarded-client-cert: ", cert, b"\r\n"]);
+    }
     put(
         out,
         &[

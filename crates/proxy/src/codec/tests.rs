@@ -204,6 +204,7 @@ Transfer-Encoding: chunked\r\n\r\n";
         client_ip: b"127.0.0.1",
         proto: b"http",
         fallback_host: b"up:80",
+        client_cert: None,
     };
     let mut out = Vec::new();
     write_request_head(buf, &h, &info, &id, &RequestEdits::default(), &mut out);
@@ -226,6 +227,7 @@ fn absolute_form_is_forwarded_in_origin_form() {
         client_ip: b"::1",
         proto: b"http",
         fallback_host: b"up",
+        client_cert: None,
     };
     let mut out = Vec::new();
     write_request_head(buf, &h, &info, &id, &RequestEdits::default(), &mut out);
@@ -365,6 +367,7 @@ fn route_edits_rewrite_path_host_and_headers() {
         client_ip: b"1.2.3.4",
         proto: b"http",
         fallback_host: b"up",
+        client_cert: None,
     };
     let ops = HeaderOps {
         remove: vec!["x-drop".into()],
@@ -402,6 +405,7 @@ fn policy_edits_remove_credentials_and_append_claims() {
         client_ip: b"1.2.3.4",
         proto: b"http",
         fallback_host: b"up",
+        client_cert: None,
     };
     let remove = ["authorization".to_owned(), "x-user-id".to_owned()];
     let edits = RequestEdits {
@@ -443,4 +447,41 @@ fn error_responses_carry_extra_header_lines() {
         "{text}"
     );
     assert!(!text.contains("connection: close"));
+}
+
+#[test]
+fn client_certificate_field_is_only_the_gateways() {
+    let buf = b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Client-Cert: Hash=forged\r\n\
+x-forwarded-client-cert: Subject=\"CN=admin\"\r\n\r\n";
+    let h = parse(buf).unwrap();
+    let id = RequestId::parse(b"r").unwrap();
+    for (cert, want) in [
+        (None, None),
+        (
+            Some(&b"Hash=ab;Subject=\"CN=alice\""[..]),
+            Some("Hash=ab;Subject=\"CN=alice\""),
+        ),
+    ] {
+        let info = ForwardInfo {
+            client_ip: b"::1",
+            proto: b"https",
+            fallback_host: b"up",
+            client_cert: cert,
+        };
+        let mut out = Vec::new();
+        write_request_head(buf, &h, &info, &id, &RequestEdits::default(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("x-forwarded-client-cert")
+            })
+            .collect();
+        match want {
+            None => assert!(lines.is_empty(), "{text}"),
+            Some(v) => assert_eq!(lines, [format!("x-forwarded-client-cert: {v}")], "{text}"),
+        }
+        assert!(text.contains("x-forwarded-proto: https\r\n"));
+    }
 }

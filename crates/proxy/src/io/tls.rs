@@ -92,6 +92,14 @@ impl TlsStream {
         }
     }
 
+    /// The client's leaf certificate, verified by the listener's verifier (mTLS).
+    pub(crate) fn peer_certificate(&self) -> Option<&[u8]> {
+        self.tls
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.as_ref())
+    }
+
     /// Appends decrypted bytes to `buf`, reading and decrypting more as needed. Returns how
     /// many were appended; a clean close (`close_notify`) or TCP end of stream is `Eof`.
     pub(crate) async fn read_plain(

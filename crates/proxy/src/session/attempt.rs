@@ -81,8 +81,9 @@ impl Session {
         };
         let info = ForwardInfo {
             client_ip: &self.peer_text,
-            proto: b"http",
+            proto: self.proto,
             fallback_host: &group.authorities[ep],
+            client_cert: self.xfcc.as_deref(),
         };
         self.out.clear();
         write_request_head(

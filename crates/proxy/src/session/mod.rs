@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use ringway_core::{ErrorKind, RequestId};
+use ringway_policy::ClientCert;
 use ringway_telemetry::record::{Inline, Method as RecMethod, Outcome, RequestRecord, NONE};
 
 use crate::codec::{find_head_end, leading_empty_lines, RequestHead, ResponseHead, Version};
@@ -63,6 +64,12 @@ struct Session {
     /// The peer as text (`X-Forwarded-For`, hash keys) and as 16 bytes (telemetry).
     peer_text: Vec<u8>,
     peer16: [u8; 16],
+    /// `https` on a TLS connection (`X-Forwarded-Proto`).
+    proto: &'static [u8],
+    /// The verified client certificate (mTLS), and its `x-forwarded-client-cert` value when
+    /// the listener forwards it.
+    client_cert: Option<ClientCert>,
+    xfcc: Option<Vec<u8>>,
     /// Requests whose head was read on this connection.
     requests: u64,
     /// The current request's head, parsed in place; reused.
@@ -145,15 +152,19 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
     bump(&core.stats.connections);
     let _open = Open::enter(&core);
     let lt = core.listeners[listener].rt;
-    let mut client = match &core.listeners[listener].tls {
-        None => Conn::new(stream),
+    let (mut client, client_cert) = match &core.listeners[listener].tls {
+        None => (Conn::new(stream), None),
         Some(config) => {
             match TlsStream::accept(stream, Arc::clone(config), deadline(lt.handshake)).await {
                 Ok(tls) => {
                     bump(&core.stats.tls_handshakes);
                     let f = tls.facts();
                     tracing::debug!(version = ?f.version, alpn = ?f.alpn.as_deref().map(String::from_utf8_lossy), sni = ?f.sni, resumed = f.resumed, %peer, "TLS handshake");
-                    Conn::tls(tls)
+                    // Verified by the handshake; unparsable would be a verifier bug: no identity.
+                    let cert = tls
+                        .peer_certificate()
+                        .and_then(|der| ClientCert::from_der(der).ok());
+                    (Conn::tls(tls), cert)
                 }
                 Err(_) => {
                     bump(&core.stats.tls_handshake_failures);
@@ -162,6 +173,11 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
             }
         }
     };
+    let tls = core.listeners[listener].tls.is_some();
+    let xfcc = client_cert
+        .as_ref()
+        .filter(|_| lt.forward_client_cert)
+        .map(|c| c.xfcc().into_bytes());
     let request_id = core.ids.borrow_mut().next_id();
     let peer_ip = peer.ip().to_canonical();
     let mut s = Session {
@@ -171,6 +187,9 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
         peer_ip,
         peer_text: peer_ip.to_string().into_bytes(),
         peer16: ip16(peer_ip),
+        proto: if tls { b"https" } else { b"http" },
+        client_cert,
+        xfcc,
         requests: 0,
         head: RequestHead::default(),
         resp: ResponseHead::default(),

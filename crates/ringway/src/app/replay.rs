@@ -124,6 +124,7 @@ impl Replayer {
                         query: b"",
                         client_ip: ip,
                         now_unix_us: o.ts_us,
+                        client_cert: None,
                         now,
                     };
                     match self.core.check(route, &req) {

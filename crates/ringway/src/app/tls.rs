@@ -12,9 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use ringway_config::model::{Config, ListenerTls};
+use ringway_config::model::{ClientAuth, Config, ListenerTls};
 use ringway_config::ConfigErrors;
 use ringway_tls::{CertTable, LiveCerts, TlsError};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::ServerConfig;
 
 /// How often certificate files are looked at.
@@ -67,8 +68,21 @@ impl TlsListeners {
                     continue;
                 }
             };
+            let clients = match spec
+                .client_auth
+                .as_ref()
+                .map(|c| verifier(&path, c))
+                .transpose()
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.0.extend(e.0);
+                    out.configs.push(None);
+                    continue;
+                }
+            };
             let live = Arc::new(LiveCerts::new(table));
-            match ringway_tls::server_config(Arc::clone(&live) as _, &spec.options) {
+            match ringway_tls::server_config(Arc::clone(&live) as _, &spec.options, clients) {
                 Ok(c) => out.configs.push(Some(c)),
                 Err(e) => {
                     errors.push(&path, e.to_string());
@@ -246,6 +260,34 @@ fn read_table(path: &str, spec: &ListenerTls, now: i64) -> Result<CertTable, Con
     CertTable::new(certs, spec.default_certificate, spec.unknown_sni).map_err(|e| {
         let mut errors = ConfigErrors::default();
         errors.push(format!("{path}.certificates"), e.to_string());
+        errors
+    })
+}
+
+/// The client-certificate verifier of a listener: its CA file and CRLs read and checked.
+fn verifier(path: &str, c: &ClientAuth) -> Result<Arc<dyn ClientCertVerifier>, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let at = format!("{path}.client_auth");
+    let ca = read(&c.ca).map_err(|m| errors.push(format!("{at}.ca"), m));
+    let mut crls = Vec::with_capacity(c.crls.len());
+    for (i, f) in c.crls.iter().enumerate() {
+        match read(f) {
+            Ok(b) => crls.push(b),
+            Err(m) => errors.push(format!("{at}.crls[{i}]"), m),
+        }
+    }
+    let Ok(ca) = ca else {
+        return Err(errors);
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    ringway_tls::client_verifier(&ca, &crls, c.mode).map_err(|e| {
+        let (field, file) = match &e {
+            TlsError::Crl(i, _) => (format!("{at}.crls[{i}]"), &c.crls[*i]),
+            _ => (format!("{at}.ca"), &c.ca),
+        };
+        errors.push(field, format!("{}: {e}", file.display()));
         errors
     })
 }
