@@ -473,3 +473,60 @@ fn validate_names_every_tls_problem_with_its_path() {
         .unwrap();
     assert_eq!(status.status.code(), Some(64));
 }
+
+#[test]
+fn the_log_records_say_how_each_connection_spoke_tls() {
+    let ca = Ca::new();
+    let dir = TempDir::new("tls-logs");
+    let leaf = ca.leaf(&["logs.test", "127.0.0.1"], Alg::Ecdsa, false);
+    let (c, k) = leaf.write(&dir.0, "l");
+    let logs = dir.0.join("logs");
+    let up = Upstream::echo();
+    let yaml = config(
+        up.addr(),
+        &format!("      certificates:\n{}", cert_entry(&c, &k, "")),
+    )
+    .replacen(
+        "admin:",
+        &format!("telemetry:\n  logs_dir: {}\nadmin:", logs.display()),
+        1,
+    );
+    let mut gw = Gateway::run_yaml(BIN, &yaml, 1);
+    let cfg13 = client_config(ca.roots(), &[&TLS13], &["http/1.1"]);
+    let first = https_get(gw.addr(), &cfg13, "logs.test", "/full").unwrap();
+    let again = https_get(gw.addr(), &cfg13, "logs.test", "/resumed").unwrap();
+    assert!(!first.resumed && again.resumed);
+    let cfg12 = client_config(ca.roots(), &[&TLS12], &[]);
+    https_get(gw.addr(), &cfg12, "127.0.0.1", "/tls12").unwrap();
+    gw.signal("TERM");
+    assert_eq!(
+        gw.wait_exit(Duration::from_secs(20)).and_then(|s| s.code()),
+        Some(0)
+    );
+
+    // Read back by DuckDB, as a user would query them.
+    let sql = format!(
+        "select path, tls_version, tls_session, coalesce(alpn, '-'), coalesce(sni, '-') \
+         from read_parquet('{}/**/*.parquet', hive_partitioning = true) order by ts",
+        logs.display()
+    );
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb, sys; [print('|'.join(map(str, r))) for r in duckdb.sql(sys.argv[1]).fetchall()]",
+            &sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/full|TLSv1.3|full|http/1.1|logs.test\n\
+         /resumed|TLSv1.3|resumed|http/1.1|logs.test\n\
+         /tls12|TLSv1.2|full|-|-\n"
+    );
+}

@@ -3,10 +3,11 @@
 //! closes; parquet-rs only frames the file (row groups, footer, metadata) and compresses the
 //! pages.
 //!
-//! * Sixteen columns are dictionary-encoded from keys the writer already has or finds
-//!   cheaply: listener, route, upstream, endpoint, method, status class, outcome and cache
-//!   are indices into names; core, HTTP version, status and retries are small integers that
-//!   are their own keys; client address, client id, path and user agent are looked up in
+//! * Twenty columns are dictionary-encoded from keys the writer already has or finds
+//!   cheaply: listener, route, upstream, endpoint, method, status class, outcome, cache, TLS
+//!   version, TLS session and ALPN are indices into names; core, HTTP version, status and
+//!   retries are small integers that are their own keys; client address, client id, path,
+//!   user agent and SNI are looked up in
 //!   per-row-group keyed hash tables (`crate::dict`) by the record's inline bytes (the client address by its
 //!   16 bytes, so its text is formatted once per distinct address, not once per row). Only
 //!   the keys a row group uses go into its dictionary. A text column whose row group is
@@ -28,7 +29,7 @@ use parquet::basic::{Compression, Encoding};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnDescPtr;
-use ringway_telemetry::record::{RequestRecord, NONE};
+use ringway_telemetry::record::{Alpn, RequestRecord, TlsSession, TlsVersion, NONE};
 
 use crate::dict::{EnumDict, IpDict, NameDict, TextColumn, TextDict};
 use crate::pages::{
@@ -63,7 +64,11 @@ mod pos {
     pub(super) const REQUEST_ID: usize = 20;
     pub(super) const PATH: usize = 21;
     pub(super) const USER_AGENT: usize = 22;
-    pub(super) const COUNT: usize = 23;
+    pub(super) const TLS_VERSION: usize = 23;
+    pub(super) const TLS_SESSION: usize = 24;
+    pub(super) const ALPN: usize = 25;
+    pub(super) const SNI: usize = 26;
+    pub(super) const COUNT: usize = 27;
 }
 
 /// A text column chunk with more distinct values than this percentage of its non-null rows
@@ -109,10 +114,14 @@ enum KeyKind {
     ClientId,
     Path,
     UserAgent,
+    TlsVersion,
+    TlsSession,
+    Alpn,
+    Sni,
 }
 
-/// The dictionary-encoded columns: schema position and dictionary.
-const KEY_COLUMNS: [(usize, KeyKind); 16] = [
+/// The dictionary-encoded columns: schema position and dictionary, in schema order.
+const KEY_COLUMNS: [(usize, KeyKind); 20] = [
     (pos::CORE, KeyKind::Int),
     (pos::LISTENER, KeyKind::Listener),
     (pos::ROUTE, KeyKind::Route),
@@ -129,6 +138,10 @@ const KEY_COLUMNS: [(usize, KeyKind); 16] = [
     (pos::CLIENT_ID, KeyKind::ClientId),
     (pos::PATH, KeyKind::Path),
     (pos::USER_AGENT, KeyKind::UserAgent),
+    (pos::TLS_VERSION, KeyKind::TlsVersion),
+    (pos::TLS_SESSION, KeyKind::TlsSession),
+    (pos::ALPN, KeyKind::Alpn),
+    (pos::SNI, KeyKind::Sni),
 ];
 
 /// The row group being buffered; see the [module docs](self).
@@ -170,6 +183,10 @@ pub(crate) struct Columns {
     client_ids: TextDict,
     paths: TextDict,
     user_agents: TextDict,
+    tls_versions: EnumDict,
+    tls_sessions: EnumDict,
+    alpns: EnumDict,
+    snis: TextDict,
     remap: Vec<u32>,
     scratch: Scratch,
     /// The file's codec.
@@ -221,6 +238,10 @@ impl Columns {
             client_ids: TextDict::new(),
             paths: TextDict::new(),
             user_agents: TextDict::new(),
+            tls_versions: EnumDict::new(),
+            tls_sessions: EnumDict::new(),
+            alpns: EnumDict::new(),
+            snis: TextDict::new(),
             remap: Vec::new(),
             scratch: Scratch::default(),
             codec: Compressor::new(codec),
@@ -260,6 +281,7 @@ impl Columns {
         self.client_ids.clear();
         self.paths.clear();
         self.user_agents.clear();
+        self.snis.clear();
     }
 
     /// Replaces the names table. The caller writes the row group first: its keys index the
@@ -327,6 +349,35 @@ impl Columns {
         }
         let key = self.paths.key(r.path.as_bytes());
         self.keys[pos::PATH].push(key);
+        self.push_tls(r);
+    }
+
+    /// The TLS columns: null on plain connections.
+    #[inline]
+    fn push_tls(&mut self, r: &RequestRecord) {
+        let k = &mut self.keys;
+        let (v, s, a) = (r.tls_version, r.tls_session, r.alpn);
+        k[pos::TLS_VERSION].push(if v == TlsVersion::None {
+            NULL_KEY
+        } else {
+            self.tls_versions.key(v as u8, v.as_str())
+        });
+        k[pos::TLS_SESSION].push(if s == TlsSession::None {
+            NULL_KEY
+        } else {
+            self.tls_sessions.key(s as u8, s.as_str())
+        });
+        k[pos::ALPN].push(if a == Alpn::None {
+            NULL_KEY
+        } else {
+            self.alpns.key(a as u8, a.as_str())
+        });
+        let sni = r.sni.as_bytes();
+        k[pos::SNI].push(if sni.is_empty() {
+            NULL_KEY
+        } else {
+            self.snis.key(sni)
+        });
     }
 
     /// Estimated encoded bytes of the row group so far (for the file size check): the
@@ -530,6 +581,7 @@ impl Columns {
             KeyKind::ClientId => Some(&mut self.client_ids),
             KeyKind::Path => Some(&mut self.paths),
             KeyKind::UserAgent => Some(&mut self.user_agents),
+            KeyKind::Sni => Some(&mut self.snis),
             _ => None,
         };
         if let Some(dict) = text {
@@ -565,6 +617,9 @@ impl Columns {
             KeyKind::StatusClass => self.status_classes.names.len(),
             KeyKind::Outcome => self.outcomes.names.len(),
             KeyKind::Cache => self.caches.names.len(),
+            KeyKind::TlsVersion => self.tls_versions.names.len(),
+            KeyKind::TlsSession => self.tls_sessions.names.len(),
+            KeyKind::Alpn => self.alpns.names.len(),
             _ => keys.iter().copied().max().map_or(0, |m| m as usize + 1),
         };
         let remap = &mut self.remap;
@@ -596,7 +651,14 @@ impl Columns {
                 KeyKind::StatusClass => page.push_bytes(self.status_classes.names[raw].as_bytes()),
                 KeyKind::Outcome => page.push_bytes(self.outcomes.names[raw].as_bytes()),
                 KeyKind::Cache => page.push_bytes(self.caches.names[raw].as_bytes()),
-                KeyKind::ClientIp | KeyKind::ClientId | KeyKind::Path | KeyKind::UserAgent => {
+                KeyKind::TlsVersion => page.push_bytes(self.tls_versions.names[raw].as_bytes()),
+                KeyKind::TlsSession => page.push_bytes(self.tls_sessions.names[raw].as_bytes()),
+                KeyKind::Alpn => page.push_bytes(self.alpns.names[raw].as_bytes()),
+                KeyKind::ClientIp
+                | KeyKind::ClientId
+                | KeyKind::Path
+                | KeyKind::UserAgent
+                | KeyKind::Sni => {
                     unreachable!("text columns return above")
                 }
             }

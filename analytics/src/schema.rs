@@ -17,9 +17,14 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use ringway_telemetry::record::{Outcome, RequestRecord};
 
 /// Version of the column layout, stored in every file's key-value metadata under
-/// [`META_SCHEMA_VERSION`]. Bumped when a column is removed, renamed or changes type; readers
-/// refuse versions they do not know.
-pub const SCHEMA_VERSION: &str = "1";
+/// [`META_SCHEMA_VERSION`]. Bumped when a column is added, removed, renamed or changes type;
+/// readers refuse versions they do not know. Version 2 added the TLS columns (`tls_version`,
+/// `tls_session`, `alpn`, `sni`).
+pub const SCHEMA_VERSION: &str = "2";
+
+/// Versions this build reads: version 1 files are version 2 without the TLS columns, which
+/// no query needs.
+pub const READABLE_SCHEMA_VERSIONS: [&str; 2] = ["1", "2"];
 
 /// Key-value metadata key holding [`SCHEMA_VERSION`].
 pub const META_SCHEMA_VERSION: &str = "ringway.schema_version";
@@ -81,6 +86,14 @@ pub mod col {
     pub const PATH: &str = "path";
     /// User agent (null: none).
     pub const USER_AGENT: &str = "user_agent";
+    /// `TLSv1.2`, `TLSv1.3` (null: plain TCP). Since schema version 2.
+    pub const TLS_VERSION: &str = "tls_version";
+    /// `full` or `resumed` (null: plain TCP). Since schema version 2.
+    pub const TLS_SESSION: &str = "tls_session";
+    /// `http/1.1` or `h2` as chosen by ALPN (null: none). Since schema version 2.
+    pub const ALPN: &str = "alpn";
+    /// The server name the client sent (null: none). Since schema version 2.
+    pub const SNI: &str = "sni";
 }
 
 /// Dictionary key type of the names columns (listener, route, upstream, endpoint).
@@ -125,6 +138,10 @@ pub fn schema() -> SchemaRef {
                 Field::new(col::REQUEST_ID, DataType::Utf8, false),
                 Field::new(col::PATH, DataType::Utf8, false),
                 Field::new(col::USER_AGENT, DataType::Utf8, true),
+                Field::new(col::TLS_VERSION, dict(ENUM_KEY), true),
+                Field::new(col::TLS_SESSION, dict(ENUM_KEY), true),
+                Field::new(col::ALPN, dict(ENUM_KEY), true),
+                Field::new(col::SNI, DataType::Utf8, true),
             ]))
         })
         .clone()
@@ -296,7 +313,11 @@ mod tests {
                 "client_id",
                 "request_id",
                 "path",
-                "user_agent"
+                "user_agent",
+                "tls_version",
+                "tls_session",
+                "alpn",
+                "sni"
             ]
         );
     }

@@ -18,7 +18,7 @@ use parquet::arrow::ProjectionMask;
 use crate::anomaly::Observation;
 use crate::columns_in::{IntCol, TextCol, TsCol};
 use crate::query::list_files;
-use crate::schema::{col, META_SCHEMA_VERSION, SCHEMA_VERSION};
+use crate::schema::{col, META_SCHEMA_VERSION, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION};
 use crate::{Error, Result};
 
 /// Columns a file must have: `ts` (a timestamp of any unit, or integer µs), `route` (text,
@@ -313,9 +313,9 @@ fn inspect(path: &Path) -> Result<Option<FileInfo>> {
         .flatten()
         .find(|kv| kv.key == META_SCHEMA_VERSION)
         .and_then(|kv| kv.value.clone());
-    if let Some(v) = version.filter(|v| v != SCHEMA_VERSION) {
+    if let Some(v) = version.filter(|v| !READABLE_SCHEMA_VERSIONS.contains(&v.as_str())) {
         return Err(schema_err(format!(
-            "schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
+            "schema version {v} is not supported (this build reads 1 to {SCHEMA_VERSION})"
         )));
     }
     let names: Vec<String> = b

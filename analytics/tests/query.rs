@@ -498,3 +498,54 @@ fn refuses_an_unknown_schema_version() {
     assert!(matches!(err, Error::Schema { .. }), "{err}");
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
+
+/// Version 1 files are version 2 files without the TLS columns: they are still read, and
+/// give the same answers.
+#[test]
+fn reads_version_1_files() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::KeyValue;
+    use parquet::file::properties::WriterProperties;
+
+    let (recs, names) = small();
+    let v2 = TempDir::new("query-v2");
+    write(v2.path(), &recs, &names);
+    let v1 = TempDir::new("query-v1");
+    for rel in common::all_files(v2.path()) {
+        let batches = common::read_batches(&v2.path().join(&rel));
+        let keep: Vec<usize> = (0..batches[0].num_columns())
+            .filter(|&i| {
+                let n = batches[0].schema().field(i).name().clone();
+                !["tls_version", "tls_session", "alpn", "sni"].contains(&n.as_str())
+            })
+            .collect();
+        assert_eq!(keep.len(), batches[0].num_columns() - 4);
+        let out = v1.path().join(&rel);
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                "ringway.schema_version".into(),
+                "1".to_owned(),
+            )]))
+            .build();
+        let first = batches[0].project(&keep).unwrap();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&out).unwrap(),
+            first.schema(),
+            Some(props),
+        )
+        .unwrap();
+        for b in &batches {
+            w.write(&b.project(&keep).unwrap()).unwrap();
+        }
+        w.close().unwrap();
+    }
+    let q = Query {
+        group_by: GroupBy::Route,
+        ..Query::default()
+    };
+    let a = run_query(v2.path(), &q, &mut |_, _| {}).unwrap();
+    let b = run_query(v1.path(), &q, &mut |_, _| {}).unwrap();
+    assert!(!a.rows.is_empty());
+    assert_eq!(format!("{:?}", a.rows), format!("{:?}", b.rows));
+}

@@ -14,7 +14,7 @@ use super::groups::Groups;
 use super::{GroupBy, Query, QueryResult};
 use crate::civil::{parse_rfc3339, US_PER_HOUR, US_PER_MINUTE};
 use crate::columns_in::TextCol;
-use crate::schema::{col, is_error, META_SCHEMA_VERSION, SCHEMA_VERSION};
+use crate::schema::{col, is_error, META_SCHEMA_VERSION, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION};
 use crate::{Error, Result};
 
 /// The Parquet files under `dir`, recursively, in path order; hidden entries (names starting
@@ -94,9 +94,9 @@ pub(super) fn scan_file(
         .find(|kv| kv.key == META_SCHEMA_VERSION)
         .and_then(|kv| kv.value.as_deref())
     {
-        if v != SCHEMA_VERSION {
+        if !READABLE_SCHEMA_VERSIONS.contains(&v) {
             return Err(schema_err(format!(
-                "schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
+                "schema version {v} is not supported (this build reads 1 to {SCHEMA_VERSION})"
             )));
         }
     }

@@ -12,6 +12,8 @@ pub const USER_AGENT_BYTES: usize = 64;
 pub const CLIENT_ID_BYTES: usize = 48;
 /// Longest request id kept (bytes).
 pub const REQUEST_ID_BYTES: usize = 64;
+/// Longest TLS server name (SNI) kept (bytes).
+pub const SNI_BYTES: usize = 64;
 
 /// Inline, truncated bytes with a length.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -209,6 +211,87 @@ impl CacheStatus {
     }
 }
 
+/// The TLS version of the connection a request came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum TlsVersion {
+    /// Plain TCP.
+    #[default]
+    None,
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+impl TlsVersion {
+    /// The name in Parquet (`None` is null there).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Tls12 => "TLSv1.2",
+            Self::Tls13 => "TLSv1.3",
+        }
+    }
+}
+
+/// How the TLS session of the connection began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum TlsSession {
+    /// Plain TCP.
+    #[default]
+    None,
+    /// A full handshake.
+    Full,
+    /// A resumed session (ticket or session id).
+    Resumed,
+}
+
+impl TlsSession {
+    /// The name in Parquet (`None` is null there).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Full => "full",
+            Self::Resumed => "resumed",
+        }
+    }
+}
+
+/// The protocol the client chose by ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Alpn {
+    /// None negotiated (plain TCP, or a TLS client without ALPN).
+    #[default]
+    None,
+    /// `http/1.1`.
+    Http11,
+    /// `h2`.
+    H2,
+}
+
+impl Alpn {
+    /// Classifies a negotiated protocol id (`None` for others).
+    pub fn from_bytes(p: &[u8]) -> Self {
+        match p {
+            b"http/1.1" => Self::Http11,
+            b"h2" => Self::H2,
+            _ => Self::None,
+        }
+    }
+
+    /// The protocol id (`None` is null in Parquet).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Http11 => "http/1.1",
+            Self::H2 => "h2",
+        }
+    }
+}
+
 /// One request, as the data plane saw it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestRecord {
@@ -256,6 +339,14 @@ pub struct RequestRecord {
     pub path: Inline<PATH_BYTES>,
     /// User agent, truncated.
     pub user_agent: Inline<USER_AGENT_BYTES>,
+    /// TLS version of the connection ([`TlsVersion::None`]: plain TCP).
+    pub tls_version: TlsVersion,
+    /// Full handshake or resumed session.
+    pub tls_session: TlsSession,
+    /// The ALPN protocol.
+    pub alpn: Alpn,
+    /// The server name the client sent (SNI), truncated; empty without.
+    pub sni: Inline<SNI_BYTES>,
 }
 
 #[cfg(test)]

@@ -154,7 +154,9 @@ mod tests {
     fn cert(cn: &str, sans: Vec<rcgen::SanType>) -> Vec<u8> {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
         params.subject_alt_names = sans;
         params.self_signed(&key).unwrap().der().to_vec()
     }

@@ -10,7 +10,7 @@ use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-pub(crate) use tls::TlsStream;
+pub(crate) use tls::{TlsFacts, TlsStream};
 
 /// Read buffer size; also the most a single read returns.
 pub(crate) const BUF_BYTES: usize = 16 * 1024;

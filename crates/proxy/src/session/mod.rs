@@ -29,10 +29,13 @@ use std::time::{Duration, Instant};
 use monoio::net::TcpStream;
 use ringway_core::{ErrorKind, RequestId};
 use ringway_policy::ClientCert;
-use ringway_telemetry::record::{Inline, Method as RecMethod, Outcome, RequestRecord, NONE};
+use ringway_telemetry::record::{
+    Alpn, Inline, Method as RecMethod, Outcome, RequestRecord, TlsSession, TlsVersion, NONE,
+    SNI_BYTES,
+};
 
 use crate::codec::{find_head_end, leading_empty_lines, RequestHead, ResponseHead, Version};
-use crate::io::{Conn, IoError, TlsStream, BUF_BYTES};
+use crate::io::{Conn, IoError, TlsFacts, TlsStream, BUF_BYTES};
 use crate::per_core::{Core, ListenerRt};
 use crate::stats::bump;
 
@@ -52,6 +55,34 @@ enum HeadRead {
     Reject(ErrorKind),
 }
 
+/// The TLS fields of a connection's records (all `None`/empty on plain TCP).
+#[derive(Debug, Clone, Copy, Default)]
+struct TlsRecord {
+    version: TlsVersion,
+    session: TlsSession,
+    alpn: Alpn,
+    sni: Inline<SNI_BYTES>,
+}
+
+impl TlsRecord {
+    fn of(f: &TlsFacts) -> Self {
+        TlsRecord {
+            version: match f.version {
+                Some(rustls::ProtocolVersion::TLSv1_3) => TlsVersion::Tls13,
+                Some(rustls::ProtocolVersion::TLSv1_2) => TlsVersion::Tls12,
+                _ => TlsVersion::None,
+            },
+            session: if f.resumed {
+                TlsSession::Resumed
+            } else {
+                TlsSession::Full
+            },
+            alpn: f.alpn.as_deref().map_or(Alpn::None, Alpn::from_bytes),
+            sni: Inline::new(f.sni.as_deref().unwrap_or_default().as_bytes()),
+        }
+    }
+}
+
 /// A client connection's state, kept across its requests.
 struct Session {
     core: Rc<Core>,
@@ -66,6 +97,8 @@ struct Session {
     peer16: [u8; 16],
     /// `https` on a TLS connection (`X-Forwarded-Proto`).
     proto: &'static [u8],
+    /// What the TLS handshake agreed on, as every record of the connection carries it.
+    tls: TlsRecord,
     /// The verified client certificate (mTLS), and its `x-forwarded-client-cert` value when
     /// the listener forwards it.
     client_cert: Option<ClientCert>,
@@ -152,19 +185,18 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
     bump(&core.stats.connections);
     let _open = Open::enter(&core);
     let lt = core.listeners[listener].rt;
-    let (mut client, client_cert) = match &core.listeners[listener].tls {
-        None => (Conn::new(stream), None),
+    let (mut client, client_cert, tls_record) = match &core.listeners[listener].tls {
+        None => (Conn::new(stream), None, TlsRecord::default()),
         Some(config) => {
             match TlsStream::accept(stream, Arc::clone(config), deadline(lt.handshake)).await {
                 Ok(tls) => {
                     bump(&core.stats.tls_handshakes);
                     let f = tls.facts();
-                    tracing::debug!(version = ?f.version, alpn = ?f.alpn.as_deref().map(String::from_utf8_lossy), sni = ?f.sni, resumed = f.resumed, %peer, "TLS handshake");
                     // Verified by the handshake; unparsable would be a verifier bug: no identity.
                     let cert = tls
                         .peer_certificate()
                         .and_then(|der| ClientCert::from_der(der).ok());
-                    (Conn::tls(tls), cert)
+                    (Conn::tls(tls), cert, TlsRecord::of(&f))
                 }
                 Err(_) => {
                     bump(&core.stats.tls_handshake_failures);
@@ -188,6 +220,7 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
         peer_text: peer_ip.to_string().into_bytes(),
         peer16: ip16(peer_ip),
         proto: if tls { b"https" } else { b"http" },
+        tls: tls_record,
         client_cert,
         xfcc,
         requests: 0,
@@ -333,6 +366,10 @@ impl Session {
             upstream: NONE,
             endpoint: NONE,
             client_ip: self.peer16,
+            tls_version: self.tls.version,
+            tls_session: self.tls.session,
+            alpn: self.tls.alpn,
+            sni: self.tls.sni,
             ..RequestRecord::default()
         };
         if parsed {
