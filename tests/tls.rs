@@ -1,11 +1,16 @@
 //! End-to-end TLS termination: `ringway run` with certificates made at test time (rcgen),
 //! real loopback sockets, the rustls client and curl. Certificate choice by SNI and signature
 //! scheme, unknown SNI, versions and ALPN, resumption on any core, reload under load, client
-//! certificates (`tls/mtls.rs`), and the configuration errors `validate` names.
+//! certificates (`tls/mtls.rs`), TLS to upstreams (`tls/upstream.rs`), and the configuration
+//! errors `validate` names.
 
 #![allow(
     clippy::unwrap_used,
     reason = "test code: a panic is the failed assertion"
+)]
+#![allow(
+    clippy::disallowed_types,
+    reason = "the test upstream's threads share what they observed; no gateway request path here"
 )]
 
 use std::net::SocketAddr;
@@ -22,6 +27,8 @@ use rustls::version::{TLS12, TLS13};
 mod mtls;
 #[path = "tls/pki.rs"]
 mod pki;
+#[path = "tls/upstream.rs"]
+mod upstream;
 
 use pki::{any_cert_config, client_config, https_get, Alg, Ca};
 

@@ -186,6 +186,7 @@ fn bench_roundtrip(c: &mut Criterion) {
         ringway_proxy::Services {
             policies: std::sync::Arc::new(policies),
             tls: vec![None],
+            upstream_tls: vec![None],
         },
     )
     .expect("start gateway");

@@ -349,6 +349,10 @@ impl Compiler {
                 false,
             ),
         };
+        let tls = spec
+            .tls
+            .as_ref()
+            .map(|t| self.upstream_tls(&format!("{path}.tls"), t, &spec.endpoints));
         UpstreamGroup {
             name: name.to_owned(),
             endpoints,
@@ -356,6 +360,7 @@ impl Compiler {
             retries,
             timeouts,
             pool,
+            tls,
         }
     }
 

@@ -307,6 +307,19 @@ pub struct UpstreamGroup {
     pub timeouts: UpstreamTimeouts,
     /// Per-core keep-alive pool.
     pub pool: Pool,
+    /// TLS to the endpoints, when they speak HTTPS.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// How a group's endpoints are spoken to over TLS. Certificates are always verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The name sent and verified, per endpoint (in endpoint order).
+    pub server_names: Vec<ringway_tls::ServerName<'static>>,
+    /// PEM file of trusted CAs; `None`: the system's roots.
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate and key files, when presented.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// One upstream endpoint.

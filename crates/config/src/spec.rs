@@ -333,6 +333,32 @@ pub struct UpstreamSpec {
     pub retries: RetriesSpec,
     /// Keep-alive pool per core and endpoint. Default 1024 idle, `55s` idle timeout.
     pub pool: PoolSpec,
+    /// Speak TLS to the endpoints, verifying them (always). Default: plain TCP.
+    pub tls: Option<UpstreamTlsSpec>,
+}
+
+/// `upstreams.<name>.tls`: HTTPS to the endpoints. Their certificates are always verified.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct UpstreamTlsSpec {
+    /// The name sent (SNI) and verified. Default: each endpoint's host as written in its
+    /// `address` (a DNS name, or an IP address verified against the certificate's IP SANs).
+    pub server_name: Option<String>,
+    /// PEM file of the CAs the endpoints' certificates must chain to. Default: the system's
+    /// root certificates.
+    pub ca: Option<String>,
+    /// A client certificate presented to endpoints that ask for one. Default: none.
+    pub client_cert: Option<ClientCertFilesSpec>,
+}
+
+/// A certificate and key presented as a client.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientCertFilesSpec {
+    /// PEM chain. Required.
+    pub cert: String,
+    /// PEM private key. Required.
+    pub key: String,
 }
 
 /// `upstreams.<name>.endpoints[]`.

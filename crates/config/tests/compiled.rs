@@ -45,6 +45,7 @@ listeners:
             retries: RetryPolicy::default(),
             timeouts: UpstreamTimeouts::default(),
             pool: Pool::default(),
+            tls: None,
         }],
         listeners: vec![Listener {
             name: "public".into(),

@@ -33,12 +33,16 @@ impl Default for RunOptions {
     }
 }
 
-/// What the caller built from the configuration for the workers to share: the policies and,
-/// per listener, the TLS configuration (whose certificates may be swapped while running).
+/// What the caller built from the configuration for the workers to share: the policies, per
+/// listener the TLS configuration (whose certificates may be swapped while running), per
+/// upstream group the TLS client configuration.
 #[derive(Debug, Clone)]
 pub struct Services {
     /// IP filters, credentials and rate limits (each core takes its own shard).
     pub policies: Arc<Policies>,
     /// One entry per listener, in configuration order: `Some` for a TLS listener.
     pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
+    /// One entry per upstream group, in configuration order: `Some` for a group spoken to
+    /// over TLS (each core takes a copy with its own session cache).
+    pub upstream_tls: Vec<Option<Arc<rustls::ClientConfig>>>,
 }

@@ -129,7 +129,12 @@ impl Core {
             .collect();
         Self {
             id,
-            groups: cfg.upstreams.iter().map(|g| Group::new(g, id)).collect(),
+            groups: cfg
+                .upstreams
+                .iter()
+                .zip(&services.upstream_tls)
+                .map(|(g, tls)| Group::new(g, id, tls.as_ref()))
+                .collect(),
             listeners,
             ids: RefCell::new(RequestIdGen::new(id as u64)),
             rng: RefCell::new(Rng::with_seed(seed)),

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -11,13 +12,24 @@ use ringway_balance::{Balancer, RetryBudget};
 use ringway_config::model::UpstreamGroup;
 use ringway_core::ErrorKind;
 
-use crate::io::Conn;
+use crate::io::{Conn, IoError, TlsStream};
 use crate::stats::{bump, CoreStats};
 
 /// Window over which the retry budget counts requests.
 const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 /// Retries always allowed per second, whatever the budget, so low traffic can still retry.
 const BUDGET_FLOOR_PER_SEC: u32 = 3;
+/// TLS sessions kept per core and group, so new connections resume instead of a full
+/// handshake.
+const TLS_SESSIONS: usize = 256;
+
+/// How a core speaks TLS to a group's endpoints.
+struct UpstreamTls {
+    /// This core's copy of the configuration: its own session cache.
+    config: Arc<rustls::ClientConfig>,
+    /// The name sent and verified, per endpoint.
+    names: Vec<rustls::pki_types::ServerName<'static>>,
+}
 
 /// A connection to one endpoint of a group.
 pub(crate) struct UpConn {
@@ -41,10 +53,23 @@ pub(crate) struct Group {
     idle: RefCell<Vec<Vec<Idle>>>,
     pub balancer: RefCell<Balancer>,
     pub budget: RefCell<RetryBudget>,
+    tls: Option<UpstreamTls>,
 }
 
 impl Group {
-    pub(crate) fn new(spec: &UpstreamGroup, core: usize) -> Self {
+    pub(crate) fn new(
+        spec: &UpstreamGroup,
+        core: usize,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Self {
+        let tls = tls.zip(spec.tls.as_ref()).map(|(config, t)| {
+            let mut config = (**config).clone();
+            config.resumption = rustls::client::Resumption::in_memory_sessions(TLS_SESSIONS);
+            UpstreamTls {
+                config: Arc::new(config),
+                names: t.server_names.clone(),
+            }
+        });
         let weights: Vec<u32> = spec.endpoints.iter().map(|e| e.weight).collect();
         let seed = (core as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let authorities: Vec<Vec<u8>> = spec
@@ -70,6 +95,7 @@ impl Group {
                 BUDGET_WINDOW,
             )),
             spec: spec.clone(),
+            tls,
         }
     }
 
@@ -97,20 +123,36 @@ impl Group {
             }
         }
         let addr = self.endpoints[ep];
-        match monoio::time::timeout(self.spec.timeouts.connect, TcpStream::connect_addr(addr)).await
-        {
-            Err(_) => Err(ErrorKind::UpstreamConnectTimeout),
-            Ok(Err(_)) => Err(ErrorKind::UpstreamConnect),
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                bump(&stats.upstream_connects);
-                Ok(UpConn {
-                    conn: Conn::new(stream),
-                    endpoint: ep,
-                    reused: false,
-                })
+        // The connect timeout covers the TLS handshake too.
+        let deadline = Instant::now() + self.spec.timeouts.connect;
+        let stream =
+            match monoio::time::timeout_at(deadline.into(), TcpStream::connect_addr(addr)).await {
+                Err(_) => return Err(ErrorKind::UpstreamConnectTimeout),
+                Ok(Err(_)) => return Err(ErrorKind::UpstreamConnect),
+                Ok(Ok(stream)) => stream,
+            };
+        let _ = stream.set_nodelay(true);
+        bump(&stats.upstream_connects);
+        let conn = match &self.tls {
+            None => Conn::new(stream),
+            Some(t) => {
+                let name = t.names[ep].clone();
+                match TlsStream::connect(stream, Arc::clone(&t.config), name, deadline).await {
+                    Ok(tls) => Conn::tls(tls),
+                    Err(IoError::Timeout) => return Err(ErrorKind::UpstreamConnectTimeout),
+                    // A certificate that does not verify, a protocol failure: never served.
+                    Err(e) => {
+                        tracing::debug!(group = %self.spec.name, endpoint = %addr, error = ?e, "Upstream TLS handshake failed");
+                        return Err(ErrorKind::UpstreamConnect);
+                    }
+                }
             }
-        }
+        };
+        Ok(UpConn {
+            conn,
+            endpoint: ep,
+            reused: false,
+        })
     }
 
     fn take_idle(&self, ep: usize) -> Option<UpConn> {

@@ -55,10 +55,12 @@ impl Server {
         hooks: TelemetryHooks,
         services: Services,
     ) -> io::Result<Self> {
-        if services.tls.len() != cfg.listeners.len() {
+        if services.tls.len() != cfg.listeners.len()
+            || services.upstream_tls.len() != cfg.upstreams.len()
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "one TLS entry per listener is required",
+                "one TLS entry per listener and per upstream group is required",
             ));
         }
         let workers = opts.workers.max(1);

@@ -49,6 +49,7 @@ fn a_full_queue_drops_and_counts_without_blocking_the_data_plane() {
     let services = ringway_proxy::Services {
         policies,
         tls: vec![None],
+        upstream_tls: vec![None],
     };
     let server = Server::start(Arc::new(cfg), opts, hooks, services).unwrap();
 

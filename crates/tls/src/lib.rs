@@ -12,7 +12,8 @@
 //!   shared by every core using the configuration (a returning client lands on any core);
 //! * [`LiveCerts`]: the table a configuration resolves with, replaced whole on reload;
 //! * [`client_verifier`] and [`ClientCert`]: client certificates (mTLS) checked against a CA
-//!   and CRLs, and the identity of a verified one.
+//!   and CRLs, and the identity of a verified one;
+//! * [`upstream_config`]: client configurations for upstreams, always verifying.
 //!
 //! The data plane drives `rustls::ServerConnection` over its own buffers; this crate is what it
 //! is handed, unit-tested with in-memory handshakes.
@@ -22,6 +23,7 @@ mod client;
 mod live;
 mod profile;
 mod table;
+mod upstream;
 
 pub use certs::{load_cert, CertInfo, KeyType, LoadedCert};
 pub use client::{client_verifier, ClientAuthMode, ClientCert};
@@ -29,7 +31,9 @@ pub use live::LiveCerts;
 pub use profile::{
     crypto_provider, group_names, server_config, suite_names, Profile, ServerOptions, TlsVersion,
 };
+pub use rustls::pki_types::ServerName;
 pub use table::{CertTable, UnknownSni};
+pub use upstream::{check_server_name, roots_from_pem, upstream_config};
 
 /// Why a certificate or a configuration cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -8,8 +8,10 @@ use ringway_tls::{CertTable, ClientAuthMode, Profile, ServerOptions, TlsVersion,
 
 use super::Compiler;
 use crate::error::index_path;
-use crate::model::{CertificateFiles, ClientAuth, ClientCertRule, ListenerTls};
-use crate::spec::{CertificateSpec, ClientAuthSpec, ClientCertRuleSpec, TlsSpec};
+use crate::model::{CertificateFiles, ClientAuth, ClientCertRule, ListenerTls, UpstreamTls};
+use crate::spec::{
+    CertificateSpec, ClientAuthSpec, ClientCertRuleSpec, EndpointSpec, TlsSpec, UpstreamTlsSpec,
+};
 
 /// ALPN protocols the listener can serve.
 const ALPN_SERVED: &[&str] = &["http/1.1"];
@@ -108,6 +110,74 @@ impl Compiler {
                 .client_auth
                 .as_ref()
                 .map(|c| self.client_auth(&format!("{path}.client_auth"), c)),
+        }
+    }
+
+    pub(super) fn upstream_tls(
+        &mut self,
+        path: &str,
+        spec: &UpstreamTlsSpec,
+        endpoints: &[EndpointSpec],
+    ) -> UpstreamTls {
+        let hosts: Vec<(String, String)> = match &spec.server_name {
+            Some(name) => vec![(format!("{path}.server_name"), name.clone()); endpoints.len()],
+            None => endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    // The host part as written: `[v6]:port`, `v4:port`, `name:port`.
+                    let host = e
+                        .address
+                        .rsplit_once(':')
+                        .map_or(e.address.as_str(), |(h, _)| h);
+                    let at = format!(
+                        "{}.address",
+                        index_path(
+                            &format!("{}.endpoints", path.strip_suffix(".tls").unwrap_or(path)),
+                            i
+                        )
+                    );
+                    (
+                        at,
+                        host.trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .to_owned(),
+                    )
+                })
+                .collect(),
+        };
+        let mut server_names = Vec::with_capacity(hosts.len());
+        for (at, host) in hosts {
+            match ringway_tls::check_server_name(&host) {
+                Ok(n) => server_names.push(n),
+                Err(e) => {
+                    self.error(at, format!("{e}: not a name to verify the endpoint's certificate against; set tls.server_name"));
+                }
+            }
+        }
+        if let Some(ca) = &spec.ca {
+            if ca.is_empty() {
+                self.error(
+                    format!("{path}.ca"),
+                    "a PEM file path, or leave it out for the system roots",
+                );
+            }
+        }
+        let client_cert = spec.client_cert.as_ref().map(|c| {
+            for (key, value) in [("cert", &c.cert), ("key", &c.key)] {
+                if value.is_empty() {
+                    self.error(
+                        format!("{path}.client_cert.{key}"),
+                        "a PEM file path is required",
+                    );
+                }
+            }
+            (c.cert.clone().into(), c.key.clone().into())
+        });
+        UpstreamTls {
+            server_names,
+            ca: spec.ca.as_ref().map(Into::into),
+            client_cert,
         }
     }
 

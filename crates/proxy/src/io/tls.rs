@@ -1,5 +1,5 @@
-//! TLS over a monoio TCP stream, driving `rustls::ServerConnection` by hand over owned
-//! buffers (tokio-rustls is the model). Written here rather than taken from monoio-rustls,
+//! TLS over a monoio TCP stream, driving a rustls connection (the server side for clients,
+//! the client side for upstreams) by hand over owned buffers (tokio-rustls is the model). Written here rather than taken from monoio-rustls,
 //! whose reads are not cancel-safe, which hides SNI and peer certificates, and which copies
 //! twice:
 //!
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 use super::IoError;
 
@@ -37,10 +38,10 @@ pub(crate) struct TlsFacts {
     pub resumed: bool,
 }
 
-/// A server-side TLS stream.
+/// A TLS stream, either side.
 pub(crate) struct TlsStream {
     tcp: TcpStream,
-    tls: ServerConnection,
+    tls: Connection,
     /// Ciphertext read from the socket, `raw_in[raw_pos..]` not yet given to rustls.
     raw_in: Vec<u8>,
     raw_pos: usize,
@@ -55,7 +56,27 @@ impl TlsStream {
         config: Arc<ServerConfig>,
         deadline: Instant,
     ) -> Result<TlsStream, IoError> {
-        let mut tls = ServerConnection::new(config).map_err(|_| IoError::Tls)?;
+        let tls = ServerConnection::new(config).map_err(|_| IoError::Tls)?;
+        Self::handshake(tcp, Connection::Server(tls), deadline).await
+    }
+
+    /// Runs the client handshake with `name` on `tcp` until it completes or `deadline`
+    /// passes; the server's certificate is verified by `config`'s verifier.
+    pub(crate) async fn connect(
+        tcp: TcpStream,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        deadline: Instant,
+    ) -> Result<TlsStream, IoError> {
+        let tls = ClientConnection::new(config, name).map_err(|_| IoError::Tls)?;
+        Self::handshake(tcp, Connection::Client(tls), deadline).await
+    }
+
+    async fn handshake(
+        tcp: TcpStream,
+        mut tls: Connection,
+        deadline: Instant,
+    ) -> Result<TlsStream, IoError> {
         // Plaintext is encrypted as soon as it is written: no second copy waits in rustls.
         tls.set_buffer_limit(None);
         let mut s = TlsStream {
@@ -84,7 +105,10 @@ impl TlsStream {
         TlsFacts {
             version: self.tls.protocol_version(),
             alpn: self.tls.alpn_protocol().map(<[u8]>::to_vec),
-            sni: self.tls.server_name().map(str::to_owned),
+            sni: match &self.tls {
+                Connection::Server(c) => c.server_name().map(str::to_owned),
+                Connection::Client(_) => None,
+            },
             resumed: matches!(
                 self.tls.handshake_kind(),
                 Some(rustls::HandshakeKind::Resumed)
@@ -92,7 +116,8 @@ impl TlsStream {
         }
     }
 
-    /// The client's leaf certificate, verified by the listener's verifier (mTLS).
+    /// The peer's leaf certificate, verified by the configuration's verifier (the client's,
+    /// with mTLS).
     pub(crate) fn peer_certificate(&self) -> Option<&[u8]> {
         self.tls
             .peer_certificates()

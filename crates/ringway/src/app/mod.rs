@@ -71,7 +71,7 @@ pub(crate) struct Checked {
     /// IP filters, credentials, rate limits.
     pub(crate) policies: Arc<Policies>,
     /// Certificates and rustls configurations of the TLS listeners.
-    pub(crate) tls: Arc<tls::TlsListeners>,
+    pub(crate) tls: Arc<tls::TlsSetup>,
 }
 
 /// Everything `validate` checks beyond `compile`: routes that can never match, the key
@@ -102,7 +102,7 @@ pub(crate) fn check(
             }
         }
     };
-    let tls = match tls::TlsListeners::load(cfg) {
+    let tls = match tls::TlsSetup::load(cfg) {
         Ok(t) => Some(Arc::new(t)),
         Err(errors) => {
             problems.extend(Problem::errors(errors));
@@ -204,6 +204,7 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
     let services = Services {
         policies: Arc::clone(&policies),
         tls: tls.configs(),
+        upstream_tls: tls.upstream_configs(),
     };
     let server =
         Server::start(Arc::new(cfg), opts, hooks, services).context("starting the gateway")?;
@@ -243,7 +244,7 @@ fn metrics_renderer(
     hub: &Arc<MetricsHub>,
     logs: Option<&pipeline::Logs>,
     policies: &Arc<Policies>,
-    tls: &Arc<tls::TlsListeners>,
+    tls: &Arc<tls::TlsSetup>,
 ) -> MetricsRenderer {
     let hub = Arc::clone(hub);
     let written = logs.map(pipeline::Logs::counters);

@@ -1,8 +1,10 @@
-//! The certificates of TLS listeners: read from their files, checked (they parse, the key is
-//! the certificate's, valid now), and served through one [`LiveCerts`] per listener that the
-//! listener's rustls configuration resolves with. The reload thread reads them again on
-//! SIGHUP and when a file changes; a set that fails any check is logged and counted and the
-//! old one keeps being served.
+//! TLS set up from the configuration. The certificates of TLS listeners: read from their
+//! files, checked (they parse, the key is the certificate's, valid now), and served through
+//! one [`LiveCerts`] per listener that the listener's rustls configuration resolves with. The
+//! reload thread reads them again on SIGHUP and when a file changes; a set that fails any
+//! check is logged and counted and the old one keeps being served. And the client
+//! configurations of upstream groups spoken to over TLS: their CA file or the system roots,
+//! their client certificate.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -12,21 +14,24 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use ringway_config::model::{ClientAuth, Config, ListenerTls};
+use ringway_config::model::{ClientAuth, Config, ListenerTls, UpstreamTls};
 use ringway_config::ConfigErrors;
 use ringway_tls::{CertTable, LiveCerts, TlsError};
 use rustls::server::danger::ClientCertVerifier;
-use rustls::ServerConfig;
+use rustls::{ClientConfig, ServerConfig};
 
 /// How often certificate files are looked at.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
-/// The TLS listeners of a configuration, with the certificates they serve now.
+/// The TLS listeners of a configuration, with the certificates they serve now, and the
+/// upstream groups' client configurations.
 #[derive(Debug, Default)]
-pub(crate) struct TlsListeners {
+pub(crate) struct TlsSetup {
     /// One entry per listener, in configuration order: `Some` for a TLS listener.
     configs: Vec<Option<Arc<ServerConfig>>>,
     entries: Vec<Entry>,
+    /// One entry per upstream group, in configuration order: `Some` for a TLS group.
+    upstreams: Vec<Option<Arc<ClientConfig>>>,
 }
 
 #[derive(Debug)]
@@ -47,12 +52,12 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-impl TlsListeners {
+impl TlsSetup {
     /// Reads and checks every TLS listener's certificates and builds its configuration.
     /// Every problem is reported, each with the path of its setting.
-    pub(crate) fn load(cfg: &Config) -> Result<TlsListeners, ConfigErrors> {
+    pub(crate) fn load(cfg: &Config) -> Result<TlsSetup, ConfigErrors> {
         let mut errors = ConfigErrors::default();
-        let mut out = TlsListeners::default();
+        let mut out = TlsSetup::default();
         let now = now_unix();
         for (i, l) in cfg.listeners.iter().enumerate() {
             let Some(spec) = &l.tls else {
@@ -98,11 +103,30 @@ impl TlsListeners {
                 reloads_failed: AtomicU64::new(0),
             });
         }
+        for g in &cfg.upstreams {
+            let made = g
+                .tls
+                .as_ref()
+                .map(|t| upstream(&format!("upstreams.{}.tls", g.name), t))
+                .transpose();
+            match made {
+                Ok(c) => out.upstreams.push(c),
+                Err(e) => {
+                    errors.0.extend(e.0);
+                    out.upstreams.push(None);
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(out)
         } else {
             Err(errors)
         }
+    }
+
+    /// The client configuration of each upstream group, in configuration order.
+    pub(crate) fn upstream_configs(&self) -> Vec<Option<Arc<ClientConfig>>> {
+        self.upstreams.clone()
     }
 
     /// The rustls configuration of each listener, in configuration order.
@@ -264,6 +288,54 @@ fn read_table(path: &str, spec: &ListenerTls, now: i64) -> Result<CertTable, Con
     })
 }
 
+/// The client configuration of an upstream group: its CA file or the system roots, its
+/// client certificate.
+fn upstream(path: &str, t: &UpstreamTls) -> Result<Arc<ClientConfig>, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let roots = match &t.ca {
+        Some(ca) => read(ca).and_then(|pem| {
+            ringway_tls::roots_from_pem(&pem).map_err(|e| format!("{}: {e}", ca.display()))
+        }),
+        None => system_roots(),
+    };
+    let roots = roots.map_err(|m| errors.push(format!("{path}.ca"), m));
+    let client = t.client_cert.as_ref().map(|(cert, key)| {
+        let c = read(cert).map_err(|m| errors.push(format!("{path}.client_cert.cert"), m));
+        let k = read(key).map_err(|m| errors.push(format!("{path}.client_cert.key"), m));
+        c.ok().zip(k.ok())
+    });
+    let (Ok(roots), true) = (roots, errors.is_empty()) else {
+        return Err(errors);
+    };
+    let client = client.flatten();
+    ringway_tls::upstream_config(
+        roots,
+        client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+    )
+    .map_err(|e| {
+        let field = match e {
+            TlsError::Key(_) | TlsError::KeyMismatch => "client_cert.key",
+            _ => "client_cert.cert",
+        };
+        errors.push(format!("{path}.{field}"), e.to_string());
+        errors
+    })
+}
+
+/// The operating system's trust anchors (`/etc/ssl/certs` and the like).
+fn system_roots() -> Result<rustls::RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(format!(
+            "no system root certificates could be read ({} problems); give a CA file",
+            found.errors.len()
+        ));
+    }
+    Ok(roots)
+}
+
 /// The client-certificate verifier of a listener: its CA file and CRLs read and checked.
 fn verifier(path: &str, c: &ClientAuth) -> Result<Arc<dyn ClientCertVerifier>, ConfigErrors> {
     let mut errors = ConfigErrors::default();
@@ -309,7 +381,7 @@ fn stamp(path: &Path) -> Stamp {
 /// files changed is once they have stayed the same for one look ([`WATCH_EVERY`]). Ends soon after `stop` is set. None when
 /// no listener speaks TLS.
 pub(crate) fn start_reloader(
-    tls: &Arc<TlsListeners>,
+    tls: &Arc<TlsSetup>,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
     if tls.entries.is_empty() {
