@@ -95,7 +95,7 @@ impl CertTable {
     }
 
     /// The certificate for a client naming `sni` (none: `None`) and offering `schemes`; `None`
-    /// refuses the handshake.
+    /// refuses the handshake (an unknown name with [`UnknownSni::Reject`]).
     pub fn select(
         &self,
         sni: Option<&str>,
@@ -113,9 +113,13 @@ impl CertTable {
             None if self.unknown_sni == UnknownSni::Default => &self.default,
             None => return None,
         };
+        // None fitting the client's schemes: the preferred one all the same, so that rustls
+        // ends the handshake with `handshake_failure` as other servers do (a resolver's `None`
+        // becomes `access_denied`, which scanners such as sslyze do not expect).
         candidates
             .iter()
             .find(|(_, k)| k.key.choose_scheme(schemes).is_some())
+            .or(candidates.first())
             .map(|(_, k)| Arc::clone(k))
     }
 }
