@@ -12,6 +12,8 @@ Scenarios:
   handshake   wrk with "Connection: close": every request a new connection and a full TLS 1.3
               handshake (wrk's OpenSSL client does not resume sessions); CPU per request is
               CPU per full handshake (plus one small request)
+  h2          h2load -c<h2-conns> -m<h2-streams> over TLS with ALPN h2 (nginx: `listen ... ssl
+              http2`); compare its CPU per request with keepalive's (HTTP/1.1 over TLS)
 
 Output: one line per rep and scenario, then medians: requests/s of each, process CPU-us per
 request of each (utime+stime of the gateway's process tree / requests), and nginx's CPU per
@@ -19,7 +21,7 @@ request over Ringway's (> 1: Ringway is cheaper).
 
   benches/tls-compare.py --gateway target/release/ringway [--duration 10] [--reps 3]
 
-Needs nginx, wrk, openssl, taskset. Stops only the processes it started.
+Needs nginx, wrk, h2load (Debian nghttp2-client), openssl, taskset. Stops only the processes it started.
 """
 
 import argparse
@@ -80,7 +82,15 @@ def wrk(cpu, url, conns, duration, close):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def h2load(cpu, url, conns, streams, duration):
+    cmd = ["taskset", "-c", str(cpu), "h2load", f"-c{conns}", f"-m{streams}", f"-D{duration}", url]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def requests_of(out):
+    h2 = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    if h2:
+        return int(h2.group(2)), h2.group(3), f"errored={h2.group(4)}"
     m = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
@@ -97,12 +107,14 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--handshake-conns", type=int, default=16)
-    ap.add_argument("--scenarios", default="keepalive,handshake")
+    ap.add_argument("--h2-conns", type=int, default=16)
+    ap.add_argument("--h2-streams", type=int, default=10)
+    ap.add_argument("--scenarios", default="keepalive,handshake,h2")
     ap.add_argument("--load-cpu", type=int, default=0)
     ap.add_argument("--proxy-cpu", type=int, default=1)
     ap.add_argument("--base-port", type=int, default=18380)
     a = ap.parse_args()
-    for tool in ["nginx", "wrk", "openssl", "taskset"]:
+    for tool in ["nginx", "wrk", "h2load", "openssl", "taskset"]:
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             sys.exit(f"needs {tool}")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -131,7 +143,7 @@ http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s; tc
     with open(f"{work}/px.conf", "w") as f:
         f.write(common % (("px",) * 7))
         f.write(f"""  upstream up {{ server 127.0.0.1:{up}; keepalive 512; keepalive_requests 100000000; }}
-  server {{ listen 127.0.0.1:{px} ssl backlog=4096;
+  server {{ listen 127.0.0.1:{px} ssl http2 backlog=4096;
     ssl_certificate {cert}; ssl_certificate_key {key};
     ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:10m; ssl_session_tickets on;
     location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";
@@ -149,6 +161,7 @@ listeners:
   - name: https
     listen: 127.0.0.1:{gw}
     tls:
+      alpn: [h2, http/1.1]
       certificates:
         - cert: {cert}
           key: {key}
@@ -181,12 +194,17 @@ listeners:
             for scenario in a.scenarios.split(","):
                 close = scenario == "handshake"
                 conns = a.handshake_conns if close else a.conns
+                def load(port, seconds):
+                    url = f"https://127.0.0.1:{port}/"
+                    if scenario == "h2":
+                        return h2load(a.load_cpu, url, a.h2_conns, a.h2_streams, seconds)
+                    return wrk(a.load_cpu, url, conns, seconds, close)
+
                 if a.warmup:
-                    w = [wrk(a.load_cpu, f"https://127.0.0.1:{p}/", conns, a.warmup, close) for p in (gw, px)]
-                    for x in w:
+                    for x in [load(p, a.warmup) for p in (gw, px)]:
                         x.communicate()
                 t0 = (ticks(pg.pid), ticks(pn.pid))
-                w = [wrk(a.load_cpu, f"https://127.0.0.1:{p}/", conns, a.duration, close) for p in (gw, px)]
+                w = [load(p, a.duration) for p in (gw, px)]
                 outs = [x.communicate()[0] for x in w]
                 t1 = (ticks(pg.pid), ticks(pn.pid))
                 (rg, eg, sg), (rn, en, sn) = requests_of(outs[0]), requests_of(outs[1])

@@ -426,7 +426,7 @@ fn validate_names_every_tls_problem_with_its_path() {
     assert_eq!(code, 0, "{out}");
 
     let tls = format!(
-        "      min_version: \"1.1\"\n      profile: old\n      unknown_sni: ignore\n      cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n      groups: [secp192r1]\n      alpn: [h2, spdy/3]\n      handshake_timeout: 0s\n      certificates:\n{}{}{}{}",
+        "      min_version: \"1.1\"\n      profile: old\n      unknown_sni: ignore\n      cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n      groups: [secp192r1]\n      alpn: [h3, spdy/3]\n      handshake_timeout: 0s\n      certificates:\n{}{}{}{}",
         cert_entry(&ec, &ek, ""),
         cert_entry(&gc, &ok_other, ""),
         cert_entry(&missing, &gk, "          default: true\n"),

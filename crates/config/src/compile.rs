@@ -504,6 +504,7 @@ impl Compiler {
                 }
             }
         }
+        let http2 = self.http2(&format!("{path}.http2"), &spec.http2);
         Listener {
             name: spec.name.clone(),
             listen,
@@ -511,6 +512,7 @@ impl Compiler {
             limits,
             timeouts,
             tls,
+            http2,
         }
     }
 

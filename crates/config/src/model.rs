@@ -436,6 +436,40 @@ pub struct Listener {
     pub timeouts: ClientTimeouts,
     /// TLS termination, when the listener speaks HTTPS.
     pub tls: Option<ListenerTls>,
+    /// HTTP/2 connections: h2c and limits.
+    pub http2: Http2Options,
+}
+
+/// How a listener serves HTTP/2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Options {
+    /// Cleartext HTTP/2 with prior knowledge.
+    pub h2c: bool,
+    /// Streams open at once per connection.
+    pub max_concurrent_streams: u32,
+    /// Initial stream window, bytes.
+    pub stream_window: u32,
+    /// Connection window, bytes.
+    pub connection_window: u32,
+    /// Requests per connection before GOAWAY.
+    pub max_requests: u32,
+    /// Connection age before GOAWAY.
+    pub max_age: Duration,
+}
+
+impl Default for Http2Options {
+    /// The file defaults: no h2c, 100 streams, 64 KiB stream and 1 MiB connection windows,
+    /// GOAWAY after 1000 requests or an hour.
+    fn default() -> Self {
+        Self {
+            h2c: false,
+            max_concurrent_streams: 100,
+            stream_window: 65536,
+            connection_window: 1 << 20,
+            max_requests: 1000,
+            max_age: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// How a listener terminates TLS. The files are read (and read again on reload) by whoever

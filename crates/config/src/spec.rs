@@ -490,6 +490,40 @@ pub struct ListenerSpec {
     pub routes: Vec<RouteSpec>,
     /// Terminate TLS on this listener. Default: none (plain HTTP).
     pub tls: Option<TlsSpec>,
+    /// HTTP/2: cleartext with prior knowledge, and the limits of HTTP/2 connections (chosen
+    /// over TLS by `tls.alpn: [h2, ...]`).
+    pub http2: Http2Spec,
+}
+
+/// `listeners[].http2`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Http2Spec {
+    /// Accept cleartext HTTP/2 with prior knowledge (h2c) beside HTTP/1.1. Default `false`.
+    pub h2c: bool,
+    /// Streams open at once per connection. Default 100; 1..=1000.
+    pub max_concurrent_streams: u32,
+    /// Initial flow-control window of a stream, bytes. Default 65536; 65535..=16777216.
+    pub stream_window_bytes: u32,
+    /// Flow-control window of a connection, bytes. Default 1048576; at least the stream window.
+    pub connection_window_bytes: u32,
+    /// Requests served on a connection before GOAWAY. Default 1000; not zero.
+    pub max_requests_per_connection: u32,
+    /// Age after which a connection gets GOAWAY. Default `1h`; not zero.
+    pub max_connection_age: DurationSpec,
+}
+
+impl Default for Http2Spec {
+    fn default() -> Self {
+        Self {
+            h2c: false,
+            max_concurrent_streams: 100,
+            stream_window_bytes: 65536,
+            connection_window_bytes: 1 << 20,
+            max_requests_per_connection: 1000,
+            max_connection_age: DurationSpec::new("1h"),
+        }
+    }
 }
 
 /// `listeners[].tls`: the listener speaks HTTPS.

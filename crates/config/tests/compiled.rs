@@ -76,6 +76,7 @@ listeners:
             limits: Limits::default(),
             timeouts: ClientTimeouts::default(),
             tls: None,
+            http2: Default::default(),
         }],
         drain_timeout: Duration::from_secs(15),
         policies: Default::default(),

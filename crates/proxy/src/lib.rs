@@ -9,6 +9,7 @@ pub mod admin;
 pub mod codec;
 mod config;
 mod framing;
+mod h2;
 mod io;
 mod per_core;
 mod session;

@@ -32,6 +32,10 @@ pub(crate) struct ListenerRt {
     pub handshake: Duration,
     /// Forward verified client certificates as `x-forwarded-client-cert`.
     pub forward_client_cert: bool,
+    /// Cleartext HTTP/2 with prior knowledge is accepted.
+    pub h2c: bool,
+    /// HTTP/2 connection limits.
+    pub http2: ringway_config::model::Http2Options,
 }
 
 impl ListenerRt {
@@ -55,6 +59,8 @@ impl ListenerRt {
                 .as_ref()
                 .and_then(|t| t.client_auth.as_ref())
                 .is_some_and(|c| c.forward),
+            h2c: l.http2.h2c,
+            http2: l.http2,
         }
     }
 }

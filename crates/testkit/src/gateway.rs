@@ -12,6 +12,8 @@ pub struct Gateway {
     addr: SocketAddr,
     /// The admin address, once its line has been read.
     admin: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
+    /// Every listener's address, as their lines are read.
+    listeners: std::sync::Arc<std::sync::Mutex<Vec<SocketAddr>>>,
 }
 
 impl Gateway {
@@ -45,15 +47,30 @@ impl Gateway {
                 }
             }
         };
-        // Keep draining stdout so the child never blocks on a full pipe; note the admin address.
+        // Keep draining stdout so the child never blocks on a full pipe; note the admin and
+        // listener addresses.
         let admin = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let seen = std::sync::Arc::clone(&admin);
+        let listeners = std::sync::Arc::new(std::sync::Mutex::new(vec![addr]));
+        let (seen, more) = (
+            std::sync::Arc::clone(&admin),
+            std::sync::Arc::clone(&listeners),
+        );
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 if let Some(a) = line.strip_prefix("ringway admin on http://") {
                     *seen
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = a.trim().parse().ok();
+                }
+                let rest = line.strip_prefix("ringway listening on ");
+                if let Some(a) =
+                    rest.and_then(|r| r.strip_prefix("http://").or(r.strip_prefix("https://")))
+                {
+                    if let Ok(a) = a.trim().parse() {
+                        more.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(a);
+                    }
                 }
             }
         });
@@ -62,6 +79,7 @@ impl Gateway {
             _config: None,
             addr,
             admin,
+            listeners,
         }
     }
 
@@ -97,6 +115,23 @@ impl Gateway {
                 .admin
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.is_some() || Instant::now() > until {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Where listener `i` (in configuration order) listens; waits up to 5 s for its line.
+    pub fn listener_addr(&self, i: usize) -> Option<SocketAddr> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = self
+                .listeners
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(i)
+                .copied();
             if seen.is_some() || Instant::now() > until {
                 return seen;
             }

@@ -8,13 +8,16 @@ use ringway_tls::{CertTable, ClientAuthMode, Profile, ServerOptions, TlsVersion,
 
 use super::Compiler;
 use crate::error::index_path;
-use crate::model::{CertificateFiles, ClientAuth, ClientCertRule, ListenerTls, UpstreamTls};
+use crate::model::{
+    CertificateFiles, ClientAuth, ClientCertRule, Http2Options, ListenerTls, UpstreamTls,
+};
 use crate::spec::{
-    CertificateSpec, ClientAuthSpec, ClientCertRuleSpec, EndpointSpec, TlsSpec, UpstreamTlsSpec,
+    CertificateSpec, ClientAuthSpec, ClientCertRuleSpec, EndpointSpec, Http2Spec, TlsSpec,
+    UpstreamTlsSpec,
 };
 
 /// ALPN protocols the listener can serve.
-const ALPN_SERVED: &[&str] = &["http/1.1"];
+const ALPN_SERVED: &[&str] = &["h2", "http/1.1"];
 
 impl Compiler {
     pub(super) fn tls(&mut self, path: &str, spec: &TlsSpec) -> ListenerTls {
@@ -110,6 +113,59 @@ impl Compiler {
                 .client_auth
                 .as_ref()
                 .map(|c| self.client_auth(&format!("{path}.client_auth"), c)),
+        }
+    }
+
+    pub(super) fn http2(&mut self, path: &str, spec: &Http2Spec) -> Http2Options {
+        let mut range = |key: &str, v: u32, lo: u32, hi: u32| {
+            if !(lo..=hi).contains(&v) {
+                self.error(
+                    format!("{path}.{key}"),
+                    format!("{v} is outside {lo}..={hi}"),
+                );
+            }
+        };
+        range(
+            "max_concurrent_streams",
+            spec.max_concurrent_streams,
+            1,
+            1000,
+        );
+        range(
+            "stream_window_bytes",
+            spec.stream_window_bytes,
+            65535,
+            1 << 24,
+        );
+        range(
+            "connection_window_bytes",
+            spec.connection_window_bytes,
+            65535,
+            (1 << 31) - 1,
+        );
+        range(
+            "max_requests_per_connection",
+            spec.max_requests_per_connection,
+            1,
+            u32::MAX,
+        );
+        if spec.connection_window_bytes < spec.stream_window_bytes {
+            self.error(
+                format!("{path}.connection_window_bytes"),
+                "smaller than stream_window_bytes: one stream could stall the others",
+            );
+        }
+        Http2Options {
+            h2c: spec.h2c,
+            max_concurrent_streams: spec.max_concurrent_streams,
+            stream_window: spec.stream_window_bytes,
+            connection_window: spec.connection_window_bytes,
+            max_requests: spec.max_requests_per_connection,
+            max_age: self.duration(
+                &format!("{path}.max_connection_age"),
+                &spec.max_connection_age,
+                false,
+            ),
         }
     }
 

@@ -2,6 +2,7 @@
 //! the kernel and comes back; it is compacted, not reallocated, between reads. The connection
 //! is plain TCP or TLS (`tls.rs`); the session sees plaintext either way.
 
+mod poll;
 mod tls;
 
 use std::time::{Duration, Instant};
@@ -10,6 +11,8 @@ use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
+use crate::h2::Bridge;
+pub(crate) use poll::PollIo;
 pub(crate) use tls::{TlsFacts, TlsStream};
 
 /// Read buffer size; also the most a single read returns.
@@ -34,6 +37,8 @@ pub(crate) enum IoError {
 enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
+    /// One HTTP/2 stream, as HTTP/1.1 bytes.
+    Stream(Box<Bridge>),
 }
 
 /// A stream and the unconsumed bytes read from it (`buf[pos..]`).
@@ -52,6 +57,11 @@ impl Conn {
         Self::with(Transport::Plain(stream))
     }
 
+    /// One HTTP/2 stream, seen as an HTTP/1.1 connection.
+    pub(crate) fn stream(bridge: Bridge) -> Self {
+        Self::with(Transport::Stream(Box::new(bridge)))
+    }
+
     /// A connection over an established TLS stream.
     pub(crate) fn tls(stream: TlsStream) -> Self {
         Self::with(Transport::Tls(Box::new(stream)))
@@ -64,6 +74,27 @@ impl Conn {
             pos: 0,
             consumed: 0,
             written: 0,
+        }
+    }
+
+    /// The connection in poll style for the HTTP/2 driver, with the bytes read but not
+    /// consumed. `None` when the socket cannot be switched (it is then closed).
+    pub(crate) fn into_poll(self) -> Option<PollIo> {
+        let rest = self.buf[self.pos..].to_vec();
+        match self.io {
+            Transport::Stream(_) => None,
+            Transport::Plain(s) => s.try_into_poll_io().ok().map(|p| PollIo::plain(p, rest)),
+            Transport::Tls(t) => {
+                let (tcp, tls, mut unfed) = t.into_parts();
+                // Plaintext already taken out of rustls cannot go back in: the switch happens
+                // right after the handshake, before any was read.
+                if !rest.is_empty() {
+                    return None;
+                }
+                let tcp = tcp.try_into_poll_io().ok()?;
+                unfed.shrink_to_fit();
+                Some(PollIo::tls(tcp, tls, unfed))
+            }
         }
     }
 
@@ -96,6 +127,7 @@ impl Conn {
         match &mut self.io {
             Transport::Plain(s) => drop(s.shutdown().await),
             Transport::Tls(t) => t.shutdown(SHUTDOWN_TIMEOUT).await,
+            Transport::Stream(b) => b.finish(),
         }
     }
 
@@ -111,6 +143,7 @@ impl Conn {
         let stream = match &mut self.io {
             Transport::Plain(s) => s,
             Transport::Tls(t) => return t.read_plain(&mut self.buf, deadline).await,
+            Transport::Stream(b) => return b.read(&mut self.buf, deadline).await,
         };
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
@@ -140,6 +173,12 @@ impl Conn {
                 out.clear();
                 return Ok(());
             }
+            Transport::Stream(b) => {
+                b.write(out, timeout).await?;
+                self.written += out.len() as u64;
+                out.clear();
+                return Ok(());
+            }
         };
         let buf = std::mem::take(out);
         let write = stream.write_all(buf);
@@ -165,6 +204,12 @@ impl Conn {
             Transport::Tls(t) => {
                 t.write_plain(&self.buf[self.pos..self.pos + n], timeout)
                     .await?;
+                to.written += n as u64;
+                self.consume(n);
+                return Ok(());
+            }
+            Transport::Stream(b) => {
+                b.write(&self.buf[self.pos..self.pos + n], timeout).await?;
                 to.written += n as u64;
                 self.consume(n);
                 return Ok(());

@@ -100,6 +100,13 @@ impl TlsStream {
         Ok(s)
     }
 
+    /// The socket, the connection and the ciphertext rustls has not taken yet (handing the
+    /// connection to the HTTP/2 driver).
+    pub(crate) fn into_parts(mut self) -> (TcpStream, Connection, Vec<u8>) {
+        let unfed = self.raw_in.split_off(self.raw_pos);
+        (self.tcp, self.tls, unfed)
+    }
+
     /// What the handshake agreed on.
     pub(crate) fn facts(&self) -> TlsFacts {
         TlsFacts {

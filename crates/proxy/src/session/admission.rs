@@ -71,7 +71,7 @@ impl Session {
             query: self.head.query(buf),
             client_ip,
             now_unix_us: self.req.rec.ts_us,
-            client_cert: self.client_cert.as_ref(),
+            client_cert: self.client_cert.as_deref(),
             now: self.req.started,
         };
         let policy = &core.policy;

@@ -57,7 +57,7 @@ enum HeadRead {
 
 /// The TLS fields of a connection's records (all `None`/empty on plain TCP).
 #[derive(Debug, Clone, Copy, Default)]
-struct TlsRecord {
+pub(crate) struct TlsRecord {
     version: TlsVersion,
     session: TlsSession,
     alpn: Alpn,
@@ -99,10 +99,12 @@ struct Session {
     proto: &'static [u8],
     /// What the TLS handshake agreed on, as every record of the connection carries it.
     tls: TlsRecord,
+    /// An HTTP/2 stream (its records say HTTP/2).
+    h2: bool,
     /// The verified client certificate (mTLS), and its `x-forwarded-client-cert` value when
     /// the listener forwards it.
-    client_cert: Option<ClientCert>,
-    xfcc: Option<Vec<u8>>,
+    client_cert: Option<Rc<ClientCert>>,
+    xfcc: Option<Rc<[u8]>>,
     /// Requests whose head was read on this connection.
     requests: u64,
     /// The current request's head, parsed in place; reused.
@@ -180,23 +182,56 @@ impl RequestCtx {
     }
 }
 
-/// Serves one accepted client connection until it closes.
+/// What every request of a connection (or of an HTTP/2 stream) shares.
+#[derive(Clone, Default)]
+pub(crate) struct ConnFacts {
+    /// The TLS fields of its records.
+    tls: TlsRecord,
+    /// Whether it came over TLS (`X-Forwarded-Proto: https`).
+    https: bool,
+    /// An HTTP/2 stream.
+    h2: bool,
+    /// The verified client certificate (mTLS), and its `x-forwarded-client-cert` value when
+    /// the listener forwards it.
+    client_cert: Option<Rc<ClientCert>>,
+    xfcc: Option<Rc<[u8]>>,
+}
+
+impl ConnFacts {
+    /// The same facts for an HTTP/2 stream of this connection.
+    pub(crate) fn for_stream(&self) -> ConnFacts {
+        ConnFacts {
+            h2: true,
+            ..self.clone()
+        }
+    }
+}
+
+/// Serves one accepted client connection until it closes: the TLS handshake on a TLS
+/// listener, then HTTP/2 when ALPN chose it (or the client opened with the h2c preface where
+/// allowed), else HTTP/1.1.
 pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, peer: SocketAddr) {
     bump(&core.stats.connections);
     let _open = Open::enter(&core);
     let lt = core.listeners[listener].rt;
-    let (mut client, client_cert, tls_record) = match &core.listeners[listener].tls {
-        None => (Conn::new(stream), None, TlsRecord::default()),
+    let mut facts = ConnFacts::default();
+    let mut h2 = false;
+    let mut client = match &core.listeners[listener].tls {
+        None => Conn::new(stream),
         Some(config) => {
             match TlsStream::accept(stream, Arc::clone(config), deadline(lt.handshake)).await {
                 Ok(tls) => {
                     bump(&core.stats.tls_handshakes);
                     let f = tls.facts();
+                    h2 = f.alpn.as_deref() == Some(b"h2");
+                    facts.tls = TlsRecord::of(&f);
+                    facts.https = true;
                     // Verified by the handshake; unparsable would be a verifier bug: no identity.
-                    let cert = tls
+                    facts.client_cert = tls
                         .peer_certificate()
-                        .and_then(|der| ClientCert::from_der(der).ok());
-                    (Conn::tls(tls), cert, TlsRecord::of(&f))
+                        .and_then(|der| ClientCert::from_der(der).ok())
+                        .map(Rc::new);
+                    Conn::tls(tls)
                 }
                 Err(_) => {
                     bump(&core.stats.tls_handshake_failures);
@@ -205,11 +240,32 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
             }
         }
     };
-    let tls = core.listeners[listener].tls.is_some();
-    let xfcc = client_cert
+    facts.xfcc = facts
+        .client_cert
         .as_ref()
         .filter(|_| lt.forward_client_cert)
-        .map(|c| c.xfcc().into_bytes());
+        .map(|c| Rc::from(c.xfcc().into_bytes()));
+    if !h2 && lt.h2c && !facts.https {
+        h2 = crate::h2::sniff_preface(&mut client, deadline(lt.header)).await;
+    }
+    if h2 {
+        if let Some(io) = client.into_poll() {
+            crate::h2::serve(core, listener, io, peer, facts).await;
+        }
+        return;
+    }
+    run(core, listener, client, peer, facts).await;
+}
+
+/// Serves the requests of one HTTP/1.1 connection, or the one request of an HTTP/2 stream.
+pub(crate) async fn run(
+    core: Rc<Core>,
+    listener: usize,
+    mut client: Conn,
+    peer: SocketAddr,
+    facts: ConnFacts,
+) {
+    let lt = core.listeners[listener].rt;
     let request_id = core.ids.borrow_mut().next_id();
     let peer_ip = peer.ip().to_canonical();
     let mut s = Session {
@@ -219,10 +275,11 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
         peer_ip,
         peer_text: peer_ip.to_string().into_bytes(),
         peer16: ip16(peer_ip),
-        proto: if tls { b"https" } else { b"http" },
-        tls: tls_record,
-        client_cert,
-        xfcc,
+        proto: if facts.https { b"https" } else { b"http" },
+        tls: facts.tls,
+        h2: facts.h2,
+        client_cert: facts.client_cert,
+        xfcc: facts.xfcc,
         requests: 0,
         head: RequestHead::default(),
         resp: ResponseHead::default(),
@@ -372,10 +429,15 @@ impl Session {
             sni: self.tls.sni,
             ..RequestRecord::default()
         };
+        if self.h2 {
+            // Even when the translated head is refused: the client spoke HTTP/2.
+            rec.http_version = 20;
+        }
         if parsed {
             let buf = &client.buffered()[..self.head.len];
             rec.method = RecMethod::from_bytes(self.head.method.of(buf));
             rec.http_version = match self.head.version {
+                _ if self.h2 => 20,
                 Version::Http10 => 10,
                 Version::Http11 => 11,
             };

@@ -1,0 +1,332 @@
+//! End-to-end HTTP/2: `ringway run` serving HTTP/2 over TLS (ALPN) and cleartext with prior
+//! knowledge (h2c) beside HTTP/1.1, driven by curl and the Python `h2` package
+//! (`tests/h2/client.py`): the same routes, policies and telemetry as HTTP/1.1, strict
+//! translation, flow control on large bodies, and abuse (rapid reset, CONTINUATION flood,
+//! oversized header lists, stream floods, window overflow) closing the offending connection
+//! while others are served.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failed assertion"
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ringway_testkit::{Gateway, Reply, TempDir, Upstream};
+
+#[path = "tls/pki.rs"]
+#[allow(dead_code, reason = "the TLS tests use the rest of the helpers")]
+mod pki;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ringway");
+
+fn client_py() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/h2/client.py")
+}
+
+/// An upstream answering `<method> <path> len=<body bytes> cookie=<cookie>`, or 1 MiB of
+/// `x` for `/big`.
+fn upstream() -> Upstream {
+    Upstream::start(|r| {
+        if r.path == "/big" {
+            return Reply::Status(200, vec![b'x'; 1 << 20]);
+        }
+        let cookie = r.header("cookie").unwrap_or("-").to_owned();
+        Reply::Status(
+            200,
+            format!(
+                "{} {} len={} cookie={cookie}",
+                r.method,
+                r.path,
+                r.body.len()
+            )
+            .into_bytes(),
+        )
+    })
+}
+
+/// A TLS listener offering h2 and http/1.1, and a cleartext listener accepting h2c, both
+/// proxying to `up`, with Parquet logs under `logs`.
+fn config(
+    up: SocketAddr,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    logs: &std::path::Path,
+) -> String {
+    format!(
+        "admin:
+  listen: 127.0.0.1:0
+telemetry:
+  logs_dir: {logs}
+upstreams:
+  app:
+    endpoints:
+      - address: {up}
+listeners:
+  - name: h2c
+    listen: 127.0.0.1:0
+    http2:
+      h2c: true
+    routes:
+      - name: all
+        proxy:
+          upstream: app
+  - name: https
+    listen: 127.0.0.1:0
+    tls:
+      alpn: [h2, http/1.1]
+      certificates:
+        - cert: {cert}
+          key: {key}
+    routes:
+      - name: all
+        proxy:
+          upstream: app
+",
+        logs = logs.display(),
+        cert = cert.display(),
+        key = key.display()
+    )
+}
+
+/// Runs `client.py` with `args`, `stdin` as its input; its output lines.
+fn py(args: &[&str], stdin: &str) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(client_py())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `curl -sS <args>` whose `-w` ends the output with `|<something>`: (body, something).
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, version) = text.rsplit_once('|').unwrap();
+    (body.to_owned(), version.to_owned())
+}
+
+#[test]
+fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
+    let ca = pki::Ca::new();
+    let dir = TempDir::new("h2-e2e");
+    let (cert, key) = ca
+        .leaf(&["h2.test", "127.0.0.1"], pki::Alg::Ecdsa, false)
+        .write(&dir.0, "h2");
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let logs = dir.0.join("logs");
+    let up = upstream();
+    let mut gw = Gateway::run_yaml(BIN, &config(up.addr(), &cert, &key, &logs), 2);
+    let h2c = gw.addr();
+    let https = gw.listener_addr(1).unwrap();
+
+    // curl: HTTP/2 by ALPN, HTTP/1.1 on the same TLS port, h2c with prior knowledge, HTTP/1.1
+    // on the h2c port.
+    let tls_url = |path: &str| format!("https://h2.test:{}{path}", https.port());
+    let resolve = format!("h2.test:{}:127.0.0.1", https.port());
+    let ca_arg = ca_file.to_str().unwrap();
+    let fmt = "|%{http_version}";
+    assert_eq!(
+        curl(&[
+            "--http2",
+            "--cacert",
+            ca_arg,
+            "--resolve",
+            &resolve,
+            "-w",
+            fmt,
+            &tls_url("/a")
+        ]),
+        ("GET /a len=0 cookie=-".into(), "2".into())
+    );
+    assert_eq!(
+        curl(&[
+            "--http1.1",
+            "--cacert",
+            ca_arg,
+            "--resolve",
+            &resolve,
+            "-w",
+            fmt,
+            &tls_url("/b")
+        ]),
+        ("GET /b len=0 cookie=-".into(), "1.1".into())
+    );
+    let h2c_url = format!("http://{h2c}/c");
+    assert_eq!(
+        curl(&[
+            "--http2-prior-knowledge",
+            "-d",
+            "hello",
+            "-w",
+            fmt,
+            &h2c_url
+        ]),
+        ("POST /c len=5 cookie=-".into(), "2".into())
+    );
+    assert_eq!(
+        curl(&["-w", fmt, &h2c_url]),
+        ("GET /c len=0 cookie=-".into(), "1.1".into())
+    );
+
+    // The Python client: 30 concurrent streams on one TLS connection, bodies with and without
+    // content-length (sent in several DATA frames), cookies joined, a 1 MiB response through
+    // 64 KiB stream windows, and a Host that contradicts :authority.
+    let mut specs = Vec::new();
+    for i in 0..30 {
+        let body = "y".repeat(i * 1000);
+        let mut headers = vec![];
+        if i % 2 == 0 {
+            headers.push(serde_json::json!([
+                "content-length",
+                body.len().to_string()
+            ]));
+        }
+        specs.push(serde_json::json!({
+            "method": "POST", "path": format!("/s{i}"), "body": body, "chunks": 3,
+            "headers": headers,
+        }));
+    }
+    specs.push(
+        serde_json::json!({"path": "/cookies", "headers": [["cookie", "a=1"], ["cookie", "b=2"]]}),
+    );
+    specs.push(serde_json::json!({"path": "/big"}));
+    specs.push(serde_json::json!({"path": "/host", "authority": "h2.test", "headers": [["host", "evil.test"]]}));
+    let port = https.port().to_string();
+    let results = py(
+        &["requests", "127.0.0.1", &port, "--tls", ca_arg, "h2.test"],
+        &serde_json::to_string(&specs).unwrap(),
+    );
+    assert_eq!(results.len(), 33);
+    for (i, r) in results[..30].iter().enumerate() {
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(
+            r["body"],
+            format!("POST /s{i} len={} cookie=-", i * 1000),
+            "{r}"
+        );
+    }
+    assert_eq!(results[30]["body"], "GET /cookies len=0 cookie=a=1; b=2");
+    assert_eq!(results[31]["status"], 200);
+    assert_eq!(results[31]["body_len"], 1 << 20);
+    assert_eq!(
+        results[32]["status"], 400,
+        "conflicting Host: {}",
+        results[32]
+    );
+    assert!(
+        !up.requests().iter().any(|r| r.path == "/host"),
+        "the conflicting request never reached the upstream"
+    );
+    // Connection-specific response fields never appear in HTTP/2.
+    for r in &results {
+        let headers = r["headers"].as_object().unwrap();
+        for bad in ["connection", "keep-alive", "transfer-encoding"] {
+            assert!(!headers.contains_key(bad), "{bad} in {r}");
+        }
+    }
+
+    // Telemetry: HTTP/2 requests are logged as such.
+    gw.signal("TERM");
+    assert_eq!(
+        gw.wait_exit(Duration::from_secs(20)).and_then(|s| s.code()),
+        Some(0)
+    );
+    let sql = format!(
+        "select http_version, coalesce(alpn, '-'), listener, count(*) from read_parquet('{}/**/*.parquet', hive_partitioning = true) group by all order by all",
+        logs.display()
+    );
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb, sys; [print('|'.join(map(str, r))) for r in duckdb.sql(sys.argv[1]).fetchall()]",
+            &sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "11|-|h2c|1\n11|http/1.1|https|1\n20|-|h2c|1\n20|h2|https|34\n"
+    );
+}
+
+#[test]
+fn abusive_http2_connections_are_closed_and_others_served() {
+    let up = upstream();
+    let yaml = format!(
+        "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: h2c\n    listen: 127.0.0.1:0\n    limits:\n      max_header_bytes: 16384\n    http2:\n      h2c: true\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
+        up.addr()
+    );
+    let gw = Gateway::run_yaml(BIN, &yaml, 1);
+    let host = "127.0.0.1";
+    let port = gw.addr().port().to_string();
+    const ENHANCE_YOUR_CALM: u64 = 11;
+    const FLOW_CONTROL_ERROR: u64 = 3;
+    for (attack, goaway) in [
+        ("rapid-reset", Some(ENHANCE_YOUR_CALM)),
+        ("continuation-flood", Some(ENHANCE_YOUR_CALM)),
+        ("stream-flood", None),
+        ("window-overflow", Some(FLOW_CONTROL_ERROR)),
+        ("big-headers", None),
+    ] {
+        let r = &py(&["attack", attack, host, &port], "")[0];
+        match attack {
+            "big-headers" => {
+                // 431 when the block decodes within h2's buffer, else the connection ends
+                // (GOAWAY): never served.
+                let refused = r["statuses"] == serde_json::json!([431])
+                    || (r["closed"] == true && r["goaway"].is_u64());
+                assert!(refused, "{r}");
+            }
+            "stream-flood" => {
+                // Streams over the 100 allowed are refused.
+                assert!(r["refused"].as_u64().unwrap() >= 100, "{r}");
+            }
+            _ => {
+                assert_eq!(r["goaway"].as_u64(), goaway, "{r}");
+                assert_eq!(r["closed"], true, "{r}");
+            }
+        }
+        // Another connection is served right after.
+        let ok = py(&["requests", host, &port], r#"[{"path": "/after"}]"#);
+        assert_eq!(ok[0]["status"], 200, "after {attack}: {}", ok[0]);
+    }
+}
