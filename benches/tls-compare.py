@@ -160,6 +160,9 @@ upstreams:
 listeners:
   - name: https
     listen: 127.0.0.1:{gw}
+    # As nginx's keepalive_requests above: h2load does not reconnect after GOAWAY.
+    http2:
+      max_requests_per_connection: 100000000
     tls:
       alpn: [h2, http/1.1]
       certificates:
