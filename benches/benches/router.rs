@@ -113,6 +113,7 @@ fn route(
         auth: None,
         rate_limits: Vec::new(),
         client_cert: None,
+        websocket: false,
     }
 }
 

@@ -544,6 +544,12 @@ impl Compiler {
             }
         };
 
+        if spec.websocket && spec.proxy.is_none() {
+            self.error(
+                format!("{path}.websocket"),
+                "only proxy routes pass WebSockets through",
+            );
+        }
         let mut limits = listener_limits;
         if let Some(max_body_bytes) = spec.limits.max_body_bytes {
             limits.max_body_bytes =
@@ -586,6 +592,7 @@ impl Compiler {
                 .client_cert
                 .as_ref()
                 .map(|c| self.client_cert_rule(&format!("{path}.client_cert"), c)),
+            websocket: spec.websocket,
         }
     }
 

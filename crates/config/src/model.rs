@@ -595,6 +595,8 @@ pub struct Route {
     pub rate_limits: Vec<RateLimitRule>,
     /// The client certificate required, if any.
     pub client_cert: Option<ClientCertRule>,
+    /// WebSocket connections are passed through.
+    pub websocket: bool,
 }
 
 /// Match criteria of a route.

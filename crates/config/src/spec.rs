@@ -688,6 +688,9 @@ pub struct RouteSpec {
     /// A verified client certificate this route requires (403 otherwise); the listener must
     /// ask for them (`tls.client_auth`). Default: none required.
     pub client_cert: Option<ClientCertRuleSpec>,
+    /// Pass WebSocket connections through (proxy routes): the opening handshake is checked
+    /// and forwarded, then bytes are copied both ways. Default `false` (an upgrade is a 400).
+    pub websocket: bool,
 }
 
 /// `routes[].client_cert`: which client certificates a route admits.

@@ -72,6 +72,7 @@ listeners:
                 auth: None,
                 rate_limits: Vec::new(),
                 client_cert: None,
+                websocket: false,
             }],
             limits: Limits::default(),
             timeouts: ClientTimeouts::default(),

@@ -85,6 +85,7 @@ fn route(name: &str, hosts: &[&str], path: PathMatch, methods: &[&str], headers:
         auth: None,
         rate_limits: Vec::new(),
         client_cert: None,
+        websocket: false,
     }
 }
 

@@ -438,6 +438,10 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// A well-formed client-supplied `X-Request-Id`.
     pub request_id: Option<RequestId>,
+    /// A valid WebSocket opening handshake (RFC 6455 §4.2.1): `GET`, HTTP/1.1, no body,
+    /// `Upgrade: websocket` named by `Connection`, one `Sec-WebSocket-Key` of 16 bytes in
+    /// base64, `Sec-WebSocket-Version: 13`. Forwarded only on routes that allow it.
+    pub websocket: bool,
     /// Length of the head in bytes, including the final empty line.
     pub len: usize,
 }
@@ -458,12 +462,38 @@ impl Default for RequestHead {
             keep_alive: true,
             expect_continue: false,
             request_id: None,
+            websocket: false,
             len: 0,
         }
     }
 }
 
 impl RequestHead {
+    /// The rest of a WebSocket handshake, once `Upgrade: websocket` was seen.
+    fn valid_websocket(&self, buf: &[u8]) -> bool {
+        let one = |name: &str| {
+            let mut v = self
+                .headers
+                .iter()
+                .filter(|h| h.name.of(buf).eq_ignore_ascii_case(name.as_bytes()))
+                .map(|h| h.value.of(buf));
+            v.next().filter(|_| v.next().is_none())
+        };
+        // 16 bytes in base64: 22 characters of the alphabet and `==`.
+        let key_ok = one("sec-websocket-key").is_some_and(|k| {
+            k.len() == 24
+                && k.ends_with(b"==")
+                && k[..22]
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+        });
+        self.method_kind == Method::Get
+            && self.version == Version::Http11
+            && self.body == Body::None
+            && key_ok
+            && one("sec-websocket-version") == Some(b"13")
+    }
+
     /// Parses the complete head `head` (as delimited by [`find_head_end`]) into `self`.
     pub fn parse(&mut self, head: &[u8], limits: &HeadLimits) -> Result<(), ErrorKind> {
         let mut i = 0;
@@ -519,6 +549,7 @@ impl RequestHead {
         self.host = None;
         self.expect_continue = false;
         self.request_id = None;
+        self.websocket = false;
         let mut request_ids = 0;
         for h in &self.headers {
             let value = h.value.of(buf);
@@ -535,9 +566,15 @@ impl RequestHead {
                     }
                     self.expect_continue = true;
                 }
-                // Protocol switches are refused until WebSocket proxying exists: the bytes
-                // after an upgrade request are not HTTP, so forwarding it would be ambiguous.
-                // `h2c` is the exception: RFC 9113 lets a server ignore it and answer in h1.
+                // The bytes after an upgrade are not HTTP: only a WebSocket handshake (checked
+                // whole below) may switch, and only on routes that allow it. `h2c` is ignored:
+                // RFC 9113 lets a server answer in HTTP/1.1.
+                Name::Upgrade if value.eq_ignore_ascii_case(b"websocket") && h.connection_named => {
+                    if self.websocket {
+                        return Err(ErrorKind::BadRequest);
+                    }
+                    self.websocket = true;
+                }
                 Name::Upgrade if !value.eq_ignore_ascii_case(b"h2c") => {
                     return Err(ErrorKind::BadRequest);
                 }
@@ -552,6 +589,9 @@ impl RequestHead {
             self.request_id = None;
         }
         if self.version == Version::Http11 && self.host.is_none() {
+            return Err(ErrorKind::BadRequest);
+        }
+        if self.websocket && !self.valid_websocket(buf) {
             return Err(ErrorKind::BadRequest);
         }
         self.classify_target(buf)?;

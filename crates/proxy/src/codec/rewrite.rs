@@ -154,6 +154,10 @@ pub fn write_request_head(
     }
     put_ops(out, edits.headers);
     out.extend_from_slice(edits.append);
+    if head.websocket {
+        // The hop-by-hop fields of the handshake, written again for this hop.
+        out.extend_from_slice(b"connection: upgrade\r\nupgrade: websocket\r\n");
+    }
     // Every X-Forwarded-For line becomes one list, ending with this client.
     out.extend_from_slice(b"x-forwarded-for: ");
     for h in head

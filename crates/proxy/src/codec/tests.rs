@@ -485,3 +485,53 @@ x-forwarded-client-cert: Subject=\"CN=admin\"\r\n\r\n";
         assert!(text.contains("x-forwarded-proto: https\r\n"));
     }
 }
+
+#[test]
+fn websocket_handshakes_are_recognised_only_when_whole() {
+    let ok = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let h = parse(ok).unwrap();
+    assert!(h.websocket);
+    // Forwarded with the upgrade fields written again for the next hop.
+    let id = RequestId::parse(b"r").unwrap();
+    let info = ForwardInfo {
+        client_ip: b"::1",
+        proto: b"http",
+        fallback_host: b"up",
+        client_cert: None,
+    };
+    let mut out = Vec::new();
+    write_request_head(ok, &h, &info, &id, &RequestEdits::default(), &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("connection: upgrade\r\nupgrade: websocket\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("pgrade").count(), 2, "{text}");
+    let plain = parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    assert!(!plain.websocket);
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let v13 = "Sec-WebSocket-Version: 13\r\n";
+    let up = "Upgrade: websocket\r\nConnection: upgrade\r\n";
+    for bad in [
+        format!("POST / HTTP/1.1\r\nHost: a\r\n{up}{key}{v13}\r\n"),
+        format!("GET / HTTP/1.0\r\nHost: a\r\n{up}{key}{v13}\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{up}{v13}\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{up}{key}{key}{v13}\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{up}Sec-WebSocket-Key: short==\r\n{v13}\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{up}{key}Sec-WebSocket-Version: 8\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{up}{key}{v13}Content-Length: 3\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n{key}{v13}\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{up}Upgrade: websocket\r\n{key}{v13}\r\n"),
+    ] {
+        assert_eq!(
+            parse(bad.as_bytes()).err(),
+            Some(ErrorKind::BadRequest),
+            "{bad}"
+        );
+    }
+}

@@ -8,7 +8,9 @@ mod tls;
 use std::time::{Duration, Instant};
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent,
+};
 use monoio::net::TcpStream;
 
 use crate::h2::Bridge;
@@ -31,6 +33,13 @@ pub(crate) enum IoError {
     Os,
     /// The TLS peer broke the protocol (a failed handshake, a bad record).
     Tls,
+    /// A cancelable read was cancelled before any byte arrived.
+    Canceled,
+}
+
+/// Whether an I/O error is the cancellation of the operation (`ECANCELED`).
+pub(crate) fn canceled(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(125)
 }
 
 /// What carries the bytes.
@@ -131,8 +140,8 @@ impl Conn {
         }
     }
 
-    /// Reads more bytes, appending to the buffered ones. Returns how many arrived.
-    pub(crate) async fn fill(&mut self, deadline: Instant) -> Result<usize, IoError> {
+    /// Compacts or grows the read buffer so a read has room.
+    fn make_room(&mut self) {
         if self.pos > 0 && self.buf.capacity() - self.buf.len() < BUF_BYTES / 2 {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -140,6 +149,36 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < BUF_BYTES / 2 {
             self.buf.reserve(BUF_BYTES);
         }
+    }
+
+    /// Reads more bytes like [`Conn::fill`], without a deadline: until data arrives, the
+    /// peer closes, or `cancel` is cancelled. A cancelled read is awaited to its end, so bytes
+    /// that arrived meanwhile are kept (`Canceled` when none did): two of these can race in a
+    /// `select!` without losing data.
+    pub(crate) async fn fill_cancelable(&mut self, cancel: CancelHandle) -> Result<usize, IoError> {
+        self.make_room();
+        let stream = match &mut self.io {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => return t.read_plain_cancelable(&mut self.buf, cancel).await,
+            Transport::Stream(_) => return Err(IoError::Os),
+        };
+        let buf = std::mem::take(&mut self.buf);
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (res, slice) = stream
+            .cancelable_read(buf.slice_mut(len..cap), cancel)
+            .await;
+        self.buf = slice.into_inner();
+        match res {
+            Ok(0) => Err(IoError::Eof),
+            Ok(n) => Ok(n),
+            Err(e) if canceled(&e) => Err(IoError::Canceled),
+            Err(_) => Err(IoError::Os),
+        }
+    }
+
+    /// Reads more bytes, appending to the buffered ones. Returns how many arrived.
+    pub(crate) async fn fill(&mut self, deadline: Instant) -> Result<usize, IoError> {
+        self.make_room();
         let stream = match &mut self.io {
             Transport::Plain(s) => s,
             Transport::Tls(t) => return t.read_plain(&mut self.buf, deadline).await,

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::io::{
+    AsyncWriteRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent, Canceller,
+};
 use monoio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
@@ -24,6 +26,17 @@ use super::IoError;
 
 /// Ciphertext read at once: one full TLS record and its header.
 const RAW_BYTES: usize = 16 * 1024 + 256;
+/// Time for the small writes a read may cause (alerts, key updates) when the read itself
+/// waits for a cancellation rather than a deadline.
+const SIDE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a read waits.
+enum Wait {
+    /// Until this time.
+    Until(Instant),
+    /// Until data arrives or this is cancelled.
+    Cancel(CancelHandle),
+}
 
 /// What a finished handshake agreed on (telemetry, logs).
 #[derive(Debug, Clone, Default)]
@@ -90,7 +103,7 @@ impl TlsStream {
             if s.tls.wants_write() {
                 s.flush(deadline).await?;
             } else {
-                s.feed(deadline).await?;
+                s.feed(&Wait::Until(deadline)).await?;
             }
         }
         // The last flight (TLS 1.3 session tickets, a resumed TLS 1.2 Finished).
@@ -139,6 +152,20 @@ impl TlsStream {
         buf: &mut Vec<u8>,
         deadline: Instant,
     ) -> Result<usize, IoError> {
+        self.read_plain_until(buf, &Wait::Until(deadline)).await
+    }
+
+    /// [`TlsStream::read_plain`] without a deadline: until data arrives or `cancel` is
+    /// cancelled (`Canceled` when no byte came; bytes that did are kept).
+    pub(crate) async fn read_plain_cancelable(
+        &mut self,
+        buf: &mut Vec<u8>,
+        cancel: CancelHandle,
+    ) -> Result<usize, IoError> {
+        self.read_plain_until(buf, &Wait::Cancel(cancel)).await
+    }
+
+    async fn read_plain_until(&mut self, buf: &mut Vec<u8>, wait: &Wait) -> Result<usize, IoError> {
         loop {
             let room = buf.capacity() - buf.len();
             let copied = match self.tls.reader().fill_buf() {
@@ -155,15 +182,15 @@ impl TlsStream {
                 self.tls.reader().consume(copied);
                 return Ok(copied);
             }
-            self.feed(deadline).await?;
+            self.feed(wait).await?;
         }
     }
 
     /// Gives rustls more ciphertext (reading it from the socket when none waits) and
     /// processes it, sending whatever rustls answers (handshake messages, alerts).
-    async fn feed(&mut self, deadline: Instant) -> Result<(), IoError> {
+    async fn feed(&mut self, wait: &Wait) -> Result<(), IoError> {
         if self.raw_pos == self.raw_in.len() {
-            self.read_raw(deadline).await?;
+            self.read_raw(wait).await?;
         }
         let mut pending = &self.raw_in[self.raw_pos..];
         let taken = self.tls.read_tls(&mut pending).map_err(|_| IoError::Tls);
@@ -177,6 +204,10 @@ impl TlsStream {
         }
         // An alert explaining a failure goes out before the error is returned.
         if self.tls.wants_write() {
+            let deadline = match wait {
+                Wait::Until(d) => *d,
+                Wait::Cancel(_) => Instant::now() + SIDE_WRITE_TIMEOUT,
+            };
             let flushed = self.flush(deadline).await;
             processed?;
             return flushed;
@@ -184,20 +215,30 @@ impl TlsStream {
         processed.map(drop)
     }
 
-    /// Reads ciphertext into `raw_in` (empty on entry) before `deadline`, cancel-safely.
-    async fn read_raw(&mut self, deadline: Instant) -> Result<(), IoError> {
+    /// Reads ciphertext into `raw_in` (empty on entry), cancel-safely: on the deadline (or the
+    /// caller's cancellation) the read is cancelled and awaited, keeping what it read.
+    async fn read_raw(&mut self, wait: &Wait) -> Result<(), IoError> {
         let buf = std::mem::take(&mut self.raw_in);
-        let canceller = Canceller::new();
-        let mut read = std::pin::pin!(self
-            .tcp
-            .cancelable_read(buf.slice_mut(0..RAW_BYTES), canceller.handle()));
         let mut timed_out = false;
-        let (res, slice) = monoio::select! {
-            done = &mut read => done,
-            _ = monoio::time::sleep_until(deadline.into()) => {
-                timed_out = true;
-                let _canceller = canceller.cancel();
-                read.await
+        let (res, slice) = match wait {
+            Wait::Cancel(handle) => {
+                self.tcp
+                    .cancelable_read(buf.slice_mut(0..RAW_BYTES), handle.clone())
+                    .await
+            }
+            Wait::Until(deadline) => {
+                let canceller = Canceller::new();
+                let mut read = std::pin::pin!(self
+                    .tcp
+                    .cancelable_read(buf.slice_mut(0..RAW_BYTES), canceller.handle()));
+                monoio::select! {
+                    done = &mut read => done,
+                    _ = monoio::time::sleep_until((*deadline).into()) => {
+                        timed_out = true;
+                        let _canceller = canceller.cancel();
+                        read.await
+                    }
+                }
             }
         };
         self.raw_in = slice.into_inner();
@@ -205,6 +246,7 @@ impl TlsStream {
             Ok(0) => Err(IoError::Eof),
             Ok(_) => Ok(()),
             Err(_) if timed_out => Err(IoError::Timeout),
+            Err(e) if super::canceled(&e) => Err(IoError::Canceled),
             Err(_) => Err(IoError::Os),
         }
     }

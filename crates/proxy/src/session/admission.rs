@@ -50,6 +50,10 @@ impl Session {
             return Err(Failure::Respond(ErrorKind::NoRoute));
         };
         self.req.rec.route = ri as u16;
+        // A protocol switch only where the route passes WebSockets through.
+        if self.head.websocket && !core.cfg.listeners[self.listener].routes[ri].websocket {
+            return Err(Failure::Respond(ErrorKind::BadRequest));
+        }
         self.req.max_body = core.cfg.listeners[self.listener].routes[ri]
             .limits
             .max_body_bytes;

@@ -10,8 +10,8 @@ use ringway_core::ErrorKind;
 use super::pump::{self, RequestBody, Timeouts};
 use super::{deadline, Failure, Session};
 use crate::codec::{
-    find_head_end, leading_empty_lines, write_request_head, ForwardInfo, HeadLimits, Method,
-    RequestEdits,
+    find_head_end, leading_empty_lines, write_request_head, ForwardInfo, HeadLimits, Method, Name,
+    RequestEdits, ResponseHead,
 };
 use crate::io::{Conn, IoError};
 use crate::per_core::Core;
@@ -157,7 +157,12 @@ impl Session {
                         .parse(&up.conn.buffered()[..end], head_request, max_headers)
                         .map_err(bad)?;
                     match self.resp.status {
-                        // We never ask for a protocol switch (Upgrade is not forwarded).
+                        // A switch only to what was asked: a WebSocket, by a WebSocket handshake.
+                        101 if self.head.websocket
+                            && upgrades_to_websocket(&self.resp, up.conn.buffered()) =>
+                        {
+                            return Ok(())
+                        }
                         101 => return Err(bad(ErrorKind::UpstreamBadResponse)),
                         100..=199 => {
                             up.conn.consume(end);
@@ -184,4 +189,17 @@ enum ReadFailure {
     BeforeAnyByte,
     /// Anything else, classified.
     Kind(ErrorKind),
+}
+
+/// Whether a `101` response switches to WebSocket (`Upgrade: websocket`, and nothing else).
+fn upgrades_to_websocket(resp: &ResponseHead, buf: &[u8]) -> bool {
+    let mut upgrades = resp
+        .headers
+        .iter()
+        .filter(|h| h.kind == Name::Upgrade)
+        .map(|h| h.value.of(buf));
+    upgrades
+        .next()
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"))
+        && upgrades.next().is_none()
 }

@@ -10,6 +10,7 @@ use ringway_policy::RouteId;
 use super::attempt::{AttemptFailure, Plan};
 use super::pump::{self, Timeouts};
 use super::retry::{self, Attempted, Next, Tries};
+use super::tunnel::{self, TunnelEnd};
 use super::view::{cookie_value, header_value, rewrite_path};
 use super::{Failure, Session};
 use crate::codec::{write_response_head, Body, OutBody};
@@ -116,6 +117,12 @@ impl Session {
             client.consume(self.head.len);
         }
         let ops = Some(&action.response_headers).filter(|o| !is_empty_ops(o));
+        if self.resp.status == 101 {
+            // Checked by the attempt: a WebSocket handshake answered by a switch to it.
+            self.switch_protocols(client, &mut up, ops).await?;
+            drop(inflight);
+            return Ok(false);
+        }
         let keep_alive = self.respond_upstream(client, &mut up, ops).await?;
         if self.resp.keep_alive && up.conn.buffered().is_empty() {
             group.release(up);
@@ -203,6 +210,42 @@ impl Session {
         let raw = f.body == OutBody::Close;
         pump::response_body(&mut up.conn, client, self.resp.body, raw, &mut self.out, t).await?;
         Ok(f.keep_alive)
+    }
+}
+
+impl Session {
+    /// Forwards the `101` head, then copies bytes both ways until either side closes or
+    /// nothing moves for the listener's idle timeout. The upstream connection ends with it.
+    async fn switch_protocols(
+        &mut self,
+        client: &mut Conn,
+        up: &mut UpConn,
+        ops: Option<&ringway_config::model::HeaderOps>,
+    ) -> Result<(), Failure> {
+        let resp_len = self.resp.len;
+        self.req.rec.status = 101;
+        self.out.clear();
+        write_response_head(
+            &up.conn.buffered()[..resp_len],
+            &self.resp,
+            OutBody::None,
+            Some(b"upgrade"),
+            &self.req.request_id,
+            ops,
+            &mut self.out,
+        );
+        // The head ends with its empty line; the switch's own field goes before it.
+        self.out.truncate(self.out.len() - 2);
+        self.out.extend_from_slice(b"upgrade: websocket\r\n\r\n");
+        up.conn.consume(resp_len);
+        client
+            .send(&mut self.out, self.lt.body)
+            .await
+            .map_err(|_| Failure::Abort)?;
+        match tunnel::run(client, &mut up.conn, self.lt.idle, self.lt.body).await {
+            TunnelEnd::Closed | TunnelEnd::Idle => Ok(()),
+            TunnelEnd::Error => Err(Failure::Abort),
+        }
     }
 }
 

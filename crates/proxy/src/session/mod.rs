@@ -19,6 +19,7 @@ mod forward;
 mod pump;
 mod respond;
 mod retry;
+mod tunnel;
 mod view;
 
 use std::net::{IpAddr, SocketAddr};
