@@ -269,21 +269,8 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
         "select http_version, coalesce(alpn, '-'), listener, count(*) from read_parquet('{}/**/*.parquet', hive_partitioning = true) group by all order by all",
         logs.display()
     );
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import duckdb, sys; [print('|'.join(map(str, r))) for r in duckdb.sql(sys.argv[1]).fetchall()]",
-            &sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        ringway_testkit::duckdb_rows(&sql),
         "11|-|h2c|1\n11|http/1.1|https|1\n20|-|h2c|1\n20|h2|https|34\n"
     );
 }

@@ -517,21 +517,8 @@ fn the_log_records_say_how_each_connection_spoke_tls() {
          from read_parquet('{}/**/*.parquet', hive_partitioning = true) order by ts",
         logs.display()
     );
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import duckdb, sys; [print('|'.join(map(str, r))) for r in duckdb.sql(sys.argv[1]).fetchall()]",
-            &sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        ringway_testkit::duckdb_rows(&sql),
         "/full|TLSv1.3|full|http/1.1|logs.test\n\
          /resumed|TLSv1.3|resumed|http/1.1|logs.test\n\
          /tls12|TLSv1.2|full|-|-\n"

@@ -152,21 +152,8 @@ fn websockets_pass_through_where_routes_allow_them() {
         "select path, status, request_bytes > 100000, response_bytes > 100000 from read_parquet('{}/**/*.parquet', hive_partitioning = true) where status = 101 order by path",
         logs.display()
     );
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import duckdb, sys; [print('|'.join(map(str, r))) for r in duckdb.sql(sys.argv[1]).fetchall()]",
-            &sql,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        ringway_testkit::duckdb_rows(&sql),
         "/ws/chat|101|True|True\n/ws/idle|101|False|False\n/ws/secure|101|True|True\n"
     );
 }

@@ -14,6 +14,7 @@
 
 mod client;
 mod config;
+mod duckdb;
 mod gateway;
 mod message;
 mod request;
@@ -21,6 +22,7 @@ mod upstream;
 
 pub use client::{exchange_raw, get, parse_responses, RawExchange, Response};
 pub use config::{TempConfig, TempDir};
+pub use duckdb::duckdb_rows;
 pub use gateway::Gateway;
 pub use message::{parse_requests, Request};
 pub use request::{read_one, roundtrip, Req, PATIENCE};
