@@ -271,6 +271,16 @@ impl Drop for Bridge {
     }
 }
 
+/// Whether a request is malformed in ways the `h2` crate lets through (RFC 9113 §8.2.1): a
+/// field value starting or ending with whitespace. Such a stream is reset with
+/// `PROTOCOL_ERROR`, never translated (HTTP/1.1 parsing would trim the whitespace away).
+pub(crate) fn malformed<B>(req: &Request<B>) -> bool {
+    req.headers().values().any(|v| {
+        let b = v.as_bytes();
+        matches!(b.first(), Some(b' ' | b'\t')) || matches!(b.last(), Some(b' ' | b'\t'))
+    })
+}
+
 /// Sends `data` as DATA frames as the peer's window allows, ending the stream with the last
 /// one when `eos`.
 async fn send_all(

@@ -96,9 +96,13 @@ pub(crate) async fn serve(
             _ = monoio::time::sleep(TICK) => None,
         };
         match next {
-            Some(Some(Ok((req, respond)))) => {
+            Some(Some(Ok((req, mut respond)))) => {
                 accepted += 1;
                 last_active = Instant::now();
+                if bridge::malformed(&req) {
+                    respond.send_reset(Reason::PROTOCOL_ERROR);
+                    continue;
+                }
                 let bridge = Bridge::new(req, respond, Rc::clone(&resets));
                 monoio::spawn(session::run(
                     Rc::clone(&core),
