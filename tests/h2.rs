@@ -225,12 +225,13 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
     );
     specs.push(serde_json::json!({"path": "/big"}));
     specs.push(serde_json::json!({"path": "/host", "authority": "h2.test", "headers": [["host", "evil.test"]]}));
+    specs.push(serde_json::json!({"path": "/ws-edge", "headers": [["x-a", " padded"]]}));
     let port = https.port().to_string();
     let results = py(
         &["requests", "127.0.0.1", &port, "--tls", ca_arg, "h2.test"],
         &serde_json::to_string(&specs).unwrap(),
     );
-    assert_eq!(results.len(), 33);
+    assert_eq!(results.len(), 34);
     for (i, r) in results[..30].iter().enumerate() {
         assert_eq!(r["status"], 200, "{r}");
         assert_eq!(
@@ -247,9 +248,14 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
         "conflicting Host: {}",
         results[32]
     );
+    // Whitespace around a field value: malformed in HTTP/2, the stream is reset
+    // (PROTOCOL_ERROR) rather than trimmed and forwarded.
+    assert_eq!(results[33]["reset"], 1, "{}", results[33]);
     assert!(
-        !up.requests().iter().any(|r| r.path == "/host"),
-        "the conflicting request never reached the upstream"
+        !up.requests()
+            .iter()
+            .any(|r| r.path == "/host" || r.path == "/ws-edge"),
+        "malformed requests never reached the upstream"
     );
     // Connection-specific response fields never appear in HTTP/2.
     for r in &results {
