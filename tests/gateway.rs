@@ -822,3 +822,35 @@ fn demo_runs_its_embedded_config() {
     assert!(count > 1000, "{users}");
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// A keep-alive client that leaves part of a next request buffered and then stalls gets a 408
+/// when the header timeout passes — and the worker goes on serving (the timed-out read used to
+/// lose the read buffer while its position stayed, and the next read panicked the core).
+#[test]
+fn a_stalled_partial_request_after_a_response_is_a_408_and_the_core_lives_on() {
+    let up = Upstream::echo();
+    let gw = run(&format!(
+        "workers: 1\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    timeouts:\n      header: 500ms\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
+        up.addr()
+    ));
+    for round in 0..3 {
+        let mut s = TcpStream::connect(gw.addr()).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nGE")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The first response, then (after the header timeout) the 408 and the close.
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 200 "), "round {round}: {text}");
+        assert!(text.contains("HTTP/1.1 408 "), "round {round}: {text}");
+        // The same (only) worker still answers.
+        assert_eq!(get(gw.addr(), "/after", "a").status, 200, "round {round}");
+    }
+}

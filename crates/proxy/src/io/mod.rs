@@ -187,9 +187,12 @@ impl Conn {
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
         let read = stream.read(buf.slice_mut(len..cap));
-        let (res, slice) = monoio::time::timeout_at(deadline.into(), read)
-            .await
-            .map_err(|_| IoError::Timeout)?;
+        let Ok((res, slice)) = monoio::time::timeout_at(deadline.into(), read).await else {
+            // The dropped read took the buffer and its bytes: nothing is buffered any more
+            // (the connection ends after a timeout; what matters is that it ends cleanly).
+            self.pos = 0;
+            return Err(IoError::Timeout);
+        };
         self.buf = slice.into_inner();
         match res {
             Ok(0) => Err(IoError::Eof),
@@ -256,9 +259,11 @@ impl Conn {
         };
         let buf = std::mem::take(&mut self.buf);
         let write = stream.write_all(buf.slice(self.pos..self.pos + n));
-        let (res, slice) = monoio::time::timeout(timeout, write)
-            .await
-            .map_err(|_| IoError::Timeout)?;
+        let Ok((res, slice)) = monoio::time::timeout(timeout, write).await else {
+            // As in `fill`: the buffer went with the dropped write.
+            self.pos = 0;
+            return Err(IoError::Timeout);
+        };
         self.buf = slice.into_inner();
         res.map_err(|_| IoError::Os)?;
         to.written += n as u64;
