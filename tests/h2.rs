@@ -226,12 +226,13 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
     specs.push(serde_json::json!({"path": "/big"}));
     specs.push(serde_json::json!({"path": "/host", "authority": "h2.test", "headers": [["host", "evil.test"]]}));
     specs.push(serde_json::json!({"path": "/ws-edge", "headers": [["x-a", " padded"]]}));
+    specs.push(serde_json::json!({"method": "HEAD", "path": "/head"}));
     let port = https.port().to_string();
     let results = py(
         &["requests", "127.0.0.1", &port, "--tls", ca_arg, "h2.test"],
         &serde_json::to_string(&specs).unwrap(),
     );
-    assert_eq!(results.len(), 34);
+    assert_eq!(results.len(), 35);
     for (i, r) in results[..30].iter().enumerate() {
         assert_eq!(r["status"], 200, "{r}");
         assert_eq!(
@@ -251,6 +252,12 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
     // Whitespace around a field value: malformed in HTTP/2, the stream is reset
     // (PROTOCOL_ERROR) rather than trimmed and forwarded.
     assert_eq!(results[33]["reset"], 1, "{}", results[33]);
+    // HEAD: no body, and the representation's length kept.
+    let head = &results[34];
+    assert_eq!(head["status"], 200, "{head}");
+    assert_eq!(head["body_len"], 0, "{head}");
+    let len = "HEAD /head len=0 cookie=-".len().to_string();
+    assert_eq!(head["headers"]["content-length"], serde_json::json!([len]), "{head}");
     assert!(
         !up.requests()
             .iter()
@@ -277,7 +284,7 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
     );
     assert_eq!(
         ringway_testkit::duckdb_rows(&sql),
-        "11|-|h2c|1\n11|http/1.1|https|1\n20|-|h2c|1\n20|h2|https|34\n"
+        "11|-|h2c|1\n11|http/1.1|https|1\n20|-|h2c|1\n20|h2|https|35\n"
     );
 }
 

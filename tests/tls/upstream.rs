@@ -98,6 +98,16 @@ impl TlsUpstream {
                                         .subject
                                 })
                                 .unwrap_or_else(|| "-".into());
+                            // A body delimited by the close: ended with close_notify, or
+                            // cut by a bare TCP close.
+                            if path == "/clean" || path == "/truncated" {
+                                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\n\r\nthe whole body");
+                                if path == "/clean" {
+                                    tls.conn.send_close_notify();
+                                }
+                                let _ = tls.flush();
+                                return;
+                            }
                             let body = format!("{path} sni={sni} client={client}");
                             seen.lock().unwrap().push(body.clone());
                             let resp = format!(
@@ -266,4 +276,38 @@ fn validate_names_upstream_tls_problems() {
         out.contains("upstreams.secure.tls.client_cert.key"),
         "{out}"
     );
+}
+
+#[test]
+fn a_body_cut_by_a_bare_tcp_close_is_not_passed_off_as_complete() {
+    let dir = TempDir::new("tls-upstream-truncated");
+    let ca = Ca::new();
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let up = TlsUpstream::start(&ca.leaf(&["up.test"], Alg::Ecdsa, false), None);
+    let tls = format!(
+        "      server_name: up.test\n      ca: {}",
+        ca_file.display()
+    );
+    let gw = Gateway::run_yaml(BIN, &config(up.addr, &tls, ""), 1);
+    let fetch = |path: &str| {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        ringway_testkit::exchange_raw(gw.addr(), req.as_bytes(), false, ringway_testkit::PATIENCE)
+    };
+    // close_notify, then the close: the chunked response to the client is complete.
+    let clean = fetch("/clean");
+    let text = String::from_utf8_lossy(&clean.bytes);
+    assert!(
+        text.contains("the whole body") && text.ends_with("0\r\n\r\n"),
+        "{text}"
+    );
+    // A bare TCP close: the client sees the connection end without the last chunk.
+    let cut = fetch("/truncated");
+    let text = String::from_utf8_lossy(&cut.bytes);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "a truncated body passed for complete: {text}"
+    );
+    assert!(cut.closed, "{text}");
 }

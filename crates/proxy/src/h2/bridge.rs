@@ -20,7 +20,7 @@ use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 
-use crate::codec::{Body, ResponseHead};
+use crate::codec::{Body, Name, ResponseHead};
 use crate::io::IoError;
 
 /// Largest response head accepted from the session (it writes its own; a guard).
@@ -204,14 +204,26 @@ impl Bridge {
             .parse(head, self.head_request, MAX_FIELDS)
             .map_err(|_| IoError::Os)?;
         if (100..200).contains(&parsed.status) {
+            // `100 Continue` and the like go to the client as informational heads (a client
+            // that sent `expect: 100-continue` would wait for one); the final head follows.
+            if let (Some(respond), Ok(status)) =
+                (self.respond.as_mut(), StatusCode::from_u16(parsed.status))
+            {
+                if let Ok(interim) = Response::builder().status(status).body(()) {
+                    let _ = respond.send_informational(interim);
+                }
+            }
             self.out = Out::Head(Vec::new());
             return Ok(());
         }
         let status = StatusCode::from_u16(parsed.status).map_err(|_| IoError::Os)?;
         let mut resp = Response::builder().status(status);
+        // A HEAD or 304 response's content-length describes the representation: kept.
+        let keep_length = parsed.body == Body::None && parsed.status != 204;
         for f in &parsed.headers {
             let name = f.name.of(head);
-            if f.kind.is_hop_by_hop()
+            let kept_length = keep_length && f.kind == Name::ContentLength && !f.connection_named;
+            if !kept_length && f.kind.is_hop_by_hop()
                 || f.connection_named
                 || CONNECTION_FIELDS
                     .iter()

@@ -198,6 +198,11 @@ impl AsyncWrite for PollIo {
         {
             return Poll::Pending;
         }
+        // What the socket took goes, so a slow reader cannot make the buffer grow.
+        if this.out_pos > 0 {
+            this.raw_out.drain(..this.out_pos);
+            this.out_pos = 0;
+        }
         if let Some(tls) = this.tls.as_mut() {
             tls.writer().write_all(data)?;
         }

@@ -176,13 +176,19 @@ impl TlsStream {
                     n
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-                Err(_) => return Err(IoError::Eof),
+                // TCP closed without `close_notify`: what came may be cut short, which a body
+                // delimited by the close must not pass for complete.
+                Err(_) => return Err(IoError::Os),
             };
             if copied > 0 {
                 self.tls.reader().consume(copied);
                 return Ok(copied);
             }
-            self.feed(wait).await?;
+            match self.feed(wait).await {
+                // rustls now knows of the TCP close; the loop asks it how the stream ended.
+                Err(IoError::Eof) => {}
+                other => other?,
+            }
         }
     }
 
@@ -190,7 +196,14 @@ impl TlsStream {
     /// processes it, sending whatever rustls answers (handshake messages, alerts).
     async fn feed(&mut self, wait: &Wait) -> Result<(), IoError> {
         if self.raw_pos == self.raw_in.len() {
-            self.read_raw(wait).await?;
+            if let Err(e) = self.read_raw(wait).await {
+                if matches!(e, IoError::Eof) {
+                    // Tell rustls: a clean close (after `close_notify`) or a truncation.
+                    let mut end: &[u8] = &[];
+                    let _ = self.tls.read_tls(&mut end);
+                }
+                return Err(e);
+            }
         }
         let mut pending = &self.raw_in[self.raw_pos..];
         let taken = self.tls.read_tls(&mut pending).map_err(|_| IoError::Tls);

@@ -60,15 +60,10 @@ pub(crate) async fn run(
         let ended =
             |r: &Result<usize, IoError>| matches!(r, Err(e) if !matches!(e, IoError::Canceled));
         if ended(&from_client) || ended(&from_up) {
-            // Whatever arrived before the close still goes through.
-            let to_up = client.buffered().len();
-            if to_up > 0 {
-                let _ = client.send_buffered_to(to_up, up, write).await;
-            }
-            let to_client = up.buffered().len();
-            if to_client > 0 {
-                let _ = up.send_buffered_to(to_client, client, write).await;
-            }
+            // Whatever arrived before the close still goes through, including plaintext a
+            // TLS side holds beyond the read buffer.
+            drain_into(client, up, write).await;
+            drain_into(up, client, write).await;
             let failed = |r: &Result<usize, IoError>| matches!(r, Err(e) if !matches!(e, IoError::Canceled | IoError::Eof));
             return if failed(&from_client) || failed(&from_up) {
                 TunnelEnd::Error
@@ -78,6 +73,24 @@ pub(crate) async fn run(
         }
         if idled && !moved {
             return TunnelEnd::Idle;
+        }
+    }
+}
+
+/// Forwards what `from` has already received (buffered, or decrypted but not yet read),
+/// without waiting for more.
+async fn drain_into(from: &mut Conn, to: &mut Conn, write: Duration) {
+    loop {
+        let n = from.buffered().len();
+        if n > 0 && from.send_buffered_to(n, to, write).await.is_err() {
+            return;
+        }
+        // A read cancelled before it starts returns only what is already there.
+        let done = Canceller::new();
+        let handle = done.handle();
+        let _fresh = done.cancel();
+        if from.fill_cancelable(handle).await.is_err() {
+            return;
         }
     }
 }
