@@ -34,6 +34,15 @@ fn upstream() -> Upstream {
         if r.path == "/big" {
             return Reply::Status(200, vec![b'x'; 1 << 20]);
         }
+        if r.path.starts_with("/grpc") {
+            // gRPC style: a chunked body, the status in trailers (with a field that must never
+            // be a trailer).
+            return Reply::Raw(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ntransfer-encoding: chunked\r\n\r\n\
+                  5\r\nhello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\ncontent-length: 9\r\n\r\n"
+                    .to_vec(),
+            );
+        }
         let cookie = r.header("cookie").unwrap_or("-").to_owned();
         Reply::Status(
             200,
@@ -227,12 +236,17 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
     specs.push(serde_json::json!({"path": "/host", "authority": "h2.test", "headers": [["host", "evil.test"]]}));
     specs.push(serde_json::json!({"path": "/ws-edge", "headers": [["x-a", " padded"]]}));
     specs.push(serde_json::json!({"method": "HEAD", "path": "/head"}));
+    specs.push(
+        serde_json::json!({"method": "POST", "path": "/grpc/Svc/Call", "body": "x",
+        "headers": [["te", "trailers"], ["content-type", "application/grpc"]]}),
+    );
+    specs.push(serde_json::json!({"method": "POST", "path": "/grpc/no-te", "body": "x"}));
     let port = https.port().to_string();
     let results = py(
         &["requests", "127.0.0.1", &port, "--tls", ca_arg, "h2.test"],
         &serde_json::to_string(&specs).unwrap(),
     );
-    assert_eq!(results.len(), 35);
+    assert_eq!(results.len(), 37);
     for (i, r) in results[..30].iter().enumerate() {
         assert_eq!(r["status"], 200, "{r}");
         assert_eq!(
@@ -257,7 +271,25 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
     assert_eq!(head["status"], 200, "{head}");
     assert_eq!(head["body_len"], 0, "{head}");
     let len = "HEAD /head len=0 cookie=-".len().to_string();
-    assert_eq!(head["headers"]["content-length"], serde_json::json!([len]), "{head}");
+    assert_eq!(
+        head["headers"]["content-length"],
+        serde_json::json!([len]),
+        "{head}"
+    );
+    // Trailers relayed to a client that asked for them (te: trailers), framing ones dropped.
+    let grpc = &results[35];
+    assert_eq!(grpc["body"], "hello", "{grpc}");
+    assert_eq!(
+        grpc["trailers"],
+        serde_json::json!({"grpc-status": "0", "grpc-message": "ok"}),
+        "{grpc}"
+    );
+    assert_eq!(
+        results[36]["trailers"],
+        serde_json::json!({}),
+        "{}",
+        results[36]
+    );
     assert!(
         !up.requests()
             .iter()
@@ -284,7 +316,7 @@ fn http2_over_tls_and_h2c_go_the_same_way_as_http1() {
     );
     assert_eq!(
         ringway_testkit::duckdb_rows(&sql),
-        "11|-|h2c|1\n11|http/1.1|https|1\n20|-|h2c|1\n20|h2|https|35\n"
+        "11|-|h2c|1\n11|http/1.1|https|1\n20|-|h2c|1\n20|h2|https|37\n"
     );
 }
 

@@ -3,7 +3,8 @@
     client.py requests HOST PORT [--tls CA_FILE NAME] < requests.json
         Sends every request of the JSON list ({"method", "path", "headers": [[n, v]...],
         "body": "text" | null, "chunks": n}) concurrently on one connection and prints one JSON
-        object per line, in request order: {"status", "headers", "body_len", "body"}.
+        object per line, in request order: {"status", "headers", "trailers", "reset",
+        "body_len", "body"}.
         "body" is cut to 200 bytes.
 
     client.py attack NAME HOST PORT
@@ -68,7 +69,8 @@ def requests(host, port, tls):
             n = max(1, spec.get("chunks", 1))
             size = max(1, (len(data) + n - 1) // n)
             pending_bodies[sid] = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
-        streams[sid] = {"status": None, "headers": {}, "body": b"", "done": False, "reset": None}
+        streams[sid] = {"status": None, "headers": {}, "body": b"", "done": False, "reset": None,
+                        "trailers": {}}
     sock.sendall(conn.data_to_send())
     deadline = time.time() + 30
     while not all(s["done"] for s in streams.values()) and time.time() < deadline:
@@ -93,6 +95,8 @@ def requests(host, port, tls):
             elif isinstance(ev, h2.events.DataReceived):
                 streams[ev.stream_id]["body"] += ev.data
                 conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.TrailersReceived):
+                streams[ev.stream_id]["trailers"] = {n: v for n, v in ev.headers}
             elif isinstance(ev, h2.events.StreamEnded):
                 streams[ev.stream_id]["done"] = True
             elif isinstance(ev, h2.events.StreamReset):
@@ -102,6 +106,7 @@ def requests(host, port, tls):
     for sid in sorted(streams):
         s = streams[sid]
         print(json.dumps({"status": s["status"], "headers": s["headers"], "reset": s["reset"],
+                          "trailers": s["trailers"],
                           "body_len": len(s["body"]), "body": s["body"][:200].decode("latin-1")}))
     conn.close_connection()
     sock.sendall(conn.data_to_send())

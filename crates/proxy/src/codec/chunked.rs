@@ -1,15 +1,17 @@
 //! Incremental, strict decoder for `Transfer-Encoding: chunked` (RFC 9112 §7.1).
 //!
 //! The decoder validates every byte and writes the body out again with one canonical framing:
-//! re-chunked without extensions or trailers (to an HTTP/1.1 peer) or raw (to a close-delimited
-//! HTTP/1.0 peer). Whatever a sender put in sizes, extensions or trailers, the receiver of our
-//! output can only read it one way.
+//! re-chunked without extensions (to an HTTP/1.1 peer) or raw (to a close-delimited HTTP/1.0
+//! peer). Whatever a sender put in sizes, extensions or trailers, the receiver of our output
+//! can only read it one way. Trailers are dropped, or — for a client that asked for them with
+//! `TE: trailers` (gRPC) — re-written after the last chunk, minus the fields that must never be
+//! trailers (framing, routing, authentication, content metadata).
 
 use ringway_core::ErrorKind;
 
 use super::chars::{is_field_char, is_qdtext, is_tchar};
 
-/// Longest trailer section accepted, in bytes; trailers are validated and dropped.
+/// Longest trailer section accepted, in bytes.
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
 /// Longest chunk extension list accepted per chunk, in bytes.
 const MAX_EXT_BYTES: usize = 4 * 1024;
@@ -65,7 +67,35 @@ pub struct ChunkedDecoder {
     trailer_bytes: usize,
     output: Output,
     data_bytes: u64,
+    /// Re-write the trailer section (`Rechunk` only): the kept lines so far, and where the
+    /// line being read starts.
+    keep_trailers: bool,
+    trailers: Vec<u8>,
+    line_start: usize,
 }
+
+/// Fields never relayed as trailers (RFC 9110 §6.5.1): framing, routing, connection,
+/// authentication, content metadata and response control.
+const NOT_TRAILERS: [&str; 18] = [
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "expect",
+    "host",
+    "keep-alive",
+    "max-forwards",
+    "pragma",
+    "proxy-authorization",
+    "range",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
 
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
@@ -78,6 +108,17 @@ impl ChunkedDecoder {
             trailer_bytes: 0,
             output,
             data_bytes: 0,
+            keep_trailers: false,
+            trailers: Vec::new(),
+            line_start: 0,
+        }
+    }
+
+    /// A re-chunking decoder that also re-writes the trailer section (see the module docs).
+    pub fn keeping_trailers() -> Self {
+        Self {
+            keep_trailers: true,
+            ..Self::new(Output::Rechunk)
         }
     }
 
@@ -151,7 +192,9 @@ impl ChunkedDecoder {
                 (State::TrailerLf, b'\n') => State::TrailerStart,
                 (State::EndLf, b'\n') => {
                     if self.output == Output::Rechunk {
-                        out.extend_from_slice(b"0\r\n\r\n");
+                        out.extend_from_slice(b"0\r\n");
+                        out.extend_from_slice(&self.trailers);
+                        out.extend_from_slice(b"\r\n");
                     }
                     self.state = State::Done;
                     return Ok(i);
@@ -176,11 +219,36 @@ impl ChunkedDecoder {
                     if self.trailer_bytes > MAX_TRAILER_BYTES {
                         return Err(ErrorKind::HeadersTooLarge);
                     }
+                    if self.keep_trailers {
+                        self.trailers.push(b);
+                    }
                 }
+                State::TrailerStart if self.keep_trailers => self.end_trailer_line(),
                 _ => {}
             }
         }
         Ok(i)
+    }
+
+    /// A trailer line ended (its CR is kept): kept with its LF, or dropped when its field must
+    /// never be a trailer.
+    fn end_trailer_line(&mut self) {
+        if self.trailers.len() == self.line_start {
+            return;
+        }
+        let line = &self.trailers[self.line_start..];
+        let name_end = line.iter().position(|&c| c == b':').unwrap_or(line.len());
+        let name = &line[..name_end];
+        let denied = NOT_TRAILERS
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            || name.len() > 6 && name[..6].eq_ignore_ascii_case(b"proxy-");
+        if denied {
+            self.trailers.truncate(self.line_start);
+        } else {
+            self.trailers.push(b'\n');
+        }
+        self.line_start = self.trailers.len();
     }
 
     /// A size line ended: start the data (or the trailer section after the last chunk).

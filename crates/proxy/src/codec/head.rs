@@ -438,6 +438,9 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// A well-formed client-supplied `X-Request-Id`.
     pub request_id: Option<RequestId>,
+    /// `TE: trailers`: the client takes trailer fields (gRPC); a chunked response's trailers
+    /// are then relayed.
+    pub te_trailers: bool,
     /// A valid WebSocket opening handshake (RFC 6455 §4.2.1): `GET`, HTTP/1.1, no body,
     /// `Upgrade: websocket` named by `Connection`, one `Sec-WebSocket-Key` of 16 bytes in
     /// base64, `Sec-WebSocket-Version: 13`. Forwarded only on routes that allow it.
@@ -462,6 +465,7 @@ impl Default for RequestHead {
             keep_alive: true,
             expect_continue: false,
             request_id: None,
+            te_trailers: false,
             websocket: false,
             len: 0,
         }
@@ -550,6 +554,7 @@ impl RequestHead {
         self.expect_continue = false;
         self.request_id = None;
         self.websocket = false;
+        self.te_trailers = false;
         let mut request_ids = 0;
         for h in &self.headers {
             let value = h.value.of(buf);
@@ -581,6 +586,9 @@ impl RequestHead {
                 Name::XRequestId => {
                     request_ids += 1;
                     self.request_id = RequestId::parse(value);
+                }
+                Name::Te if list_items(value).any(|t| t.eq_ignore_ascii_case(b"trailers")) => {
+                    self.te_trailers = true;
                 }
                 _ => {}
             }

@@ -535,3 +535,41 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
         );
     }
 }
+
+#[test]
+fn trailers_are_relayed_only_when_asked_for_and_never_framing_ones() {
+    let body = b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nContent-Length: 5\r\nproxy-x: y\r\ngrpc-message: ok\r\n\r\nNEXT";
+    for step in [1, 3, body.len()] {
+        let mut d = ChunkedDecoder::keeping_trailers();
+        let mut out = Vec::new();
+        let mut used = 0;
+        for piece in body.chunks(step) {
+            if d.is_done() {
+                break;
+            }
+            used += d.decode(piece, &mut out).unwrap();
+        }
+        assert!(d.is_done());
+        assert_eq!(&body[used..], b"NEXT");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "5\r\nhello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n",
+            "step {step}"
+        );
+    }
+    let mut d = ChunkedDecoder::new(Output::Rechunk);
+    let mut out = Vec::new();
+    d.decode(body, &mut out).unwrap();
+    assert_eq!(out, b"5\r\nhello\r\n0\r\n\r\n");
+    // TE: trailers is noted on the request.
+    assert!(
+        parse(b"POST / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nConnection: TE\r\n\r\n")
+            .unwrap()
+            .te_trailers
+    );
+    assert!(
+        !parse(b"POST / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap()
+            .te_trailers
+    );
+}

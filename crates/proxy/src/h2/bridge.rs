@@ -169,6 +169,7 @@ impl Bridge {
                     self.start_response(&head_bytes)?;
                 }
                 Out::Body(stream, framing) => {
+                    let mut trailers = None;
                     let (payload, used, eos) = match framing {
                         Framing::None => return Err(IoError::Os),
                         Framing::Length(left) => {
@@ -180,11 +181,21 @@ impl Bridge {
                         Framing::Chunked(d) => {
                             let mut out = Vec::with_capacity(data.len());
                             let used = d.feed(data, &mut out).map_err(|()| IoError::Os)?;
+                            if d.done() {
+                                trailers = d.trailer_fields();
+                            }
                             (Bytes::from(out), used, d.done())
                         }
                     };
                     data = &data[used..];
-                    send_all(stream, payload, eos, deadline).await?;
+                    match trailers {
+                        // Relayed trailers (gRPC status) end the stream in their own frame.
+                        Some(fields) => {
+                            send_all(stream, payload, false, deadline).await?;
+                            stream.send_trailers(fields).map_err(|_| IoError::Os)?;
+                        }
+                        None => send_all(stream, payload, eos, deadline).await?,
+                    }
                     if eos {
                         self.out = Out::Done;
                     } else if used == 0 {
@@ -382,6 +393,8 @@ fn put(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 #[derive(Debug, Default)]
 pub(crate) struct Dechunk {
     state: DechunkState,
+    /// The trailer section's bytes, lines with their CRLF.
+    trailers: Vec<u8>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -447,6 +460,9 @@ impl Dechunk {
                 }
                 Trailers(empty) => {
                     i += 1;
+                    if self.trailers.len() < MAX_HEAD {
+                        self.trailers.push(b);
+                    }
                     self.state = match b {
                         b'\n' if empty => Done,
                         b'\n' => Trailers(true),
@@ -457,6 +473,27 @@ impl Dechunk {
             }
         }
         Ok(i)
+    }
+
+    /// The trailer fields (the session relays them only to clients that asked with
+    /// `te: trailers`), or `None` when there were none.
+    pub(crate) fn trailer_fields(&self) -> Option<http::HeaderMap> {
+        let mut map = http::HeaderMap::new();
+        for line in self.trailers.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let value = line[colon + 1..].trim_ascii();
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(&line[..colon].to_ascii_lowercase()),
+                HeaderValue::from_bytes(value),
+            ) else {
+                continue;
+            };
+            map.append(name, value);
+        }
+        (!map.is_empty()).then_some(map)
     }
 
     /// Whether the last chunk and the trailers have been read.
@@ -484,6 +521,16 @@ mod tests {
         }
         let mut d = Dechunk::default();
         assert!(d.feed(b"zz\r\n", &mut Vec::new()).is_err());
+        let mut d = Dechunk::default();
+        let mut out = Vec::new();
+        d.feed(
+            b"0\r\ngrpc-status: 0\r\ngrpc-message: all good\r\n\r\n",
+            &mut out,
+        )
+        .unwrap();
+        let t = d.trailer_fields().unwrap();
+        assert_eq!(t["grpc-status"], "0");
+        assert_eq!(t["grpc-message"], "all good");
     }
 
     #[test]

@@ -208,7 +208,17 @@ impl Session {
             write: self.lt.body,
         };
         let raw = f.body == OutBody::Close;
-        pump::response_body(&mut up.conn, client, self.resp.body, raw, &mut self.out, t).await?;
+        let trailers = self.head.te_trailers;
+        pump::response_body(
+            &mut up.conn,
+            client,
+            self.resp.body,
+            raw,
+            trailers,
+            &mut self.out,
+            t,
+        )
+        .await?;
         Ok(f.keep_alive)
     }
 }

@@ -112,6 +112,7 @@ pub(super) async fn response_body(
     client: &mut Conn,
     framing: Body,
     raw_chunks: bool,
+    trailers: bool,
     out: &mut Vec<u8>,
     t: Timeouts,
 ) -> Result<(), Failure> {
@@ -140,12 +141,11 @@ pub(super) async fn response_body(
             }
         }
         Body::Chunked => {
-            let output = if raw_chunks {
-                Output::Raw
-            } else {
-                Output::Rechunk
+            let mut decoder = match (raw_chunks, trailers) {
+                (true, _) => ChunkedDecoder::new(Output::Raw),
+                (false, true) => ChunkedDecoder::keeping_trailers(),
+                (false, false) => ChunkedDecoder::new(Output::Rechunk),
             };
-            let mut decoder = ChunkedDecoder::new(output);
             let mut head_sent = false;
             loop {
                 let used = decoder.decode(up.buffered(), out).map_err(|_| {
