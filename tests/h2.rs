@@ -362,3 +362,159 @@ fn abusive_http2_connections_are_closed_and_others_served() {
         assert_eq!(ok[0]["status"], 200, "after {attack}: {}", ok[0]);
     }
 }
+
+/// The h2c upstream of `tests/h2/server.py`; stops when dropped (its stdin closes).
+struct H2Upstream {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl H2Upstream {
+    /// Cleartext (`tls` None) or TLS with this certificate and key, ALPN h2.
+    fn start(tls: Option<(&std::path::Path, &std::path::Path)>) -> H2Upstream {
+        use std::io::BufRead;
+        let mut cmd = Command::new("python3");
+        cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/h2/server.py"));
+        if let Some((cert, key)) = tls {
+            cmd.arg(cert).arg(key);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        H2Upstream {
+            port: line.trim().parse().unwrap(),
+            child,
+        }
+    }
+}
+
+impl Drop for H2Upstream {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn http2_upstreams_multiplex_streams_and_relay_grpc_trailers() {
+    let up = H2Upstream::start(None);
+    let yaml = format!(
+        "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  grpc:\n    protocol: h2c\n    endpoints:\n      - address: 127.0.0.1:{}\nlisteners:\n  - name: edge\n    listen: 127.0.0.1:0\n    http2:\n      h2c: true\n    routes:\n      - name: all\n        proxy:\n          upstream: grpc\n",
+        up.port
+    );
+    let gw = Gateway::run_yaml(BIN, &yaml, 1);
+    let port = gw.addr().port().to_string();
+    let mut specs = Vec::new();
+    for i in 0..20 {
+        specs.push(if i % 2 == 0 {
+            serde_json::json!({"path": format!("/a{i}")})
+        } else {
+            serde_json::json!({"method": "POST", "path": format!("/p{i}"), "body": "z".repeat(i * 100), "chunks": 2})
+        });
+    }
+    specs.push(
+        serde_json::json!({"method": "POST", "path": "/grpc/Svc/Call", "body": "m",
+        "headers": [["te", "trailers"], ["content-type", "application/grpc"]]}),
+    );
+    let results = py(
+        &["requests", "127.0.0.1", &port],
+        &serde_json::to_string(&specs).unwrap(),
+    );
+    for (i, r) in results[..20].iter().enumerate() {
+        assert_eq!(r["status"], 200, "{r}");
+        let want = if i % 2 == 0 {
+            format!("GET /a{i} len=0 conn=1 te=trailers")
+        } else {
+            format!("POST /p{i} len={} conn=1 te=trailers", i * 100)
+        };
+        // One worker, one connection to the upstream: every stream multiplexed on it.
+        assert_eq!(r["body"], want, "{r}");
+    }
+    let grpc = &results[20];
+    assert_eq!(
+        grpc["body"], "POST /grpc/Svc/Call len=1 conn=1 te=trailers",
+        "{grpc}"
+    );
+    assert_eq!(
+        grpc["trailers"],
+        serde_json::json!({"grpc-status": "0", "grpc-message": "ok"}),
+        "{grpc}"
+    );
+    // HTTP/1.1 clients reach the same upstream connection.
+    let r = ringway_testkit::get(gw.addr(), "/h1");
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "GET /h1 len=0 conn=1 te=trailers".to_owned())
+    );
+    // A refused stream is an upstream failure (502 with one endpoint); the connection stays.
+    assert_eq!(ringway_testkit::get(gw.addr(), "/refuse/x").status, 502);
+    let r = ringway_testkit::get(gw.addr(), "/again");
+    assert_eq!(r.text(), "GET /again len=0 conn=1 te=trailers");
+}
+
+#[test]
+fn http2_upstreams_over_tls_negotiate_h2_and_verify() {
+    let ca = pki::Ca::new();
+    let dir = TempDir::new("h2-upstream-tls");
+    let (cert, key) = ca
+        .leaf(&["up.test"], pki::Alg::Ecdsa, false)
+        .write(&dir.0, "up");
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let up = H2Upstream::start(Some((&cert, &key)));
+    let yaml = |name: &str| {
+        format!(
+            "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  grpc:\n    protocol: h2\n    tls:\n      server_name: {name}\n      ca: {}\n    endpoints:\n      - address: 127.0.0.1:{}\nlisteners:\n  - name: edge\n    listen: 127.0.0.1:0\n    routes:\n      - name: all\n        proxy:\n          upstream: grpc\n",
+            ca_file.display(),
+            up.port
+        )
+    };
+    let gw = Gateway::run_yaml(BIN, &yaml("up.test"), 1);
+    let r = ringway_testkit::get(gw.addr(), "/secure");
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "GET /secure len=0 conn=1 te=trailers".to_owned())
+    );
+    drop(gw);
+    // The wrong name does not verify: 502, as with HTTP/1.1 upstreams.
+    let gw = Gateway::run_yaml(BIN, &yaml("other.test"), 1);
+    assert_eq!(ringway_testkit::get(gw.addr(), "/secure").status, 502);
+}
+
+#[test]
+fn validate_names_upstream_protocol_problems() {
+    let check = |group: &str| {
+        let yaml = format!(
+            "upstreams:\n  g:\n{group}    endpoints:\n      - address: 127.0.0.1:9\nlisteners:\n  - name: l\n    listen: 127.0.0.1:0\n    routes:\n      - name: all\n        proxy:\n          upstream: g\n"
+        );
+        let cfg = ringway_testkit::TempConfig::new(&yaml);
+        let out = Command::new(BIN)
+            .args(["validate", cfg.arg()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout),
+        )
+    };
+    assert_eq!(check("    protocol: h2c\n").0, Some(0));
+    for (group, message) in [
+        ("    protocol: h2\n", "h2 is negotiated over TLS"),
+        ("    protocol: h3\n", "not one of: http1, h2, h2c"),
+        ("    protocol: h2c\n    tls: {}\n", "h2c is cleartext"),
+    ] {
+        let (code, out) = check(group);
+        assert_eq!(code, Some(64), "{out}");
+        assert!(
+            out.contains("upstreams.g.protocol") && out.contains(message),
+            "{out}"
+        );
+    }
+}

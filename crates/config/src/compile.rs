@@ -353,6 +353,32 @@ impl Compiler {
             .tls
             .as_ref()
             .map(|t| self.upstream_tls(&format!("{path}.tls"), t, &spec.endpoints));
+        let protocol = match (spec.protocol.as_str(), &tls) {
+            ("http1", _) => UpstreamProtocol::Http1,
+            ("h2", Some(_)) => UpstreamProtocol::H2,
+            ("h2c", None) => UpstreamProtocol::H2c,
+            ("h2", None) => {
+                self.error(
+                    format!("{path}.protocol"),
+                    "h2 is negotiated over TLS: set tls (or use h2c)",
+                );
+                UpstreamProtocol::Http1
+            }
+            ("h2c", Some(_)) => {
+                self.error(
+                    format!("{path}.protocol"),
+                    "h2c is cleartext: use h2 with tls",
+                );
+                UpstreamProtocol::Http1
+            }
+            (other, _) => {
+                self.error(
+                    format!("{path}.protocol"),
+                    format!("{other:?} is not one of: http1, h2, h2c"),
+                );
+                UpstreamProtocol::Http1
+            }
+        };
         UpstreamGroup {
             name: name.to_owned(),
             endpoints,
@@ -361,6 +387,7 @@ impl Compiler {
             timeouts,
             pool,
             tls,
+            protocol,
         }
     }
 

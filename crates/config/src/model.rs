@@ -309,6 +309,21 @@ pub struct UpstreamGroup {
     pub pool: Pool,
     /// TLS to the endpoints, when they speak HTTPS.
     pub tls: Option<UpstreamTls>,
+    /// The HTTP version spoken to the endpoints.
+    pub protocol: UpstreamProtocol,
+}
+
+/// The HTTP version spoken to a group's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1, pooled keep-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 over TLS (ALPN `h2`): streams multiplexed over one connection per core and
+    /// endpoint.
+    H2,
+    /// Cleartext HTTP/2 with prior knowledge.
+    H2c,
 }
 
 /// How a group's endpoints are spoken to over TLS. Certificates are always verified.

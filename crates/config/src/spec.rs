@@ -318,7 +318,7 @@ impl Default for AdminSpec {
 }
 
 /// `upstreams.<name>`: a group of endpoints.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct UpstreamSpec {
     /// Endpoints; at least one is required.
@@ -335,6 +335,9 @@ pub struct UpstreamSpec {
     pub pool: PoolSpec,
     /// Speak TLS to the endpoints, verifying them (always). Default: plain TCP.
     pub tls: Option<UpstreamTlsSpec>,
+    /// `http1`, `h2` (HTTP/2 over TLS, negotiated by ALPN; needs `tls`) or `h2c` (cleartext
+    /// HTTP/2 with prior knowledge). Default `http1`.
+    pub protocol: String,
 }
 
 /// `upstreams.<name>.tls`: HTTPS to the endpoints. Their certificates are always verified.
@@ -463,6 +466,21 @@ pub struct PoolSpec {
     pub max_idle: usize,
     /// Idle connections older than this are closed. Default `55s`; not zero.
     pub idle_timeout: DurationSpec,
+}
+
+impl Default for UpstreamSpec {
+    fn default() -> Self {
+        Self {
+            endpoints: Vec::new(),
+            balance: BalanceSpec::default(),
+            hash_key: None,
+            timeouts: UpstreamTimeoutsSpec::default(),
+            retries: RetriesSpec::default(),
+            pool: PoolSpec::default(),
+            tls: None,
+            protocol: "http1".to_owned(),
+        }
+    }
 }
 
 impl Default for PoolSpec {

@@ -46,6 +46,7 @@ listeners:
             timeouts: UpstreamTimeouts::default(),
             pool: Pool::default(),
             tls: None,
+            protocol: Default::default(),
         }],
         listeners: vec![Listener {
             name: "public".into(),

@@ -2,23 +2,29 @@
 //! keep-alive pool of idle connections per endpoint (LIFO, so the warmest is reused and cold
 //! ones age out), and the retry budget.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use ringway_balance::{Balancer, RetryBudget};
-use ringway_config::model::UpstreamGroup;
+use ringway_config::model::{UpstreamGroup, UpstreamProtocol};
 use ringway_core::ErrorKind;
 
-use crate::io::{Conn, IoError, TlsStream};
+use crate::h2::UpBridge;
+use crate::io::{Conn, IoError, PollIo, TlsStream};
 use crate::stats::{bump, CoreStats};
 
 /// Window over which the retry budget counts requests.
 const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 /// Retries always allowed per second, whatever the budget, so low traffic can still retry.
 const BUDGET_FLOOR_PER_SEC: u32 = 3;
+/// Initial window of a stream to an HTTP/2 upstream, and of the connection.
+const H2_STREAM_WINDOW: u32 = 1 << 20;
+const H2_CONNECTION_WINDOW: u32 = 8 << 20;
 /// TLS sessions kept per core and group, so new connections resume instead of a full
 /// handshake.
 const TLS_SESSIONS: usize = 256;
@@ -54,6 +60,39 @@ pub(crate) struct Group {
     pub balancer: RefCell<Balancer>,
     pub budget: RefCell<RetryBudget>,
     tls: Option<UpstreamTls>,
+    /// HTTP/2 groups: this core's connection to each endpoint, streams opened on it.
+    h2: RefCell<Vec<Option<h2::client::SendRequest<bytes::Bytes>>>>,
+    /// Endpoints whose HTTP/2 connection is being opened: the streams asked for meanwhile wait
+    /// for it instead of opening their own.
+    opening: RefCell<Vec<Option<Rc<Opening>>>>,
+}
+
+/// An HTTP/2 connection being opened, and the streams waiting for it.
+#[derive(Default)]
+struct Opening {
+    done: Cell<bool>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Opening {
+    fn finish(&self) {
+        self.done.set(true);
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.done.get() {
+                Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 impl Group {
@@ -94,6 +133,8 @@ impl Group {
                 BUDGET_FLOOR_PER_SEC,
                 BUDGET_WINDOW,
             )),
+            h2: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
+            opening: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
             spec: spec.clone(),
             tls,
         }
@@ -116,6 +157,9 @@ impl Group {
         pooled_ok: bool,
         stats: &CoreStats,
     ) -> Result<UpConn, ErrorKind> {
+        if self.spec.protocol != UpstreamProtocol::Http1 {
+            return self.stream(ep, pooled_ok, stats).await;
+        }
         if pooled_ok {
             if let Some(conn) = self.take_idle(ep) {
                 bump(&stats.upstream_reuses);
@@ -155,6 +199,133 @@ impl Group {
         })
     }
 
+    /// A new stream on this core's HTTP/2 connection to `ep` (opened first when there is none,
+    /// it has closed, or `pooled_ok` is false), once the connection takes another stream.
+    async fn stream(
+        &self,
+        ep: usize,
+        pooled_ok: bool,
+        stats: &CoreStats,
+    ) -> Result<UpConn, ErrorKind> {
+        // Another stream is opening the connection: wait for it, then use it.
+        let pending = self.opening.borrow()[ep].clone();
+        if let Some(opening) = pending {
+            let wait = self.spec.timeouts.connect;
+            if monoio::time::timeout(wait, opening.wait()).await.is_err() {
+                return Err(ErrorKind::UpstreamConnectTimeout);
+            }
+        }
+        let existing = if pooled_ok {
+            self.h2.borrow()[ep].clone()
+        } else {
+            None
+        };
+        let reused = existing.is_some();
+        let sender = match existing {
+            Some(s) => s,
+            None => self.open_h2(ep, stats).await?,
+        };
+        let wait = self.spec.timeouts.connect;
+        let sender = match monoio::time::timeout(wait, sender.ready()).await {
+            Ok(Ok(s)) => s,
+            Err(_) => return Err(ErrorKind::UpstreamConnectTimeout),
+            // The connection has gone (GOAWAY, reset): a new one, once.
+            Ok(Err(_)) if reused => {
+                self.h2.borrow_mut()[ep] = None;
+                let fresh = self.open_h2(ep, stats).await?;
+                match monoio::time::timeout(wait, fresh.ready()).await {
+                    Ok(Ok(s)) => s,
+                    Err(_) => return Err(ErrorKind::UpstreamConnectTimeout),
+                    Ok(Err(_)) => return Err(ErrorKind::UpstreamConnect),
+                }
+            }
+            Ok(Err(_)) => return Err(ErrorKind::UpstreamConnect),
+        };
+        if reused {
+            bump(&stats.upstream_reuses);
+        }
+        Ok(UpConn {
+            conn: Conn::upstream_stream(UpBridge::new(sender, self.tls.is_some())),
+            endpoint: ep,
+            // A failure on a stream is not a stale pooled connection: no same-endpoint retry.
+            reused: false,
+        })
+    }
+
+    /// Opens this core's HTTP/2 connection to `ep` (TLS with ALPN `h2`, or h2c) and starts
+    /// the task that drives it.
+    async fn open_h2(
+        &self,
+        ep: usize,
+        stats: &CoreStats,
+    ) -> Result<h2::client::SendRequest<bytes::Bytes>, ErrorKind> {
+        let opening = Rc::new(Opening::default());
+        self.opening.borrow_mut()[ep] = Some(Rc::clone(&opening));
+        let opened = self.connect_h2(ep, stats).await;
+        self.opening.borrow_mut()[ep] = None;
+        opening.finish();
+        opened
+    }
+
+    async fn connect_h2(
+        &self,
+        ep: usize,
+        stats: &CoreStats,
+    ) -> Result<h2::client::SendRequest<bytes::Bytes>, ErrorKind> {
+        let addr = self.endpoints[ep];
+        let deadline = Instant::now() + self.spec.timeouts.connect;
+        let tcp =
+            match monoio::time::timeout_at(deadline.into(), TcpStream::connect_addr(addr)).await {
+                Err(_) => return Err(ErrorKind::UpstreamConnectTimeout),
+                Ok(Err(_)) => return Err(ErrorKind::UpstreamConnect),
+                Ok(Ok(stream)) => stream,
+            };
+        let _ = tcp.set_nodelay(true);
+        bump(&stats.upstream_connects);
+        let io = match &self.tls {
+            None => {
+                let poll = tcp
+                    .try_into_poll_io()
+                    .map_err(|_| ErrorKind::UpstreamConnect)?;
+                PollIo::plain(poll, Vec::new())
+            }
+            Some(t) => {
+                let name = t.names[ep].clone();
+                let tls = TlsStream::connect(tcp, Arc::clone(&t.config), name, deadline)
+                    .await
+                    .map_err(|e| match e {
+                        IoError::Timeout => ErrorKind::UpstreamConnectTimeout,
+                        _ => ErrorKind::UpstreamConnect,
+                    })?;
+                // An endpoint that did not agree to HTTP/2 cannot be spoken to in it.
+                if tls.facts().alpn.as_deref() != Some(b"h2") {
+                    tracing::debug!(group = %self.spec.name, endpoint = %addr, "Upstream did not negotiate h2");
+                    return Err(ErrorKind::UpstreamConnect);
+                }
+                let (tcp, conn, unfed) = tls.into_parts();
+                let poll = tcp
+                    .try_into_poll_io()
+                    .map_err(|_| ErrorKind::UpstreamConnect)?;
+                PollIo::tls(poll, conn, unfed)
+            }
+        };
+        let handshake = h2::client::Builder::new()
+            .initial_window_size(H2_STREAM_WINDOW)
+            .initial_connection_window_size(H2_CONNECTION_WINDOW)
+            .handshake::<_, bytes::Bytes>(io);
+        let (sender, connection) = match monoio::time::timeout_at(deadline.into(), handshake).await
+        {
+            Ok(Ok(pair)) => pair,
+            Err(_) => return Err(ErrorKind::UpstreamConnectTimeout),
+            Ok(Err(_)) => return Err(ErrorKind::UpstreamConnect),
+        };
+        monoio::spawn(async move {
+            let _ = connection.await;
+        });
+        self.h2.borrow_mut()[ep] = Some(sender.clone());
+        Ok(sender)
+    }
+
     fn take_idle(&self, ep: usize) -> Option<UpConn> {
         let mut idle = self.idle.borrow_mut();
         let list = &mut idle[ep];
@@ -169,8 +340,12 @@ impl Group {
         None
     }
 
-    /// Returns a connection whose last exchange completed cleanly.
+    /// Returns a connection whose last exchange completed cleanly (an HTTP/2 stream just
+    /// ends: its connection stays open for the next streams).
     pub(crate) fn release(&self, conn: UpConn) {
+        if self.spec.protocol != UpstreamProtocol::Http1 {
+            return;
+        }
         let mut idle = self.idle.borrow_mut();
         let list = &mut idle[conn.endpoint];
         if list.len() < self.spec.pool.max_idle {
@@ -193,6 +368,9 @@ impl Group {
     pub(crate) fn clear(&self) {
         for list in self.idle.borrow_mut().iter_mut() {
             list.clear();
+        }
+        for sender in self.h2.borrow_mut().iter_mut() {
+            *sender = None;
         }
     }
 }

@@ -306,7 +306,7 @@ pub(crate) fn malformed<B>(req: &Request<B>) -> bool {
 
 /// Sends `data` as DATA frames as the peer's window allows, ending the stream with the last
 /// one when `eos`.
-async fn send_all(
+pub(super) async fn send_all(
     stream: &mut SendStream<Bytes>,
     mut data: Bytes,
     eos: bool,

@@ -13,6 +13,7 @@
 //! (`io/poll.rs`) so one connection cannot keep its core from the others.
 
 mod bridge;
+mod upstream;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use h2::Reason;
 
 pub(crate) use bridge::Bridge;
+pub(crate) use upstream::UpBridge;
 
 use crate::io::{Conn, PollIo};
 use crate::per_core::Core;

@@ -13,7 +13,7 @@ use monoio::io::{
 };
 use monoio::net::TcpStream;
 
-use crate::h2::Bridge;
+use crate::h2::{Bridge, UpBridge};
 pub(crate) use poll::PollIo;
 pub(crate) use tls::{TlsFacts, TlsStream};
 
@@ -48,6 +48,8 @@ enum Transport {
     Tls(Box<TlsStream>),
     /// One HTTP/2 stream, as HTTP/1.1 bytes.
     Stream(Box<Bridge>),
+    /// One HTTP/2 stream to an upstream, as HTTP/1.1 bytes.
+    UpStream(Box<UpBridge>),
 }
 
 /// A stream and the unconsumed bytes read from it (`buf[pos..]`).
@@ -71,6 +73,11 @@ impl Conn {
         Self::with(Transport::Stream(Box::new(bridge)))
     }
 
+    /// One HTTP/2 stream to an upstream, seen as an HTTP/1.1 upstream connection.
+    pub(crate) fn upstream_stream(bridge: UpBridge) -> Self {
+        Self::with(Transport::UpStream(Box::new(bridge)))
+    }
+
     /// A connection over an established TLS stream.
     pub(crate) fn tls(stream: TlsStream) -> Self {
         Self::with(Transport::Tls(Box::new(stream)))
@@ -91,7 +98,7 @@ impl Conn {
     pub(crate) fn into_poll(self) -> Option<PollIo> {
         let rest = self.buf[self.pos..].to_vec();
         match self.io {
-            Transport::Stream(_) => None,
+            Transport::Stream(_) | Transport::UpStream(_) => None,
             Transport::Plain(s) => s.try_into_poll_io().ok().map(|p| PollIo::plain(p, rest)),
             Transport::Tls(t) => {
                 let (tcp, tls, mut unfed) = t.into_parts();
@@ -137,6 +144,8 @@ impl Conn {
             Transport::Plain(s) => drop(s.shutdown().await),
             Transport::Tls(t) => t.shutdown(SHUTDOWN_TIMEOUT).await,
             Transport::Stream(b) => b.finish(),
+            // The stream ends with the bridge; the connection stays for the others.
+            Transport::UpStream(_) => {}
         }
     }
 
@@ -160,7 +169,7 @@ impl Conn {
         let stream = match &mut self.io {
             Transport::Plain(s) => s,
             Transport::Tls(t) => return t.read_plain_cancelable(&mut self.buf, cancel).await,
-            Transport::Stream(_) => return Err(IoError::Os),
+            Transport::Stream(_) | Transport::UpStream(_) => return Err(IoError::Os),
         };
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
@@ -183,6 +192,7 @@ impl Conn {
             Transport::Plain(s) => s,
             Transport::Tls(t) => return t.read_plain(&mut self.buf, deadline).await,
             Transport::Stream(b) => return b.read(&mut self.buf, deadline).await,
+            Transport::UpStream(b) => return b.read(&mut self.buf, deadline).await,
         };
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
@@ -221,6 +231,12 @@ impl Conn {
                 out.clear();
                 return Ok(());
             }
+            Transport::UpStream(b) => {
+                b.write(out, timeout).await?;
+                self.written += out.len() as u64;
+                out.clear();
+                return Ok(());
+            }
         };
         let buf = std::mem::take(out);
         let write = stream.write_all(buf);
@@ -251,6 +267,12 @@ impl Conn {
                 return Ok(());
             }
             Transport::Stream(b) => {
+                b.write(&self.buf[self.pos..self.pos + n], timeout).await?;
+                to.written += n as u64;
+                self.consume(n);
+                return Ok(());
+            }
+            Transport::UpStream(b) => {
                 b.write(&self.buf[self.pos..self.pos + n], timeout).await?;
                 to.written += n as u64;
                 self.consume(n);

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use ringway_config::model::{ClientAuth, Config, ListenerTls, UpstreamTls};
+use ringway_config::model::{ClientAuth, Config, ListenerTls, UpstreamProtocol, UpstreamTls};
 use ringway_config::ConfigErrors;
 use ringway_tls::{CertTable, LiveCerts, TlsError};
 use rustls::server::danger::ClientCertVerifier;
@@ -107,7 +107,7 @@ impl TlsSetup {
             let made = g
                 .tls
                 .as_ref()
-                .map(|t| upstream(&format!("upstreams.{}.tls", g.name), t))
+                .map(|t| upstream(&format!("upstreams.{}.tls", g.name), t, g.protocol))
                 .transpose();
             match made {
                 Ok(c) => out.upstreams.push(c),
@@ -290,7 +290,11 @@ fn read_table(path: &str, spec: &ListenerTls, now: i64) -> Result<CertTable, Con
 
 /// The client configuration of an upstream group: its CA file or the system roots, its
 /// client certificate.
-fn upstream(path: &str, t: &UpstreamTls) -> Result<Arc<ClientConfig>, ConfigErrors> {
+fn upstream(
+    path: &str,
+    t: &UpstreamTls,
+    protocol: UpstreamProtocol,
+) -> Result<Arc<ClientConfig>, ConfigErrors> {
     let mut errors = ConfigErrors::default();
     let roots = match &t.ca {
         Some(ca) => read(ca).and_then(|pem| {
@@ -308,9 +312,14 @@ fn upstream(path: &str, t: &UpstreamTls) -> Result<Arc<ClientConfig>, ConfigErro
         return Err(errors);
     };
     let client = client.flatten();
+    let alpn: &[u8] = match protocol {
+        UpstreamProtocol::H2 => b"h2",
+        UpstreamProtocol::Http1 | UpstreamProtocol::H2c => b"http/1.1",
+    };
     ringway_tls::upstream_config(
         roots,
         client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+        alpn,
     )
     .map_err(|e| {
         let field = match e {
