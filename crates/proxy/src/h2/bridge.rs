@@ -172,19 +172,14 @@ impl Bridge {
                     let mut trailers = None;
                     let (payload, used, eos) = match framing {
                         Framing::None => return Err(IoError::Os),
-                        Framing::Length(left) => {
-                            let n = (data.len() as u64).min(*left) as usize;
-                            *left -= n as u64;
-                            (Bytes::copy_from_slice(&data[..n]), n, *left == 0)
-                        }
+                        Framing::Length(left) => length_piece(left, data),
                         Framing::UntilClose => (Bytes::copy_from_slice(data), data.len(), false),
                         Framing::Chunked(d) => {
-                            let mut out = Vec::with_capacity(data.len());
-                            let used = d.feed(data, &mut out).map_err(|()| IoError::Os)?;
+                            let piece = chunked_piece(d, data)?;
                             if d.done() {
                                 trailers = d.trailer_fields();
                             }
-                            (Bytes::from(out), used, d.done())
+                            piece
                         }
                     };
                     data = &data[used..];
@@ -340,6 +335,20 @@ pub(super) async fn send_all(
             .map_err(|_| IoError::Os)?;
     }
     Ok(())
+}
+
+/// The next piece of a body with `left` bytes to go: (payload, bytes used, last).
+pub(super) fn length_piece(left: &mut u64, data: &[u8]) -> (Bytes, usize, bool) {
+    let n = (data.len() as u64).min(*left) as usize;
+    *left -= n as u64;
+    (Bytes::copy_from_slice(&data[..n]), n, *left == 0)
+}
+
+/// The next piece of a chunked body, decoded: (payload, bytes used, last).
+pub(super) fn chunked_piece(d: &mut Dechunk, data: &[u8]) -> Result<(Bytes, usize, bool), IoError> {
+    let mut out = Vec::with_capacity(data.len());
+    let used = d.feed(data, &mut out).map_err(|()| IoError::Os)?;
+    Ok((Bytes::from(out), used, d.done()))
 }
 
 fn find_head_end(b: &[u8]) -> Option<usize> {

@@ -14,7 +14,7 @@ use h2::client::{ResponseFuture, SendRequest};
 use h2::{RecvStream, SendStream};
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 
-use super::bridge::{send_all, Dechunk};
+use super::bridge::{chunked_piece, length_piece, send_all, Dechunk};
 use crate::codec::{Body, HeadLimits, RequestHead};
 use crate::io::IoError;
 
@@ -104,16 +104,8 @@ impl UpBridge {
                 }
                 ReqState::Body(stream, body) => {
                     let (payload, used, eos) = match body {
-                        ReqBody::Length(left) => {
-                            let n = (data.len() as u64).min(*left) as usize;
-                            *left -= n as u64;
-                            (Bytes::copy_from_slice(&data[..n]), n, *left == 0)
-                        }
-                        ReqBody::Chunked(d) => {
-                            let mut out = Vec::with_capacity(data.len());
-                            let used = d.feed(data, &mut out).map_err(|()| IoError::Os)?;
-                            (Bytes::from(out), used, d.done())
-                        }
+                        ReqBody::Length(left) => length_piece(left, data),
+                        ReqBody::Chunked(d) => chunked_piece(d, data)?,
                     };
                     data = &data[used..];
                     send_all(stream, payload, eos, deadline).await?;
