@@ -372,9 +372,17 @@ struct H2Upstream {
 impl H2Upstream {
     /// Cleartext (`tls` None) or TLS with this certificate and key, ALPN h2.
     fn start(tls: Option<(&std::path::Path, &std::path::Path)>) -> H2Upstream {
+        Self::start_with(tls, false)
+    }
+
+    /// ... refusing every stream when `refuse`.
+    fn start_with(tls: Option<(&std::path::Path, &std::path::Path)>, refuse: bool) -> H2Upstream {
         use std::io::BufRead;
         let mut cmd = Command::new("python3");
         cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/h2/server.py"));
+        if refuse {
+            cmd.arg("--refuse");
+        }
         if let Some((cert, key)) = tls {
             cmd.arg(cert).arg(key);
         }
@@ -515,6 +523,27 @@ fn validate_names_upstream_protocol_problems() {
         assert!(
             out.contains("upstreams.g.protocol") && out.contains(message),
             "{out}"
+        );
+    }
+}
+
+#[test]
+fn refused_streams_are_retried_on_another_endpoint() {
+    let refusing = H2Upstream::start_with(None, true);
+    let serving = H2Upstream::start(None);
+    let yaml = format!(
+        "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  grpc:\n    protocol: h2c\n    endpoints:\n      - address: 127.0.0.1:{}\n      - address: 127.0.0.1:{}\nlisteners:\n  - name: edge\n    listen: 127.0.0.1:0\n    routes:\n      - name: all\n        proxy:\n          upstream: grpc\n",
+        refusing.port, serving.port
+    );
+    let gw = Gateway::run_yaml(BIN, &yaml, 1);
+    // Round robin sends every other request to the refusing endpoint first: REFUSED_STREAM
+    // (nothing processed) sends it to the other.
+    for i in 0..6 {
+        let path = format!("/r{i}");
+        let r = ringway_testkit::get(gw.addr(), &path);
+        assert_eq!(
+            (r.status, r.text()),
+            (200, format!("GET {path} len=0 conn=1 te=trailers"))
         );
     }
 }

@@ -1,7 +1,8 @@
 """A cleartext HTTP/2 (h2c) upstream for the end-to-end tests, on the Python `h2` package.
 
-    server.py [CERT KEY]
-        With a certificate and key, speaks TLS with ALPN h2 only. Listens on 127.0.0.1 (a free port, printed as the first line) until stdin closes; a
+    server.py [--refuse] [CERT KEY]
+        With a certificate and key, speaks TLS with ALPN h2 only. With --refuse, every stream
+        is refused (REFUSED_STREAM). Listens on 127.0.0.1 (a free port, printed as the first line) until stdin closes; a
         thread per connection. Every request is answered 200 with the body
         `<method> <path> len=<body bytes> conn=<connection number>`; under `/grpc/` gRPC-style:
         `content-type: application/grpc`, the body, then trailers `grpc-status: 0` and
@@ -20,6 +21,8 @@ import h2.errors
 
 count = 0
 lock = threading.Lock()
+REFUSE_ALL = "--refuse" in sys.argv
+ARGS = [a for a in sys.argv[1:] if a != "--refuse"]
 
 
 def serve(sock, number):
@@ -39,7 +42,7 @@ def serve(sock, number):
             if isinstance(ev, h2.events.RequestReceived):
                 heads[ev.stream_id] = dict(ev.headers)
                 bodies[ev.stream_id] = b""
-                if heads[ev.stream_id][":path"].startswith("/refuse/"):
+                if REFUSE_ALL or heads[ev.stream_id][":path"].startswith("/refuse/"):
                     conn.reset_stream(ev.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
                     del heads[ev.stream_id]
             elif isinstance(ev, h2.events.DataReceived):
@@ -68,9 +71,9 @@ def main():
     print(listener.getsockname()[1], flush=True)
 
     ctx = None
-    if len(sys.argv) > 2:
+    if len(ARGS) >= 2:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+        ctx.load_cert_chain(ARGS[0], ARGS[1])
         ctx.set_alpn_protocols(["h2"])
 
     def accept():

@@ -190,7 +190,13 @@ impl UpBridge {
                 let resp = monoio::time::timeout_at(deadline.into(), response)
                     .await
                     .map_err(|_| IoError::Timeout)?
-                    .map_err(|_| IoError::Os)?;
+                    .map_err(|e| {
+                        if e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                            IoError::Refused
+                        } else {
+                            IoError::Os
+                        }
+                    })?;
                 let (parts, body) = resp.into_parts();
                 let status = parts.status;
                 buf.extend_from_slice(

@@ -35,6 +35,9 @@ pub(crate) enum IoError {
     Tls,
     /// A cancelable read was cancelled before any byte arrived.
     Canceled,
+    /// An HTTP/2 upstream refused the stream (`REFUSED_STREAM`): nothing was processed, the
+    /// request may go elsewhere whatever its method.
+    Refused,
 }
 
 /// Whether an I/O error is the cancellation of the operation (`ECANCELED`).

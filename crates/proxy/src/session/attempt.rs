@@ -176,6 +176,8 @@ impl Session {
             match up.conn.fill(wait).await {
                 Ok(_) => {}
                 Err(IoError::Timeout) => return Err(ReadFailure::Kind(ErrorKind::UpstreamTimeout)),
+                // Nothing was processed: like a refused connection, safe to send elsewhere.
+                Err(IoError::Refused) => return Err(ReadFailure::Kind(ErrorKind::UpstreamConnect)),
                 Err(_) if !received => return Err(ReadFailure::BeforeAnyByte),
                 Err(_) => return Err(ReadFailure::Kind(ErrorKind::UpstreamReset)),
             }
