@@ -11,7 +11,7 @@ COLUMNS = [
     "ts", "core", "listener", "route", "upstream", "endpoint", "method", "http_version",
     "status", "status_class", "outcome", "cache", "retries", "total_us", "upstream_us",
     "ttfb_us", "request_bytes", "response_bytes", "client_ip", "client_id", "request_id",
-    "path", "user_agent", "tls_version", "tls_session", "alpn", "sni",
+    "path", "user_agent", "tls_version", "tls_session", "alpn", "sni", "grpc_status",
 ]
 
 root = pathlib.Path(sys.argv[1])
@@ -22,7 +22,7 @@ rows = 0
 for f in files:
     meta = pq.read_metadata(f)
     kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
-    assert kv.get("ringway.schema_version") == "2", (f, kv)
+    assert kv.get("ringway.schema_version") == "3", (f, kv)
     table = pq.read_table(f)
     missing = [c for c in COLUMNS if c not in table.column_names]
     assert not missing, (f, missing)

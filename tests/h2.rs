@@ -412,11 +412,14 @@ impl Drop for H2Upstream {
 #[test]
 fn http2_upstreams_multiplex_streams_and_relay_grpc_trailers() {
     let up = H2Upstream::start(None);
+    let dir = TempDir::new("h2-upstream-logs");
+    let logs = dir.0.join("logs");
     let yaml = format!(
-        "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  grpc:\n    protocol: h2c\n    endpoints:\n      - address: 127.0.0.1:{}\nlisteners:\n  - name: edge\n    listen: 127.0.0.1:0\n    http2:\n      h2c: true\n    routes:\n      - name: all\n        proxy:\n          upstream: grpc\n",
+        "admin:\n  listen: 127.0.0.1:0\ntelemetry:\n  logs_dir: {}\nupstreams:\n  grpc:\n    protocol: h2c\n    endpoints:\n      - address: 127.0.0.1:{}\nlisteners:\n  - name: edge\n    listen: 127.0.0.1:0\n    http2:\n      h2c: true\n    routes:\n      - name: all\n        proxy:\n          upstream: grpc\n",
+        logs.display(),
         up.port
     );
-    let gw = Gateway::run_yaml(BIN, &yaml, 1);
+    let mut gw = Gateway::run_yaml(BIN, &yaml, 1);
     let port = gw.addr().port().to_string();
     let mut specs = Vec::new();
     for i in 0..20 {
@@ -464,6 +467,17 @@ fn http2_upstreams_multiplex_streams_and_relay_grpc_trailers() {
     assert_eq!(ringway_testkit::get(gw.addr(), "/refuse/x").status, 502);
     let r = ringway_testkit::get(gw.addr(), "/again");
     assert_eq!(r.text(), "GET /again len=0 conn=1 te=trailers");
+    // The gRPC status reaches the log record.
+    gw.signal("TERM");
+    assert_eq!(
+        gw.wait_exit(Duration::from_secs(20)).and_then(|s| s.code()),
+        Some(0)
+    );
+    let sql = format!(
+        "select coalesce(grpc_status, '-'), count(*) from read_parquet('{}/**/*.parquet', hive_partitioning = true) group by all order by all",
+        logs.display()
+    );
+    assert_eq!(ringway_testkit::duckdb_rows(&sql), "-|23\n0|1\n");
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! closes; parquet-rs only frames the file (row groups, footer, metadata) and compresses the
 //! pages.
 //!
-//! * Twenty columns are dictionary-encoded from keys the writer already has or finds
+//! * Twenty-one columns are dictionary-encoded from keys the writer already has or finds
 //!   cheaply: listener, route, upstream, endpoint, method, status class, outcome, cache, TLS
-//!   version, TLS session and ALPN are indices into names; core, HTTP version, status and
+//!   version, TLS session, ALPN and gRPC status are indices into names; core, HTTP version, status and
 //!   retries are small integers that are their own keys; client address, client id, path,
 //!   user agent and SNI are looked up in
 //!   per-row-group keyed hash tables (`crate::dict`) by the record's inline bytes (the client address by its
@@ -29,7 +29,7 @@ use parquet::basic::{Compression, Encoding};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnDescPtr;
-use ringway_telemetry::record::{Alpn, RequestRecord, TlsSession, TlsVersion, NONE};
+use ringway_telemetry::record::{Alpn, RequestRecord, TlsSession, TlsVersion, GRPC_NONE, NONE};
 
 use crate::dict::{EnumDict, IpDict, NameDict, TextColumn, TextDict};
 use crate::pages::{
@@ -38,6 +38,12 @@ use crate::pages::{
 };
 use crate::schema::{status_class_key, Names, STATUS_CLASSES};
 use crate::Result;
+
+/// Values of the `grpc_status` column: the codes 0..=16 of the gRPC spec, then `other`.
+const GRPC_CODES: [&str; 18] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    "other",
+];
 
 /// Schema positions of the columns (see [`crate::schema::col`]).
 mod pos {
@@ -68,7 +74,8 @@ mod pos {
     pub(super) const TLS_SESSION: usize = 24;
     pub(super) const ALPN: usize = 25;
     pub(super) const SNI: usize = 26;
-    pub(super) const COUNT: usize = 27;
+    pub(super) const GRPC_STATUS: usize = 27;
+    pub(super) const COUNT: usize = 28;
 }
 
 /// A text column chunk with more distinct values than this percentage of its non-null rows
@@ -118,10 +125,11 @@ enum KeyKind {
     TlsSession,
     Alpn,
     Sni,
+    GrpcStatus,
 }
 
 /// The dictionary-encoded columns: schema position and dictionary, in schema order.
-const KEY_COLUMNS: [(usize, KeyKind); 20] = [
+const KEY_COLUMNS: [(usize, KeyKind); 21] = [
     (pos::CORE, KeyKind::Int),
     (pos::LISTENER, KeyKind::Listener),
     (pos::ROUTE, KeyKind::Route),
@@ -142,6 +150,7 @@ const KEY_COLUMNS: [(usize, KeyKind); 20] = [
     (pos::TLS_SESSION, KeyKind::TlsSession),
     (pos::ALPN, KeyKind::Alpn),
     (pos::SNI, KeyKind::Sni),
+    (pos::GRPC_STATUS, KeyKind::GrpcStatus),
 ];
 
 /// The row group being buffered; see the [module docs](self).
@@ -187,6 +196,7 @@ pub(crate) struct Columns {
     tls_sessions: EnumDict,
     alpns: EnumDict,
     snis: TextDict,
+    grpc_statuses: EnumDict,
     remap: Vec<u32>,
     scratch: Scratch,
     /// The file's codec.
@@ -242,6 +252,7 @@ impl Columns {
             tls_sessions: EnumDict::new(),
             alpns: EnumDict::new(),
             snis: TextDict::new(),
+            grpc_statuses: EnumDict::with_values(&GRPC_CODES),
             remap: Vec::new(),
             scratch: Scratch::default(),
             codec: Compressor::new(codec),
@@ -377,6 +388,13 @@ impl Columns {
             NULL_KEY
         } else {
             self.snis.key(sni)
+        });
+        k[pos::GRPC_STATUS].push(match r.grpc_status {
+            GRPC_NONE => NULL_KEY,
+            code => {
+                let i = usize::from(code).min(GRPC_CODES.len() - 1);
+                self.grpc_statuses.key(i as u8, GRPC_CODES[i])
+            }
         });
     }
 
@@ -620,6 +638,7 @@ impl Columns {
             KeyKind::TlsVersion => self.tls_versions.names.len(),
             KeyKind::TlsSession => self.tls_sessions.names.len(),
             KeyKind::Alpn => self.alpns.names.len(),
+            KeyKind::GrpcStatus => self.grpc_statuses.names.len(),
             _ => keys.iter().copied().max().map_or(0, |m| m as usize + 1),
         };
         let remap = &mut self.remap;
@@ -654,6 +673,7 @@ impl Columns {
                 KeyKind::TlsVersion => page.push_bytes(self.tls_versions.names[raw].as_bytes()),
                 KeyKind::TlsSession => page.push_bytes(self.tls_sessions.names[raw].as_bytes()),
                 KeyKind::Alpn => page.push_bytes(self.alpns.names[raw].as_bytes()),
+                KeyKind::GrpcStatus => page.push_bytes(self.grpc_statuses.names[raw].as_bytes()),
                 KeyKind::ClientIp
                 | KeyKind::ClientId
                 | KeyKind::Path

@@ -19,12 +19,12 @@ use ringway_telemetry::record::{Outcome, RequestRecord};
 /// Version of the column layout, stored in every file's key-value metadata under
 /// [`META_SCHEMA_VERSION`]. Bumped when a column is added, removed, renamed or changes type;
 /// readers refuse versions they do not know. Version 2 added the TLS columns (`tls_version`,
-/// `tls_session`, `alpn`, `sni`).
-pub const SCHEMA_VERSION: &str = "2";
+/// `tls_session`, `alpn`, `sni`), version 3 `grpc_status`.
+pub const SCHEMA_VERSION: &str = "3";
 
-/// Versions this build reads: version 1 files are version 2 without the TLS columns, which
-/// no query needs.
-pub const READABLE_SCHEMA_VERSIONS: [&str; 2] = ["1", "2"];
+/// Versions this build reads: earlier versions are the current one without the columns
+/// added since, which no query needs.
+pub const READABLE_SCHEMA_VERSIONS: [&str; 3] = ["1", "2", "3"];
 
 /// Key-value metadata key holding [`SCHEMA_VERSION`].
 pub const META_SCHEMA_VERSION: &str = "ringway.schema_version";
@@ -94,6 +94,8 @@ pub mod col {
     pub const ALPN: &str = "alpn";
     /// The server name the client sent (null: none). Since schema version 2.
     pub const SNI: &str = "sni";
+    /// The response's gRPC status code, `0`..`16` or `other` (null: none). Since version 3.
+    pub const GRPC_STATUS: &str = "grpc_status";
 }
 
 /// Dictionary key type of the names columns (listener, route, upstream, endpoint).
@@ -142,6 +144,7 @@ pub fn schema() -> SchemaRef {
                 Field::new(col::TLS_SESSION, dict(ENUM_KEY), true),
                 Field::new(col::ALPN, dict(ENUM_KEY), true),
                 Field::new(col::SNI, DataType::Utf8, true),
+                Field::new(col::GRPC_STATUS, dict(ENUM_KEY), true),
             ]))
         })
         .clone()
@@ -317,7 +320,8 @@ mod tests {
                 "tls_version",
                 "tls_session",
                 "alpn",
-                "sni"
+                "sni",
+                "grpc_status"
             ]
         );
     }

@@ -14,6 +14,8 @@ pub const CLIENT_ID_BYTES: usize = 48;
 pub const REQUEST_ID_BYTES: usize = 64;
 /// Longest TLS server name (SNI) kept (bytes).
 pub const SNI_BYTES: usize = 64;
+/// [`RequestRecord::grpc_status`] when the response carried none.
+pub const GRPC_NONE: u8 = u8::MAX;
 
 /// Inline, truncated bytes with a length.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -293,7 +295,7 @@ impl Alpn {
 }
 
 /// One request, as the data plane saw it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct RequestRecord {
     /// When the request head was complete: microseconds since the UNIX epoch, UTC.
     pub ts_us: i64,
@@ -347,6 +349,43 @@ pub struct RequestRecord {
     pub alpn: Alpn,
     /// The server name the client sent (SNI), truncated; empty without.
     pub sni: Inline<SNI_BYTES>,
+    /// The gRPC status of the response (its `grpc-status` trailer, or header for a
+    /// trailers-only response); [`GRPC_NONE`] when there was none.
+    pub grpc_status: u8,
+}
+
+impl Default for RequestRecord {
+    fn default() -> Self {
+        Self {
+            ts_us: 0,
+            core: 0,
+            listener: 0,
+            route: 0,
+            upstream: 0,
+            endpoint: 0,
+            method: Method::default(),
+            http_version: 0,
+            status: 0,
+            outcome: Outcome::default(),
+            cache: CacheStatus::default(),
+            retries: 0,
+            total_us: 0,
+            upstream_us: 0,
+            ttfb_us: 0,
+            request_bytes: 0,
+            response_bytes: 0,
+            client_ip: [0; 16],
+            client_id: Inline::default(),
+            request_id: Inline::default(),
+            path: Inline::default(),
+            user_agent: Inline::default(),
+            tls_version: TlsVersion::default(),
+            tls_session: TlsSession::default(),
+            alpn: Alpn::default(),
+            sni: Inline::default(),
+            grpc_status: GRPC_NONE,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,8 @@ pub struct ChunkedDecoder {
     keep_trailers: bool,
     trailers: Vec<u8>,
     line_start: usize,
+    /// The `grpc-status` trailer's value, when kept trailers carried one.
+    grpc_status: Option<u8>,
 }
 
 /// Fields never relayed as trailers (RFC 9110 §6.5.1): framing, routing, connection,
@@ -111,6 +113,7 @@ impl ChunkedDecoder {
             keep_trailers: false,
             trailers: Vec::new(),
             line_start: 0,
+            grpc_status: None,
         }
     }
 
@@ -125,6 +128,11 @@ impl ChunkedDecoder {
     /// Whether the last chunk and trailer section have been read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// The `grpc-status` trailer, when trailers were kept and carried one.
+    pub fn grpc_status(&self) -> Option<u8> {
+        self.grpc_status
     }
 
     /// Body bytes decoded so far.
@@ -243,6 +251,9 @@ impl ChunkedDecoder {
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
             || name.len() > 6 && name[..6].eq_ignore_ascii_case(b"proxy-");
+        if name.eq_ignore_ascii_case(b"grpc-status") {
+            self.grpc_status = parse_grpc_status(&line[(name_end + 1).min(line.len())..]);
+        }
         if denied {
             self.trailers.truncate(self.line_start);
         } else {
@@ -265,6 +276,16 @@ impl ChunkedDecoder {
         }
         State::Data
     }
+}
+
+/// A `grpc-status` value (decimal, surrounding whitespace and CR allowed), capped at 254.
+pub fn parse_grpc_status(value: &[u8]) -> Option<u8> {
+    let v = value.trim_ascii();
+    if v.is_empty() || v.len() > 3 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = v.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    Some(n.min(254) as u8)
 }
 
 /// Appends `{size:x}\r\n`.

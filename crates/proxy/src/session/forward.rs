@@ -13,12 +13,13 @@ use super::retry::{self, Attempted, Next, Tries};
 use super::tunnel::{self, TunnelEnd};
 use super::view::{cookie_value, header_value, rewrite_path};
 use super::{Failure, Session};
-use crate::codec::{write_response_head, Body, OutBody};
+use crate::codec::{parse_grpc_status, write_response_head, Body, OutBody};
 use crate::framing;
 use crate::io::Conn;
 use crate::per_core::Core;
 use crate::stats::bump;
 use crate::upstream::{Group, InFlight, UpConn};
+use ringway_telemetry::record::GRPC_NONE;
 
 impl Session {
     /// Forwards the request to the route's upstream group, retrying where the decision allows,
@@ -202,6 +203,15 @@ impl Session {
             ops,
             &mut self.out,
         );
+        // A trailers-only gRPC response carries its status in the head.
+        let buf = up.conn.buffered();
+        self.req.rec.grpc_status = self
+            .resp
+            .headers
+            .iter()
+            .find(|h| h.name.of(buf).eq_ignore_ascii_case(b"grpc-status"))
+            .and_then(|h| parse_grpc_status(h.value.of(buf)))
+            .unwrap_or(GRPC_NONE);
         up.conn.consume(resp_len);
         let t = Timeouts {
             read: self.req.response_timeout,
@@ -209,7 +219,7 @@ impl Session {
         };
         let raw = f.body == OutBody::Close;
         let trailers = self.head.te_trailers;
-        pump::response_body(
+        let in_trailers = pump::response_body(
             &mut up.conn,
             client,
             self.resp.body,
@@ -219,6 +229,9 @@ impl Session {
             t,
         )
         .await?;
+        if let Some(code) = in_trailers {
+            self.req.rec.grpc_status = code;
+        }
         Ok(f.keep_alive)
     }
 }

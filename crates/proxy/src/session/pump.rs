@@ -115,8 +115,9 @@ pub(super) async fn response_body(
     trailers: bool,
     out: &mut Vec<u8>,
     t: Timeouts,
-) -> Result<(), Failure> {
+) -> Result<Option<u8>, Failure> {
     let client_gone = |_| Failure::Abort;
+    let mut grpc_status = None;
     match framing {
         Body::None => {}
         Body::Length(n) => {
@@ -157,6 +158,7 @@ pub(super) async fn response_body(
                 })?;
                 up.consume(used);
                 if decoder.is_done() {
+                    grpc_status = decoder.grpc_status();
                     break;
                 }
                 if !out.is_empty() {
@@ -195,5 +197,5 @@ pub(super) async fn response_body(
     if !out.is_empty() {
         client.send(out, t.write).await.map_err(client_gone)?;
     }
-    Ok(())
+    Ok(grpc_status)
 }
