@@ -54,6 +54,8 @@ listeners:
 
 struct Pki {
     server_ca: Ca,
+    /// The CA of the client certificates (it signs the CRLs too).
+    clients: Ca,
     alice: Leaf,
     admin: Leaf,
     revoked: Leaf,
@@ -75,6 +77,7 @@ fn pki(dir: &Path) -> Pki {
         revoked: clients.client("mallory", &["URI:spiffe://test/admin"], 66),
         stranger: other.client("eve", &["URI:spiffe://test/admin"], 3),
         server_ca,
+        clients,
     }
 }
 
@@ -237,4 +240,29 @@ fn validate_names_client_certificate_problems() {
         ),
         "{out}"
     );
+}
+
+#[test]
+fn a_new_crl_is_enforced_without_a_restart() {
+    let dir = TempDir::new("tls-mtls-crl-reload");
+    let p = pki(&dir.0);
+    let up = Upstream::echo();
+    let gw = Gateway::run_yaml(BIN, &config(up.addr(), &dir.0, "required"), 1);
+    let roots = || p.server_ca.roots();
+    let alice = client_config_with_cert(roots(), &p.alice);
+    let mallory = client_config_with_cert(roots(), &p.revoked);
+    let served = |cfg: &std::sync::Arc<rustls::ClientConfig>| {
+        https_get_with(gw.addr(), cfg, "m.test", "/open", "")
+            .is_ok_and(|s| status_of(&s.response) == 200)
+    };
+    assert!(served(&alice));
+    assert!(!served(&mallory), "serial 66 is in the first CRL");
+    // The CA publishes a new CRL: alice (serial 1) revoked, 66 no longer listed.
+    super::pki::replace(&dir.0.join("clients.crl"), &p.clients.crl(&[1]));
+    assert!(
+        ringway_testkit::eventually(std::time::Duration::from_secs(10), || !served(&alice)),
+        "the new CRL was never enforced"
+    );
+    assert!(served(&mallory));
+    // Alice's client still holds a session from before: it was not resumed past the CRL.
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use ringway_policy::Policies;
 use ringway_telemetry::metrics::MetricsHub;
 use ringway_telemetry::queue::Producer;
@@ -40,8 +41,9 @@ impl Default for RunOptions {
 pub struct Services {
     /// IP filters, credentials and rate limits (each core takes its own shard).
     pub policies: Arc<Policies>,
-    /// One entry per listener, in configuration order: `Some` for a TLS listener.
-    pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
+    /// One entry per listener, in configuration order: `Some` for a TLS listener; read at
+    /// every handshake (a reload swaps it).
+    pub tls: Vec<Option<Arc<ArcSwap<rustls::ServerConfig>>>>,
     /// One entry per upstream group, in configuration order: `Some` for a group spoken to
     /// over TLS (each core takes a copy with its own session cache).
     pub upstream_tls: Vec<Option<Arc<rustls::ClientConfig>>>,

@@ -72,7 +72,7 @@ pub(crate) struct ListenerState {
     /// Weighted split per route (only for routes with several backends).
     pub splits: Vec<Option<RefCell<Split>>>,
     /// The TLS configuration of a TLS listener.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<arc_swap::ArcSwap<rustls::ServerConfig>>>,
 }
 
 /// Per-core state: plain fields, used only by the worker's own thread.

@@ -24,7 +24,6 @@ mod view;
 
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
@@ -220,7 +219,7 @@ pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, pe
     let mut client = match &core.listeners[listener].tls {
         None => Conn::new(stream),
         Some(config) => {
-            match TlsStream::accept(stream, Arc::clone(config), deadline(lt.handshake)).await {
+            match TlsStream::accept(stream, config.load_full(), deadline(lt.handshake)).await {
                 Ok(tls) => {
                     bump(&core.stats.tls_handshakes);
                     let f = tls.facts();

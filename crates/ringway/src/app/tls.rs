@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use ringway_config::model::{ClientAuth, Config, ListenerTls, UpstreamProtocol, UpstreamTls};
 use ringway_config::ConfigErrors;
 use ringway_tls::{CertTable, LiveCerts, TlsError};
@@ -27,8 +28,9 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// upstream groups' client configurations.
 #[derive(Debug, Default)]
 pub(crate) struct TlsSetup {
-    /// One entry per listener, in configuration order: `Some` for a TLS listener.
-    configs: Vec<Option<Arc<ServerConfig>>>,
+    /// One entry per listener, in configuration order: `Some` for a TLS listener. Swapped
+    /// whole when the client-certificate CA or CRLs change.
+    configs: Vec<Option<Arc<ArcSwap<ServerConfig>>>>,
     entries: Vec<Entry>,
     /// One entry per upstream group, in configuration order: `Some` for a TLS group.
     upstreams: Vec<Option<Arc<ClientConfig>>>,
@@ -37,6 +39,8 @@ pub(crate) struct TlsSetup {
 #[derive(Debug)]
 struct Entry {
     listener: String,
+    /// The listener's configuration, as the workers read it.
+    config: Arc<ArcSwap<ServerConfig>>,
     /// `listeners[i].tls`, for messages.
     path: String,
     spec: ListenerTls,
@@ -87,14 +91,18 @@ impl TlsSetup {
                 }
             };
             let live = Arc::new(LiveCerts::new(table));
-            match ringway_tls::server_config(Arc::clone(&live) as _, &spec.options, clients) {
-                Ok(c) => out.configs.push(Some(c)),
-                Err(e) => {
-                    errors.push(&path, e.to_string());
-                    out.configs.push(None);
-                }
-            }
+            let config =
+                match ringway_tls::server_config(Arc::clone(&live) as _, &spec.options, clients) {
+                    Ok(c) => Arc::new(ArcSwap::new(c)),
+                    Err(e) => {
+                        errors.push(&path, e.to_string());
+                        out.configs.push(None);
+                        continue;
+                    }
+                };
+            out.configs.push(Some(Arc::clone(&config)));
             out.entries.push(Entry {
+                config,
                 listener: l.name.clone(),
                 path,
                 spec: spec.clone(),
@@ -130,13 +138,38 @@ impl TlsSetup {
     }
 
     /// The rustls configuration of each listener, in configuration order.
-    pub(crate) fn configs(&self) -> Vec<Option<Arc<ServerConfig>>> {
+    pub(crate) fn configs(&self) -> Vec<Option<Arc<ArcSwap<ServerConfig>>>> {
         self.configs.clone()
     }
 
-    /// Reads entry `i`'s files again and serves them if every check passes.
+    /// Reads entry `i`'s files again and serves them if every check passes: the certificates
+    /// (swapped in the live table) and, with client certificates, the CA and CRL files (a new
+    /// configuration around the same table, with new ticket keys: earlier sessions do not
+    /// resume past a revocation).
     fn reload(&self, i: usize) {
         let e = &self.entries[i];
+        if let Some(c) = &e.spec.client_auth {
+            // New ticket keys and session cache too: a session resumed from before would skip
+            // the new CRL, so a revoked client would keep its access until its ticket expired.
+            let rebuilt = verifier(&e.path, c).and_then(|v| {
+                ringway_tls::server_config(Arc::clone(&e.live) as _, &e.spec.options, Some(v))
+                    .map_err(|err| {
+                        let mut errors = ConfigErrors::default();
+                        errors.push(&e.path, err.to_string());
+                        errors
+                    })
+            });
+            match rebuilt {
+                Ok(fresh) => e.config.store(fresh),
+                Err(errors) => {
+                    e.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                    for err in &errors {
+                        tracing::warn!(listener = %e.listener, path = %err.path, "Client CA/CRL reload refused, the previous ones stay: {}", err.message);
+                    }
+                    return;
+                }
+            }
+        }
         match read_table(&e.path, &e.spec, now_unix()) {
             Ok(table) => {
                 let names: Vec<String> = table.infos().iter().map(|c| c.subject.clone()).collect();
@@ -404,11 +437,18 @@ pub(crate) fn start_reloader(
         .name("ringway-tls-reload".into())
         .spawn(move || {
             let stamps_of = |e: &Entry| -> Vec<Stamp> {
-                e.spec
+                let certs = e
+                    .spec
                     .certificates
                     .iter()
-                    .flat_map(|f| [stamp(&f.cert), stamp(&f.key)])
-                    .collect()
+                    .flat_map(|f| [stamp(&f.cert), stamp(&f.key)]);
+                let clients = e
+                    .spec
+                    .client_auth
+                    .iter()
+                    .flat_map(|c| std::iter::once(&c.ca).chain(&c.crls))
+                    .map(|f| stamp(f));
+                certs.chain(clients).collect()
             };
             let mut stamps: Vec<Vec<Stamp>> = tls.entries.iter().map(stamps_of).collect();
             // A change is acted on once the files have stayed the same for one look, so that
