@@ -490,22 +490,35 @@ fn http2_upstreams_over_tls_negotiate_h2_and_verify() {
     let ca_file = dir.0.join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();
     let up = H2Upstream::start(Some((&cert, &key)));
-    let yaml = |name: &str| {
+    let yaml = |name: &str, protocol: &str| {
         format!(
-            "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  grpc:\n    protocol: h2\n    tls:\n      server_name: {name}\n      ca: {}\n    endpoints:\n      - address: 127.0.0.1:{}\nlisteners:\n  - name: edge\n    listen: 127.0.0.1:0\n    routes:\n      - name: all\n        proxy:\n          upstream: grpc\n",
+            "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  grpc:\n    protocol: {protocol}\n    tls:\n      server_name: {name}\n      ca: {}\n    endpoints:\n      - address: 127.0.0.1:{}\nlisteners:\n  - name: edge\n    listen: 127.0.0.1:0\n    routes:\n      - name: all\n        proxy:\n          upstream: grpc\n",
             ca_file.display(),
             up.port
         )
     };
-    let gw = Gateway::run_yaml(BIN, &yaml("up.test"), 1);
-    let r = ringway_testkit::get(gw.addr(), "/secure");
-    assert_eq!(
-        (r.status, r.text()),
-        (200, "GET /secure len=0 conn=1 te=trailers".to_owned())
-    );
-    drop(gw);
+    // h2, and auto against an endpoint that chooses h2 by ALPN: streams on one connection.
+    for protocol in ["h2", "auto"] {
+        let gw = Gateway::run_yaml(BIN, &yaml("up.test", protocol), 1);
+        for path in ["/secure", "/again"] {
+            let r = ringway_testkit::get(gw.addr(), path);
+            assert!(
+                r.status == 200 && r.text().starts_with(&format!("GET {path} len=0 conn=")),
+                "{protocol}: {}",
+                r.text()
+            );
+        }
+        let again = ringway_testkit::get(gw.addr(), "/third").text();
+        let first_conn = ringway_testkit::get(gw.addr(), "/fourth").text();
+        assert_eq!(
+            again.rsplit_once("conn=").map(|x| x.1.to_owned()),
+            first_conn.rsplit_once("conn=").map(|x| x.1.to_owned()),
+            "{protocol}: one connection"
+        );
+        drop(gw);
+    }
     // The wrong name does not verify: 502, as with HTTP/1.1 upstreams.
-    let gw = Gateway::run_yaml(BIN, &yaml("other.test"), 1);
+    let gw = Gateway::run_yaml(BIN, &yaml("other.test", "h2"), 1);
     assert_eq!(ringway_testkit::get(gw.addr(), "/secure").status, 502);
 }
 
@@ -529,7 +542,8 @@ fn validate_names_upstream_protocol_problems() {
     assert_eq!(check("    protocol: h2c\n").0, Some(0));
     for (group, message) in [
         ("    protocol: h2\n", "h2 is negotiated over TLS"),
-        ("    protocol: h3\n", "not one of: http1, h2, h2c"),
+        ("    protocol: h3\n", "not one of: http1, h2, h2c, auto"),
+        ("    protocol: auto\n", "auto chooses by ALPN, over TLS"),
         ("    protocol: h2c\n    tls: {}\n", "h2c is cleartext"),
     ] {
         let (code, out) = check(group);

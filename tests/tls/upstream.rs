@@ -311,3 +311,29 @@ fn a_body_cut_by_a_bare_tcp_close_is_not_passed_off_as_complete() {
     );
     assert!(cut.closed, "{text}");
 }
+
+#[test]
+fn protocol_auto_speaks_http1_to_an_endpoint_that_does_not_choose_h2() {
+    let dir = TempDir::new("tls-upstream-auto");
+    let ca = Ca::new();
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    // This upstream offers no ALPN protocol: the handshake ends without one.
+    let up = TlsUpstream::start(&ca.leaf(&["up.test"], Alg::Ecdsa, false), None);
+    let tls = format!(
+        "      server_name: up.test\n      ca: {}",
+        ca_file.display()
+    );
+    let gw = Gateway::run_yaml(BIN, &config(up.addr, &tls, "    protocol: auto\n"), 1);
+    for path in ["/one", "/two"] {
+        assert_eq!(
+            get(gw.addr(), path),
+            (200, format!("{path} sni=up.test client=-"))
+        );
+    }
+    assert_eq!(
+        up.handshakes.load(Ordering::Relaxed),
+        1,
+        "one HTTP/1.1 connection, pooled"
+    );
+}

@@ -357,6 +357,14 @@ impl Compiler {
             ("http1", _) => UpstreamProtocol::Http1,
             ("h2", Some(_)) => UpstreamProtocol::H2,
             ("h2c", None) => UpstreamProtocol::H2c,
+            ("auto", Some(_)) => UpstreamProtocol::Auto,
+            ("auto", None) => {
+                self.error(
+                    format!("{path}.protocol"),
+                    "auto chooses by ALPN, over TLS: set tls",
+                );
+                UpstreamProtocol::Http1
+            }
             ("h2", None) => {
                 self.error(
                     format!("{path}.protocol"),
@@ -374,7 +382,7 @@ impl Compiler {
             (other, _) => {
                 self.error(
                     format!("{path}.protocol"),
-                    format!("{other:?} is not one of: http1, h2, h2c"),
+                    format!("{other:?} is not one of: http1, h2, h2c, auto"),
                 );
                 UpstreamProtocol::Http1
             }

@@ -324,6 +324,8 @@ pub enum UpstreamProtocol {
     H2,
     /// Cleartext HTTP/2 with prior knowledge.
     H2c,
+    /// Over TLS, what each endpoint chooses by ALPN (`h2` preferred, else HTTP/1.1).
+    Auto,
 }
 
 /// How a group's endpoints are spoken to over TLS. Certificates are always verified.

@@ -335,8 +335,9 @@ pub struct UpstreamSpec {
     pub pool: PoolSpec,
     /// Speak TLS to the endpoints, verifying them (always). Default: plain TCP.
     pub tls: Option<UpstreamTlsSpec>,
-    /// `http1`, `h2` (HTTP/2 over TLS, negotiated by ALPN; needs `tls`) or `h2c` (cleartext
-    /// HTTP/2 with prior knowledge). Default `http1`.
+    /// `http1`, `h2` (HTTP/2 over TLS, negotiated by ALPN; needs `tls`), `h2c` (cleartext
+    /// HTTP/2 with prior knowledge) or `auto` (over TLS, what each endpoint chooses by ALPN).
+    /// Default `http1`.
     pub protocol: String,
 }
 

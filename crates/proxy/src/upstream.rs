@@ -65,6 +65,9 @@ pub(crate) struct Group {
     /// Endpoints whose HTTP/2 connection is being opened: the streams asked for meanwhile wait
     /// for it instead of opening their own.
     opening: RefCell<Vec<Option<Rc<Opening>>>>,
+    /// `protocol: auto`: what each endpoint chose by ALPN on this core's last new connection
+    /// (`None`: not known yet; the next connection asks).
+    speaks_h2: RefCell<Vec<Option<bool>>>,
 }
 
 /// An HTTP/2 connection being opened, and the streams waiting for it.
@@ -135,6 +138,7 @@ impl Group {
             )),
             h2: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
             opening: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
+            speaks_h2: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
             spec: spec.clone(),
             tls,
         }
@@ -157,7 +161,12 @@ impl Group {
         pooled_ok: bool,
         stats: &CoreStats,
     ) -> Result<UpConn, ErrorKind> {
-        if self.spec.protocol != UpstreamProtocol::Http1 {
+        let h2 = match self.spec.protocol {
+            UpstreamProtocol::Http1 => false,
+            UpstreamProtocol::H2 | UpstreamProtocol::H2c => true,
+            UpstreamProtocol::Auto => self.speaks_h2.borrow()[ep] == Some(true),
+        };
+        if h2 {
             return self.stream(ep, pooled_ok, stats).await;
         }
         if pooled_ok {
@@ -182,6 +191,29 @@ impl Group {
             Some(t) => {
                 let name = t.names[ep].clone();
                 match TlsStream::connect(stream, Arc::clone(&t.config), name, deadline).await {
+                    Ok(tls) if self.spec.protocol == UpstreamProtocol::Auto => {
+                        let h2 = tls.facts().alpn.as_deref() == Some(b"h2");
+                        self.speaks_h2.borrow_mut()[ep] = Some(h2);
+                        if !h2 {
+                            Conn::tls(tls)
+                        } else {
+                            // The endpoint chose HTTP/2: this connection becomes the core's
+                            // HTTP/2 connection to it, and the request a stream on it.
+                            let (tcp, conn, unfed) = tls.into_parts();
+                            let poll = tcp
+                                .try_into_poll_io()
+                                .map_err(|_| ErrorKind::UpstreamConnect)?;
+                            let opening = Rc::new(Opening::default());
+                            self.opening.borrow_mut()[ep] = Some(Rc::clone(&opening));
+                            let made = self
+                                .h2_on(ep, PollIo::tls(poll, conn, unfed), deadline)
+                                .await;
+                            self.opening.borrow_mut()[ep] = None;
+                            opening.finish();
+                            made?;
+                            return self.stream(ep, true, stats).await;
+                        }
+                    }
                     Ok(tls) => Conn::tls(tls),
                     Err(IoError::Timeout) => return Err(ErrorKind::UpstreamConnectTimeout),
                     // A certificate that does not verify, a protocol failure: never served.
@@ -297,9 +329,11 @@ impl Group {
                         IoError::Timeout => ErrorKind::UpstreamConnectTimeout,
                         _ => ErrorKind::UpstreamConnect,
                     })?;
-                // An endpoint that did not agree to HTTP/2 cannot be spoken to in it.
+                // An endpoint that did not agree to HTTP/2 cannot be spoken to in it (with
+                // `auto`, the next connection asks again).
                 if tls.facts().alpn.as_deref() != Some(b"h2") {
                     tracing::debug!(group = %self.spec.name, endpoint = %addr, "Upstream did not negotiate h2");
+                    self.speaks_h2.borrow_mut()[ep] = None;
                     return Err(ErrorKind::UpstreamConnect);
                 }
                 let (tcp, conn, unfed) = tls.into_parts();
@@ -309,6 +343,17 @@ impl Group {
                 PollIo::tls(poll, conn, unfed)
             }
         };
+        self.h2_on(ep, io, deadline).await
+    }
+
+    /// Runs the HTTP/2 handshake over `io`, starts the task driving the connection and keeps
+    /// it as the core's connection to `ep`.
+    async fn h2_on(
+        &self,
+        ep: usize,
+        io: PollIo,
+        deadline: Instant,
+    ) -> Result<h2::client::SendRequest<bytes::Bytes>, ErrorKind> {
         let handshake = h2::client::Builder::new()
             .initial_window_size(H2_STREAM_WINDOW)
             .initial_connection_window_size(H2_CONNECTION_WINDOW)
@@ -343,7 +388,7 @@ impl Group {
     /// Returns a connection whose last exchange completed cleanly (an HTTP/2 stream just
     /// ends: its connection stays open for the next streams).
     pub(crate) fn release(&self, conn: UpConn) {
-        if self.spec.protocol != UpstreamProtocol::Http1 {
+        if conn.conn.is_stream() {
             return;
         }
         let mut idle = self.idle.borrow_mut();

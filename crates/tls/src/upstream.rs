@@ -31,11 +31,11 @@ pub fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, TlsError> {
 }
 
 /// A configuration verifying servers against `roots`, presenting the certificate chain and
-/// key in `client` (PEM) when a server asks, offering `alpn` (`h2` or `http/1.1`).
+/// key in `client` (PEM) when a server asks, offering `alpn` (`h2`, `http/1.1`), in order.
 pub fn upstream_config(
     roots: RootCertStore,
     client: Option<(&[u8], &[u8])>,
-    alpn: &[u8],
+    alpn: &[&[u8]],
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let builder = ClientConfig::builder_with_provider(crate::crypto_provider())
         .with_safe_default_protocol_versions()
@@ -60,6 +60,6 @@ pub fn upstream_config(
                 })?
         }
     };
-    cfg.alpn_protocols = vec![alpn.to_vec()];
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(cfg))
 }

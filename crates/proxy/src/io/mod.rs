@@ -81,6 +81,11 @@ impl Conn {
         Self::with(Transport::UpStream(Box::new(bridge)))
     }
 
+    /// Whether this is one HTTP/2 stream (never pooled: it ends with its exchange).
+    pub(crate) fn is_stream(&self) -> bool {
+        matches!(self.io, Transport::Stream(_) | Transport::UpStream(_))
+    }
+
     /// A connection over an established TLS stream.
     pub(crate) fn tls(stream: TlsStream) -> Self {
         Self::with(Transport::Tls(Box::new(stream)))

@@ -345,9 +345,10 @@ fn upstream(
         return Err(errors);
     };
     let client = client.flatten();
-    let alpn: &[u8] = match protocol {
-        UpstreamProtocol::H2 => b"h2",
-        UpstreamProtocol::Http1 | UpstreamProtocol::H2c => b"http/1.1",
+    let alpn: &[&[u8]] = match protocol {
+        UpstreamProtocol::H2 => &[b"h2"],
+        UpstreamProtocol::Auto => &[b"h2", b"http/1.1"],
+        UpstreamProtocol::Http1 | UpstreamProtocol::H2c => &[b"http/1.1"],
     };
     ringway_tls::upstream_config(
         roots,
