@@ -126,6 +126,19 @@ impl TlsUpstream {
     }
 }
 
+/// A CA written to `<dir>/ca.pem`, and the `tls:` block of a group verifying `up.test`
+/// against it.
+fn ca_and_tls_block(dir: &TempDir) -> (Ca, std::path::PathBuf, String) {
+    let ca = Ca::new();
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let tls = format!(
+        "      server_name: up.test\n      ca: {}",
+        ca_file.display()
+    );
+    (ca, ca_file, tls)
+}
+
 /// A plain listener proxying to one TLS upstream group whose `tls:` block is `tls`.
 fn config(up: SocketAddr, tls: &str, pool: &str) -> String {
     format!(
@@ -281,14 +294,8 @@ fn validate_names_upstream_tls_problems() {
 #[test]
 fn a_body_cut_by_a_bare_tcp_close_is_not_passed_off_as_complete() {
     let dir = TempDir::new("tls-upstream-truncated");
-    let ca = Ca::new();
-    let ca_file = dir.0.join("ca.pem");
-    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (ca, _, tls) = ca_and_tls_block(&dir);
     let up = TlsUpstream::start(&ca.leaf(&["up.test"], Alg::Ecdsa, false), None);
-    let tls = format!(
-        "      server_name: up.test\n      ca: {}",
-        ca_file.display()
-    );
     let gw = Gateway::run_yaml(BIN, &config(up.addr, &tls, ""), 1);
     let fetch = |path: &str| {
         let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -315,15 +322,9 @@ fn a_body_cut_by_a_bare_tcp_close_is_not_passed_off_as_complete() {
 #[test]
 fn protocol_auto_speaks_http1_to_an_endpoint_that_does_not_choose_h2() {
     let dir = TempDir::new("tls-upstream-auto");
-    let ca = Ca::new();
-    let ca_file = dir.0.join("ca.pem");
-    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (ca, _, tls) = ca_and_tls_block(&dir);
     // This upstream offers no ALPN protocol: the handshake ends without one.
     let up = TlsUpstream::start(&ca.leaf(&["up.test"], Alg::Ecdsa, false), None);
-    let tls = format!(
-        "      server_name: up.test\n      ca: {}",
-        ca_file.display()
-    );
     let gw = Gateway::run_yaml(BIN, &config(up.addr, &tls, "    protocol: auto\n"), 1);
     for path in ["/one", "/two"] {
         assert_eq!(
