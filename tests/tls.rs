@@ -391,6 +391,13 @@ fn handshakes_that_stall_or_break_are_closed_and_others_served() {
     let seen = https_get(gw.addr(), &cfg, "s.test", "/after").unwrap();
     assert!(seen.response.ends_with("GET /after"));
     assert_eq!(up.requests().len(), 1);
+    // Both failures and the success are counted.
+    let admin = gw.admin_addr().unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        let m = ringway_testkit::get(admin, "/metrics").text();
+        m.contains("ringway_tls_handshakes_total{result=\"ok\"} 1")
+            && m.contains("ringway_tls_handshakes_total{result=\"failed\"} 2")
+    }));
 }
 
 /// `validate` exit code and output for a configuration.

@@ -97,6 +97,8 @@ pub(crate) struct Core {
     hub: Arc<MetricsHub>,
     /// Upstream connects and reuses already added to `metrics`.
     published: Cell<(u64, u64)>,
+    /// TLS handshakes (ok, failed) already added to `metrics`.
+    published_tls: Cell<(u64, u64)>,
     /// IP filters, credentials, rate limits: this core's state.
     pub policy: CorePolicy,
 }
@@ -152,6 +154,7 @@ impl Core {
             metrics: RefCell::new(CoreMetrics::new(hub.names())),
             hub,
             published: Cell::new((0, 0)),
+            published_tls: Cell::new((0, 0)),
             policy: services.policies.core(id),
             cfg,
         }
@@ -177,6 +180,13 @@ impl Core {
         m.add_upstream_connects(c - connects);
         m.add_upstream_reuses(r - reuses);
         self.published.set((c, r));
+        let (ok, failed) = self.published_tls.get();
+        let (o, f) = (
+            self.stats.tls_handshakes.get(),
+            self.stats.tls_handshake_failures.get(),
+        );
+        m.add_tls_handshakes(o - ok, f - failed);
+        self.published_tls.set((o, f));
         m.set_active_connections(self.connections.get());
         m.set_telemetry_dropped(self.telemetry.as_ref().map_or(0, Producer::dropped));
         self.hub.publish(self.id, m.snapshot());

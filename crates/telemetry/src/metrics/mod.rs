@@ -350,6 +350,8 @@ pub struct CoreSnapshot {
     upstream_connects: u64,
     upstream_reuses: u64,
     telemetry_dropped: u64,
+    /// TLS handshakes completed and failed (or timed out).
+    tls_handshakes: [u64; 2],
 }
 
 impl CoreSnapshot {
@@ -368,6 +370,7 @@ impl CoreSnapshot {
             upstream_connects: 0,
             upstream_reuses: 0,
             telemetry_dropped: 0,
+            tls_handshakes: [0; 2],
         }
     }
 
@@ -393,6 +396,9 @@ impl CoreSnapshot {
         self.upstream_connects += other.upstream_connects;
         self.upstream_reuses += other.upstream_reuses;
         self.telemetry_dropped += other.telemetry_dropped;
+        for (a, b) in self.tls_handshakes.iter_mut().zip(other.tls_handshakes) {
+            *a += b;
+        }
         Ok(())
     }
 
@@ -413,6 +419,7 @@ impl CoreSnapshot {
         self.upstream_connects = other.upstream_connects;
         self.upstream_reuses = other.upstream_reuses;
         self.telemetry_dropped = other.telemetry_dropped;
+        self.tls_handshakes = other.tls_handshakes;
     }
 
     /// Sets everything back to zero, keeping the allocations.
@@ -424,6 +431,7 @@ impl CoreSnapshot {
         self.upstream_connects = 0;
         self.upstream_reuses = 0;
         self.telemetry_dropped = 0;
+        self.tls_handshakes = [0; 2];
     }
 
     /// The stats of (listener, route) as [`CoreMetrics::record`] files them: route [`NONE`] or
@@ -461,6 +469,11 @@ impl CoreSnapshot {
     /// Requests sent on a reused upstream connection.
     pub fn upstream_reuses(&self) -> u64 {
         self.upstream_reuses
+    }
+
+    /// TLS handshakes with clients: (completed, failed or timed out).
+    pub fn tls_handshakes(&self) -> (u64, u64) {
+        (self.tls_handshakes[0], self.tls_handshakes[1])
     }
 
     /// Records the telemetry queue dropped.
@@ -539,6 +552,12 @@ impl CoreMetrics {
     /// Adds `n` requests sent on reused (pooled) upstream connections.
     pub fn add_upstream_reuses(&mut self, n: u64) {
         self.data.upstream_reuses += n;
+    }
+
+    /// Adds client TLS handshakes: `ok` completed, `failed` failed or timed out.
+    pub fn add_tls_handshakes(&mut self, ok: u64, failed: u64) {
+        self.data.tls_handshakes[0] += ok;
+        self.data.tls_handshakes[1] += failed;
     }
 
     /// Sets the total records this core's telemetry queue dropped ([`crate::queue::Producer::dropped`]).

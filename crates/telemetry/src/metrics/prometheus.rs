@@ -56,6 +56,8 @@ pub mod name {
     pub const ANOMALIES_TOTAL: &str = "ringway_anomalies_total";
     /// Counter: records the anomaly detectors did not see (their queue was full).
     pub const ANOMALY_RECORDS_DROPPED_TOTAL: &str = "ringway_anomaly_records_dropped_total";
+    /// Counter: client TLS handshakes by `result` (`ok`, `failed`).
+    pub const TLS_HANDSHAKES_TOTAL: &str = "ringway_tls_handshakes_total";
     /// Gauge: when each served TLS certificate expires, unix seconds.
     pub const TLS_CERT_EXPIRY: &str = "ringway_tls_certificate_expiry_timestamp_seconds";
     /// Counter: certificate reloads by result.
@@ -308,6 +310,20 @@ pub fn render_prometheus(
         name::UPSTREAM_CONNECTIONS_TOTAL,
         &[(name::KIND, name::KIND_REUSED)],
         snap.upstream_reuses,
+    );
+    family(
+        out,
+        name::TLS_HANDSHAKES_TOTAL,
+        "counter",
+        "TLS handshakes with clients, by result (failed includes timed out).",
+    );
+    let (ok, failed) = snap.tls_handshakes();
+    sample_u64(out, name::TLS_HANDSHAKES_TOTAL, &[("result", "ok")], ok);
+    sample_u64(
+        out,
+        name::TLS_HANDSHAKES_TOTAL,
+        &[("result", "failed")],
+        failed,
     );
     family(
         out,

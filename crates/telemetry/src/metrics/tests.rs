@@ -637,6 +637,10 @@ ringway_active_connections 3
 # TYPE ringway_upstream_connections_total counter
 ringway_upstream_connections_total{kind="new"} 1
 ringway_upstream_connections_total{kind="reused"} 3
+# HELP ringway_tls_handshakes_total TLS handshakes with clients, by result (failed includes timed out).
+# TYPE ringway_tls_handshakes_total counter
+ringway_tls_handshakes_total{result="ok"} 5
+ringway_tls_handshakes_total{result="failed"} 2
 # HELP ringway_upstream_reuse_ratio Reused / (new + reused) upstream connections since start, 0 before any.
 # TYPE ringway_upstream_reuse_ratio gauge
 ringway_upstream_reuse_ratio 0.75
@@ -675,6 +679,7 @@ fn renders_golden_text() {
     m.set_active_connections(3);
     m.add_upstream_connects(1);
     m.add_upstream_reuses(3);
+    m.add_tls_handshakes(5, 2);
     m.set_telemetry_dropped(2);
     let extra = ExtraGauges {
         parquet_files_written: 4,
@@ -705,6 +710,8 @@ fn renders_golden_text() {
     b.set_active_connections(2);
     a.add_upstream_connects(1);
     b.add_upstream_reuses(3);
+    a.add_tls_handshakes(2, 2);
+    b.add_tls_handshakes(3, 0);
     a.set_telemetry_dropped(2);
     assert!(hub.publish(0, a.snapshot()).is_none());
     assert!(hub.publish(1, b.snapshot()).is_none());
