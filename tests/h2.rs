@@ -104,6 +104,7 @@ listeners:
 /// Runs `client.py` with `args`, `stdin` as its input; its output lines.
 fn py(args: &[&str], stdin: &str) -> Vec<serde_json::Value> {
     use std::io::Write;
+    ringway_testkit::ensure_python(&["h2", "hyperframe"]);
     let mut child = Command::new("python3")
         .arg(client_py())
         .args(args)
@@ -378,6 +379,7 @@ impl H2Upstream {
     /// ... refusing every stream when `refuse`.
     fn start_with(tls: Option<(&std::path::Path, &std::path::Path)>, refuse: bool) -> H2Upstream {
         use std::io::BufRead;
+        ringway_testkit::ensure_python(&["h2"]);
         let mut cmd = Command::new("python3");
         cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/h2/server.py"));
         if refuse {

@@ -33,6 +33,7 @@ struct EchoServer {
 
 impl EchoServer {
     fn start() -> EchoServer {
+        ringway_testkit::ensure_python(&["websockets"]);
         let mut child = Command::new("python3")
             .arg(echo_py())
             .arg("server")
@@ -59,6 +60,7 @@ impl Drop for EchoServer {
 }
 
 fn py(args: &[&str]) -> String {
+    ringway_testkit::ensure_python(&["websockets"]);
     let out = Command::new("python3")
         .arg(echo_py())
         .args(args)

@@ -5,6 +5,7 @@ use std::process::Command;
 /// Runs `sql` in DuckDB and returns its rows, one line each, values joined by `|`. Panics with
 /// DuckDB's message when the query fails.
 pub fn duckdb_rows(sql: &str) -> String {
+    crate::ensure_python(&["duckdb"]);
     let out = Command::new("python3")
         .args([
             "-c",

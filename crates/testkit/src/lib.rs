@@ -17,6 +17,7 @@ mod config;
 mod duckdb;
 mod gateway;
 mod message;
+mod python;
 mod request;
 mod upstream;
 
@@ -25,6 +26,7 @@ pub use config::{TempConfig, TempDir};
 pub use duckdb::duckdb_rows;
 pub use gateway::Gateway;
 pub use message::{parse_requests, Request};
+pub use python::ensure_python;
 pub use request::{read_one, roundtrip, Req, PATIENCE};
 pub use upstream::{Reply, Upstream};
 
