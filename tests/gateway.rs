@@ -854,3 +854,57 @@ fn a_stalled_partial_request_after_a_response_is_a_408_and_the_core_lives_on() {
         assert_eq!(get(gw.addr(), "/after", "a").status, 200, "round {round}");
     }
 }
+
+/// Past `limits.max_connections_per_core`, new connections are closed at accept and the open
+/// ones are served; a slot freed is a connection accepted again.
+#[test]
+fn connections_past_the_per_core_limit_are_closed_and_the_open_ones_served() {
+    let up = Upstream::echo();
+    let gw = run(&format!(
+        "workers: 1\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    limits:\n      max_connections_per_core: 2\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
+        up.addr()
+    ));
+    let open = |s: &mut TcpStream, path: &str| -> String {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut a = TcpStream::connect(gw.addr()).unwrap();
+    let mut b = TcpStream::connect(gw.addr()).unwrap();
+    for s in [&mut a, &mut b] {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    assert!(open(&mut a, "/a").starts_with("HTTP/1.1 200 "));
+    assert!(open(&mut b, "/b").starts_with("HTTP/1.1 200 "));
+    // A third: closed without an answer.
+    let mut c = TcpStream::connect(gw.addr()).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = c.write_all(b"GET /c HTTP/1.1\r\nHost: a\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        c.read(&mut buf).unwrap_or(0),
+        0,
+        "the third connection was served"
+    );
+    // The open ones go on; once one closes, a new connection is accepted.
+    assert!(open(&mut a, "/a2").starts_with("HTTP/1.1 200 "));
+    drop(b);
+    let mut served = false;
+    for _ in 0..50 {
+        let got = ringway_testkit::exchange_raw(
+            gw.addr(),
+            b"GET /d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            false,
+            ringway_testkit::PATIENCE,
+        );
+        if got.bytes.starts_with(b"HTTP/1.1 200 ") {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(served, "a freed slot was never given to a new connection");
+    assert!(!up.requests().iter().any(|r| r.path == "/c"));
+}

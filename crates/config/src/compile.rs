@@ -540,6 +540,10 @@ impl Compiler {
             }
         }
         let http2 = self.http2(&format!("{path}.http2"), &spec.http2);
+        let max_connections_per_core = spec
+            .limits
+            .max_connections_per_core
+            .map(|n| self.positive(&format!("{limits_path}.max_connections_per_core"), n));
         Listener {
             name: spec.name.clone(),
             listen,
@@ -548,6 +552,7 @@ impl Compiler {
             timeouts,
             tls,
             http2,
+            max_connections_per_core,
         }
     }
 

@@ -455,6 +455,8 @@ pub struct Listener {
     pub tls: Option<ListenerTls>,
     /// HTTP/2 connections: h2c and limits.
     pub http2: Http2Options,
+    /// Open client connections each core accepts on this listener (`None`: no limit).
+    pub max_connections_per_core: Option<usize>,
 }
 
 /// How a listener serves HTTP/2.

@@ -646,11 +646,15 @@ pub struct LimitsSpec {
     pub max_header_bytes: usize,
     /// Most request header fields (431). Default 100; not zero.
     pub max_headers: usize,
+    /// Open client connections each core accepts on this listener; past it, new connections
+    /// are closed at once and the open ones served. Default: no limit; not zero.
+    pub max_connections_per_core: Option<usize>,
 }
 
 impl Default for LimitsSpec {
     fn default() -> Self {
         Self {
+            max_connections_per_core: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
             max_uri_bytes: defaults::MAX_URI_BYTES,
             max_header_bytes: defaults::MAX_HEADER_BYTES,

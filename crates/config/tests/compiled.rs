@@ -79,6 +79,7 @@ listeners:
             timeouts: ClientTimeouts::default(),
             tls: None,
             http2: Default::default(),
+            max_connections_per_core: None,
         }],
         drain_timeout: Duration::from_secs(15),
         policies: Default::default(),

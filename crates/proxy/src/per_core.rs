@@ -36,6 +36,8 @@ pub(crate) struct ListenerRt {
     pub h2c: bool,
     /// HTTP/2 connection limits.
     pub http2: ringway_config::model::Http2Options,
+    /// Open connections this core accepts on the listener.
+    pub max_connections: Option<usize>,
 }
 
 impl ListenerRt {
@@ -61,6 +63,7 @@ impl ListenerRt {
                 .is_some_and(|c| c.forward),
             h2c: l.http2.h2c,
             http2: l.http2,
+            max_connections: l.max_connections_per_core,
         }
     }
 }
@@ -73,6 +76,8 @@ pub(crate) struct ListenerState {
     pub splits: Vec<Option<RefCell<Split>>>,
     /// The TLS configuration of a TLS listener.
     pub tls: Option<Arc<arc_swap::ArcSwap<rustls::ServerConfig>>>,
+    /// Client connections open on this listener, on this core.
+    pub open: Cell<usize>,
 }
 
 /// Per-core state: plain fields, used only by the worker's own thread.
@@ -120,6 +125,7 @@ impl Core {
             .zip(&services.tls)
             .map(|((l, router), tls)| ListenerState {
                 tls: tls.clone(),
+                open: Cell::new(0),
                 rt: ListenerRt::new(l),
                 router: Arc::clone(router),
                 splits: l

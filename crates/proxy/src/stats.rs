@@ -13,6 +13,7 @@ pub(crate) struct CoreStats {
     pub retries: Cell<u64>,
     pub tls_handshakes: Cell<u64>,
     pub tls_handshake_failures: Cell<u64>,
+    pub connections_refused: Cell<u64>,
 }
 
 pub(crate) fn bump(c: &Cell<u64>) {
@@ -30,6 +31,7 @@ impl CoreStats {
             retries: self.retries.get(),
             tls_handshakes: self.tls_handshakes.get(),
             tls_handshake_failures: self.tls_handshake_failures.get(),
+            connections_refused: self.connections_refused.get(),
         }
     }
 }
@@ -53,6 +55,8 @@ pub struct WorkerStats {
     pub tls_handshakes: u64,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: u64,
+    /// Connections closed at accept: the listener's per-core limit was reached.
+    pub connections_refused: u64,
 }
 
 impl WorkerStats {
@@ -66,6 +70,7 @@ impl WorkerStats {
         self.retries += o.retries;
         self.tls_handshakes += o.tls_handshakes;
         self.tls_handshake_failures += o.tls_handshake_failures;
+        self.connections_refused += o.connections_refused;
     }
 
     /// Share of upstream exchanges that reused a pooled connection.

@@ -245,6 +245,13 @@ async fn accept_loop(
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let state = &core.listeners[li];
+                    if state.rt.max_connections.is_some_and(|max| state.open.get() >= max) {
+                        // Over the limit: closed at once; the open connections go on.
+                        crate::stats::bump(&core.stats.connections_refused);
+                        drop(stream);
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     monoio::spawn(session::serve(Rc::clone(&core), li, stream, peer));
                 }

@@ -212,7 +212,7 @@ impl ConnFacts {
 /// allowed), else HTTP/1.1.
 pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, peer: SocketAddr) {
     bump(&core.stats.connections);
-    let _open = Open::enter(&core);
+    let _open = Open::enter(&core, listener);
     let lt = core.listeners[listener].rt;
     let mut facts = ConnFacts::default();
     let mut h2 = false;
@@ -366,19 +366,23 @@ fn deadline(d: Duration) -> Instant {
     Instant::now() + d
 }
 
-/// Counts an open client connection while alive.
-struct Open(Rc<Core>);
+/// Counts an open client connection (on the core and on its listener) while alive.
+struct Open(Rc<Core>, usize);
 
 impl Open {
-    fn enter(core: &Rc<Core>) -> Self {
+    fn enter(core: &Rc<Core>, listener: usize) -> Self {
         core.connections.set(core.connections.get() + 1);
-        Self(Rc::clone(core))
+        let open = &core.listeners[listener].open;
+        open.set(open.get() + 1);
+        Self(Rc::clone(core), listener)
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
         self.0.connections.set(self.0.connections.get() - 1);
+        let open = &self.0.listeners[self.1].open;
+        open.set(open.get() - 1);
     }
 }
 

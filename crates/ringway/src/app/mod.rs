@@ -356,6 +356,9 @@ impl Running {
             upstream_connects = stats.upstream_connects,
             upstream_reuses = stats.upstream_reuses,
             reuse_ratio = format!("{:.4}", stats.reuse_ratio()),
+            tls_handshakes = stats.tls_handshakes,
+            tls_handshake_failures = stats.tls_handshake_failures,
+            connections_refused = stats.connections_refused,
             "Stopped"
         );
         Ok(())
