@@ -830,7 +830,7 @@ fn demo_runs_its_embedded_config() {
 fn a_stalled_partial_request_after_a_response_is_a_408_and_the_core_lives_on() {
     let up = Upstream::echo();
     let gw = run(&format!(
-        "workers: 1\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    timeouts:\n      header: 500ms\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
+        "workers: 1\nadmin:\n  listen: 127.0.0.1:0\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    timeouts:\n      header: 500ms\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
         up.addr()
     ));
     for round in 0..3 {
@@ -861,7 +861,7 @@ fn a_stalled_partial_request_after_a_response_is_a_408_and_the_core_lives_on() {
 fn connections_past_the_per_core_limit_are_closed_and_the_open_ones_served() {
     let up = Upstream::echo();
     let gw = run(&format!(
-        "workers: 1\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    limits:\n      max_connections_per_core: 2\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
+        "workers: 1\nadmin:\n  listen: 127.0.0.1:0\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    limits:\n      max_connections_per_core: 2\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
         up.addr()
     ));
     let open = |s: &mut TcpStream, path: &str| -> String {
