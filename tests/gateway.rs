@@ -907,4 +907,10 @@ fn connections_past_the_per_core_limit_are_closed_and_the_open_ones_served() {
     }
     assert!(served, "a freed slot was never given to a new connection");
     assert!(!up.requests().iter().any(|r| r.path == "/c"));
+    let admin = gw.admin_addr().unwrap();
+    assert!(ringway_testkit::eventually(WAIT, || {
+        let m = ringway_testkit::get(admin, "/metrics").text();
+        m.lines()
+            .any(|l| l.starts_with("ringway_connections_refused_total ") && !l.ends_with(" 0"))
+    }));
 }

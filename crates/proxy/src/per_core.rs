@@ -104,6 +104,8 @@ pub(crate) struct Core {
     published: Cell<(u64, u64)>,
     /// TLS handshakes (ok, failed) already added to `metrics`.
     published_tls: Cell<(u64, u64)>,
+    /// Refused connections already added to `metrics`.
+    published_refused: Cell<u64>,
     /// IP filters, credentials, rate limits: this core's state.
     pub policy: CorePolicy,
 }
@@ -161,6 +163,7 @@ impl Core {
             hub,
             published: Cell::new((0, 0)),
             published_tls: Cell::new((0, 0)),
+            published_refused: Cell::new(0),
             policy: services.policies.core(id),
             cfg,
         }
@@ -193,6 +196,9 @@ impl Core {
         );
         m.add_tls_handshakes(o - ok, f - failed);
         self.published_tls.set((o, f));
+        let refused = self.stats.connections_refused.get();
+        m.add_connections_refused(refused - self.published_refused.get());
+        self.published_refused.set(refused);
         m.set_active_connections(self.connections.get());
         m.set_telemetry_dropped(self.telemetry.as_ref().map_or(0, Producer::dropped));
         self.hub.publish(self.id, m.snapshot());

@@ -352,6 +352,8 @@ pub struct CoreSnapshot {
     telemetry_dropped: u64,
     /// TLS handshakes completed and failed (or timed out).
     tls_handshakes: [u64; 2],
+    /// Connections closed at accept: a listener's per-core limit was reached.
+    connections_refused: u64,
 }
 
 impl CoreSnapshot {
@@ -371,6 +373,7 @@ impl CoreSnapshot {
             upstream_reuses: 0,
             telemetry_dropped: 0,
             tls_handshakes: [0; 2],
+            connections_refused: 0,
         }
     }
 
@@ -399,6 +402,7 @@ impl CoreSnapshot {
         for (a, b) in self.tls_handshakes.iter_mut().zip(other.tls_handshakes) {
             *a += b;
         }
+        self.connections_refused += other.connections_refused;
         Ok(())
     }
 
@@ -420,6 +424,7 @@ impl CoreSnapshot {
         self.upstream_reuses = other.upstream_reuses;
         self.telemetry_dropped = other.telemetry_dropped;
         self.tls_handshakes = other.tls_handshakes;
+        self.connections_refused = other.connections_refused;
     }
 
     /// Sets everything back to zero, keeping the allocations.
@@ -432,6 +437,7 @@ impl CoreSnapshot {
         self.upstream_reuses = 0;
         self.telemetry_dropped = 0;
         self.tls_handshakes = [0; 2];
+        self.connections_refused = 0;
     }
 
     /// The stats of (listener, route) as [`CoreMetrics::record`] files them: route [`NONE`] or
@@ -474,6 +480,11 @@ impl CoreSnapshot {
     /// TLS handshakes with clients: (completed, failed or timed out).
     pub fn tls_handshakes(&self) -> (u64, u64) {
         (self.tls_handshakes[0], self.tls_handshakes[1])
+    }
+
+    /// Connections closed at accept by a listener's per-core limit.
+    pub fn connections_refused(&self) -> u64 {
+        self.connections_refused
     }
 
     /// Records the telemetry queue dropped.
@@ -552,6 +563,11 @@ impl CoreMetrics {
     /// Adds `n` requests sent on reused (pooled) upstream connections.
     pub fn add_upstream_reuses(&mut self, n: u64) {
         self.data.upstream_reuses += n;
+    }
+
+    /// Adds `n` connections closed at accept by a listener's per-core limit.
+    pub fn add_connections_refused(&mut self, n: u64) {
+        self.data.connections_refused += n;
     }
 
     /// Adds client TLS handshakes: `ok` completed, `failed` failed or timed out.

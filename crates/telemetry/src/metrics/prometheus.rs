@@ -56,6 +56,8 @@ pub mod name {
     pub const ANOMALIES_TOTAL: &str = "ringway_anomalies_total";
     /// Counter: records the anomaly detectors did not see (their queue was full).
     pub const ANOMALY_RECORDS_DROPPED_TOTAL: &str = "ringway_anomaly_records_dropped_total";
+    /// Counter: connections closed at accept by a listener's per-core limit.
+    pub const CONNECTIONS_REFUSED_TOTAL: &str = "ringway_connections_refused_total";
     /// Counter: client TLS handshakes by `result` (`ok`, `failed`).
     pub const TLS_HANDSHAKES_TOTAL: &str = "ringway_tls_handshakes_total";
     /// Gauge: when each served TLS certificate expires, unix seconds.
@@ -292,6 +294,18 @@ pub fn render_prometheus(
         "Open client connections.",
     );
     sample_u64(out, name::ACTIVE_CONNECTIONS, &[], snap.active_connections);
+    family(
+        out,
+        name::CONNECTIONS_REFUSED_TOTAL,
+        "counter",
+        "Client connections closed at accept: a listener's per-core limit was reached.",
+    );
+    sample_u64(
+        out,
+        name::CONNECTIONS_REFUSED_TOTAL,
+        &[],
+        snap.connections_refused(),
+    );
 
     family(
         out,

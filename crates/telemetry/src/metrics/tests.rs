@@ -633,6 +633,9 @@ ringway_outcomes_total{outcome="no_endpoint"} 1
 # HELP ringway_active_connections Open client connections.
 # TYPE ringway_active_connections gauge
 ringway_active_connections 3
+# HELP ringway_connections_refused_total Client connections closed at accept: a listener's per-core limit was reached.
+# TYPE ringway_connections_refused_total counter
+ringway_connections_refused_total 4
 # HELP ringway_upstream_connections_total Upstream connections used for requests: newly opened or reused from the pool.
 # TYPE ringway_upstream_connections_total counter
 ringway_upstream_connections_total{kind="new"} 1
@@ -680,6 +683,7 @@ fn renders_golden_text() {
     m.add_upstream_connects(1);
     m.add_upstream_reuses(3);
     m.add_tls_handshakes(5, 2);
+    m.add_connections_refused(4);
     m.set_telemetry_dropped(2);
     let extra = ExtraGauges {
         parquet_files_written: 4,
@@ -712,6 +716,8 @@ fn renders_golden_text() {
     b.add_upstream_reuses(3);
     a.add_tls_handshakes(2, 2);
     b.add_tls_handshakes(3, 0);
+    a.add_connections_refused(1);
+    b.add_connections_refused(3);
     a.set_telemetry_dropped(2);
     assert!(hub.publish(0, a.snapshot()).is_none());
     assert!(hub.publish(1, b.snapshot()).is_none());
