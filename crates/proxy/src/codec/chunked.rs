@@ -289,7 +289,7 @@ pub fn parse_grpc_status(value: &[u8]) -> Option<u8> {
 }
 
 /// Appends `{size:x}\r\n`.
-pub(super) fn write_hex_line(out: &mut Vec<u8>, size: u64) {
+pub(crate) fn write_hex_line(out: &mut Vec<u8>, size: u64) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut tmp = [0u8; 16];
     let mut n = size;

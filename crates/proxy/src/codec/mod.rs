@@ -16,6 +16,7 @@ mod head;
 mod rewrite;
 
 pub(crate) use chars::trim_ows as trim;
+pub(crate) use chunked::write_hex_line;
 pub use chunked::{parse_grpc_status, ChunkedDecoder, Output};
 pub use head::{
     find_head_end, Body, HeadLimits, Header, Method, Name, RequestHead, ResponseHead, Span, Version,

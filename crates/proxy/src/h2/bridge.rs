@@ -20,7 +20,7 @@ use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 
-use crate::codec::{Body, Name, ResponseHead};
+use crate::codec::{write_hex_line, Body, Name, ResponseHead};
 use crate::io::IoError;
 
 /// Largest response head accepted from the session (it writes its own; a guard).
@@ -115,7 +115,7 @@ impl Bridge {
                 let _ = body.flow_control().release_capacity(data.len());
                 let before = buf.len();
                 if self.chunked && !data.is_empty() {
-                    buf.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                    write_hex_line(buf, data.len() as u64);
                     buf.extend_from_slice(&data);
                     buf.extend_from_slice(b"\r\n");
                 } else {

@@ -15,7 +15,7 @@ use h2::{RecvStream, SendStream};
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 
 use super::bridge::{chunked_piece, length_piece, send_all, Dechunk};
-use crate::codec::{Body, HeadLimits, RequestHead};
+use crate::codec::{write_hex_line, Body, HeadLimits, RequestHead};
 use crate::io::IoError;
 
 /// Limits for parsing the request head the session wrote (it already passed the listener's).
@@ -238,7 +238,7 @@ impl UpBridge {
                     Some(Ok(data)) if data.is_empty() => continue,
                     Some(Ok(data)) => {
                         let _ = body.flow_control().release_capacity(data.len());
-                        buf.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                        write_hex_line(buf, data.len() as u64);
                         buf.extend_from_slice(&data);
                         buf.extend_from_slice(b"\r\n");
                         break;
