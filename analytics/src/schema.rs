@@ -169,11 +169,12 @@ pub fn status_class(status: u16) -> Option<&'static str> {
 }
 
 /// Outcomes that are the gateway's or the upstream's failure, not the client's.
-pub const ERROR_OUTCOMES: [Outcome; 4] = [
+pub const ERROR_OUTCOMES: [Outcome; 5] = [
     Outcome::UpstreamConnect,
     Outcome::UpstreamTimeout,
     Outcome::UpstreamError,
     Outcome::NoEndpoint,
+    Outcome::Overloaded,
 ];
 
 /// The error verdict used by `ringway logs`: a 5xx status, or an outcome in

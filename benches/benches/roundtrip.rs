@@ -179,6 +179,7 @@ fn bench_roundtrip(c: &mut Criterion) {
         hub: std::sync::Arc::new(ringway_telemetry::metrics::MetricsHub::new(names, 1)),
     };
     let policies = ringway_policy::Policies::new(&cfg, Default::default(), 1).expect("policies");
+    let resilience = ringway_proxy::Resilience::new(&cfg, 1);
     let server = Server::start(
         std::sync::Arc::new(cfg),
         opts,
@@ -187,6 +188,7 @@ fn bench_roundtrip(c: &mut Criterion) {
             policies: std::sync::Arc::new(policies),
             tls: vec![None],
             upstream_tls: vec![None],
+            resilience,
         },
     )
     .expect("start gateway");

@@ -11,6 +11,7 @@ use crate::model::*;
 use crate::spec::*;
 
 mod policy;
+mod resilience;
 mod tls;
 
 /// Most workers `workers` may ask for.
@@ -387,6 +388,17 @@ impl Compiler {
                 UpstreamProtocol::Http1
             }
         };
+        let health_check = spec
+            .health_check
+            .as_ref()
+            .map(|h| self.health_check(&format!("{path}.health_check"), h));
+        let outlier = self.outlier(
+            &format!("{path}.outlier_detection"),
+            &spec.outlier_detection,
+        );
+        let breakers = self.breakers(&format!("{path}.circuit_breakers"), &spec.circuit_breakers);
+        let panic_threshold =
+            self.percent(&format!("{path}.panic_threshold"), spec.panic_threshold);
         UpstreamGroup {
             name: name.to_owned(),
             endpoints,
@@ -396,6 +408,10 @@ impl Compiler {
             pool,
             tls,
             protocol,
+            health_check,
+            outlier,
+            breakers,
+            panic_threshold,
         }
     }
 

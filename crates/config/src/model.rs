@@ -311,6 +311,14 @@ pub struct UpstreamGroup {
     pub tls: Option<UpstreamTls>,
     /// The HTTP version spoken to the endpoints.
     pub protocol: UpstreamProtocol,
+    /// Active health checks, if configured.
+    pub health_check: Option<ringway_resilience::HealthCheck>,
+    /// Passive outlier ejection.
+    pub outlier: ringway_resilience::OutlierDetection,
+    /// Circuit-breaker limits (over all cores).
+    pub breakers: ringway_resilience::BreakerLimits,
+    /// Percent of usable endpoints below which all are used.
+    pub panic_threshold: u8,
 }
 
 /// The HTTP version spoken to a group's endpoints.

@@ -21,7 +21,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+mod resilience;
 mod tls;
+pub use resilience::*;
 pub use tls::*;
 
 /// The documented default of every optional value.
@@ -342,6 +344,15 @@ pub struct UpstreamSpec {
     /// HTTP/2 with prior knowledge) or `auto` (over TLS, what each endpoint chooses by ALPN).
     /// Default `http1`.
     pub protocol: String,
+    /// Active health checks. Default: none (endpoints count as healthy).
+    pub health_check: Option<HealthCheckSpec>,
+    /// Passive ejection of failing endpoints. Default: on for connect errors and timeouts.
+    pub outlier_detection: OutlierDetectionSpec,
+    /// Limits on connections and requests to the group. Default: Envoy's (1024, 3 retries).
+    pub circuit_breakers: CircuitBreakersSpec,
+    /// When fewer than this percent of the endpoints are healthy and not ejected, all are
+    /// used (panic mode). 0..=100; default 50.
+    pub panic_threshold: u32,
 }
 
 /// `upstreams.<name>.endpoints[]`.
@@ -459,6 +470,10 @@ impl Default for UpstreamSpec {
             pool: PoolSpec::default(),
             tls: None,
             protocol: "http1".to_owned(),
+            health_check: None,
+            outlier_detection: OutlierDetectionSpec::default(),
+            circuit_breakers: CircuitBreakersSpec::default(),
+            panic_threshold: 50,
         }
     }
 }

@@ -47,6 +47,10 @@ listeners:
             pool: Pool::default(),
             tls: None,
             protocol: Default::default(),
+            health_check: None,
+            outlier: ringway_resilience::OutlierDetection::default(),
+            breakers: ringway_resilience::BreakerLimits::default(),
+            panic_threshold: 50,
         }],
         listeners: vec![Listener {
             name: "public".into(),

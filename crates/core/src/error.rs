@@ -50,6 +50,9 @@ pub enum ErrorKind {
     UpstreamTimeout,
     /// No upstream endpoint is available.
     NoEndpoint,
+    /// A circuit breaker or the concurrency limit of the upstream group is reached: refused
+    /// before anything was sent (503, with `Retry-After`).
+    UpstreamOverloaded,
     /// No route matches the request.
     NoRoute,
     /// Missing or invalid credentials (401, with `WWW-Authenticate`).
@@ -82,7 +85,7 @@ impl ErrorKind {
             | Self::UpstreamReset
             | Self::UpstreamBadResponse => 502,
             Self::UpstreamTimeout | Self::UpstreamConnectTimeout => 504,
-            Self::NoEndpoint => 503,
+            Self::NoEndpoint | Self::UpstreamOverloaded => 503,
             Self::NoRoute => 404,
             Self::Unauthorized => 401,
             Self::Forbidden | Self::IpDenied => 403,
@@ -109,6 +112,7 @@ impl ErrorKind {
             Self::UpstreamBadResponse => "upstream_bad_response",
             Self::UpstreamTimeout | Self::UpstreamConnectTimeout => "upstream_timeout",
             Self::NoEndpoint => "no_endpoint",
+            Self::UpstreamOverloaded => "upstream_overloaded",
             Self::NoRoute => "no_route",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
@@ -127,7 +131,7 @@ impl ErrorKind {
             | Self::UpstreamReset
             | Self::UpstreamBadResponse
             | Self::UpstreamTimeout => Side::Upstream,
-            Self::NoEndpoint => Side::Internal,
+            Self::NoEndpoint | Self::UpstreamOverloaded => Side::Internal,
             _ => Side::Client,
         }
     }
@@ -203,6 +207,7 @@ mod tests {
             (ErrorKind::UpstreamBadResponse, 502, Side::Upstream),
             (ErrorKind::UpstreamTimeout, 504, Side::Upstream),
             (ErrorKind::NoEndpoint, 503, Side::Internal),
+            (ErrorKind::UpstreamOverloaded, 503, Side::Internal),
             (ErrorKind::Unauthorized, 401, Side::Client),
             (ErrorKind::Forbidden, 403, Side::Client),
             (ErrorKind::IpDenied, 403, Side::Client),

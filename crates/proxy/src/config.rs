@@ -47,4 +47,7 @@ pub struct Services {
     /// One entry per upstream group, in configuration order: `Some` for a group spoken to
     /// over TLS (each core takes a copy with its own session cache).
     pub upstream_tls: Vec<Option<Arc<rustls::ClientConfig>>>,
+    /// Upstream health and circuit breakers, shared by every core and the health thread
+    /// ([`crate::Resilience::new`] for the same configuration and worker count).
+    pub resilience: Arc<crate::Resilience>,
 }

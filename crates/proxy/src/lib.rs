@@ -10,6 +10,7 @@ pub mod codec;
 mod config;
 mod framing;
 mod h2;
+mod health;
 mod io;
 mod per_core;
 mod session;
@@ -18,5 +19,6 @@ mod upstream;
 mod worker;
 
 pub use config::{RunOptions, Services, TelemetryHooks};
+pub use health::Resilience;
 pub use stats::WorkerStats;
 pub use worker::{driver_name, Server};

@@ -149,7 +149,8 @@ impl Core {
                 .upstreams
                 .iter()
                 .zip(&services.upstream_tls)
-                .map(|(g, tls)| Group::new(g, id, tls.as_ref()))
+                .enumerate()
+                .map(|(i, (g, tls))| Group::new(g, i, id, tls.as_ref(), &services.resilience, true))
                 .collect(),
             listeners,
             ids: RefCell::new(RequestIdGen::new(id as u64)),

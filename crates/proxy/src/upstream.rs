@@ -1,6 +1,7 @@
-//! One core's view of an upstream group: its endpoints, the balancer that picks among them, a
-//! keep-alive pool of idle connections per endpoint (LIFO, so the warmest is reused and cold
-//! ones age out), and the retry budget.
+//! One core's view of an upstream group: its endpoints, the balancer that picks among them
+//! (skipping what the health board excludes), a keep-alive pool of idle connections per
+//! endpoint (LIFO, so the warmest is reused and cold ones age out), the retry budget, and this
+//! core's leases of the group's circuit-breaker slots.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -13,8 +14,10 @@ use monoio::net::TcpStream;
 use ringway_balance::{Balancer, RetryBudget};
 use ringway_config::model::{UpstreamGroup, UpstreamProtocol};
 use ringway_core::ErrorKind;
+use ringway_resilience::{Lease, Outcome};
 
 use crate::h2::UpBridge;
+use crate::health::Resilience;
 use crate::io::{Conn, IoError, PollIo, TlsStream};
 use crate::stats::{bump, CoreStats};
 
@@ -28,6 +31,51 @@ const H2_CONNECTION_WINDOW: u32 = 8 << 20;
 /// TLS sessions kept per core and group, so new connections resume instead of a full
 /// handshake.
 const TLS_SESSIONS: usize = 256;
+/// A request waiting for a connection slot looks again at least this often (a slot freed on
+/// another core wakes nobody here).
+const SLOT_RECHECK: Duration = Duration::from_millis(5);
+
+/// A circuit-breaker slot, given back when dropped.
+pub(crate) struct Slot(Rc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.lease.borrow_mut().release();
+        for w in self.0.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// This core's lease of one breaker's slots, and the requests waiting for one.
+struct Slots {
+    lease: RefCell<Lease>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Slots {
+    fn new(pool: &Arc<ringway_resilience::SlotPool>) -> Rc<Self> {
+        Rc::new(Self {
+            lease: RefCell::new(Lease::new(Arc::clone(pool))),
+            waiters: RefCell::new(Vec::new()),
+        })
+    }
+
+    fn try_take(self: &Rc<Self>) -> Option<Slot> {
+        self.lease
+            .borrow_mut()
+            .try_acquire()
+            .then(|| Slot(Rc::clone(self)))
+    }
+}
+
+/// This core's leases of a group's breakers.
+struct Breakers {
+    connections: Rc<Slots>,
+    pending: Rc<Slots>,
+    requests: Rc<Slots>,
+    retries: Rc<Slots>,
+}
 
 /// How a core speaks TLS to a group's endpoints.
 struct UpstreamTls {
@@ -43,6 +91,8 @@ pub(crate) struct UpConn {
     pub endpoint: usize,
     /// Served at least one exchange before this one.
     pub reused: bool,
+    /// The connection's breaker slot (none for a stream: its connection holds it).
+    _slot: Option<Slot>,
 }
 
 struct Idle {
@@ -53,6 +103,11 @@ struct Idle {
 /// One core's state for one upstream group.
 pub(crate) struct Group {
     pub spec: UpstreamGroup,
+    /// Index in the configuration's groups (and on the health board).
+    index: usize,
+    shared: Arc<Resilience>,
+    /// `None` for the health thread's probes, which no limit may shed.
+    breakers: Option<Breakers>,
     endpoints: Vec<SocketAddr>,
     /// `ip:port` of each endpoint: the Host sent when the client sent none.
     pub authorities: Vec<Vec<u8>>,
@@ -101,9 +156,19 @@ impl Opening {
 impl Group {
     pub(crate) fn new(
         spec: &UpstreamGroup,
+        index: usize,
         core: usize,
         tls: Option<&Arc<rustls::ClientConfig>>,
+        shared: &Arc<Resilience>,
+        limited: bool,
     ) -> Self {
+        let pools = &shared.pools[index];
+        let breakers = limited.then(|| Breakers {
+            connections: Slots::new(&pools.connections),
+            pending: Slots::new(&pools.pending),
+            requests: Slots::new(&pools.requests),
+            retries: Slots::new(&pools.retries),
+        });
         let tls = tls.zip(spec.tls.as_ref()).map(|(config, t)| {
             let mut config = (**config).clone();
             config.resumption = rustls::client::Resumption::in_memory_sessions(TLS_SESSIONS);
@@ -141,6 +206,9 @@ impl Group {
             speaks_h2: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
             spec: spec.clone(),
             tls,
+            index,
+            shared: Arc::clone(shared),
+            breakers,
         }
     }
 
@@ -149,9 +217,108 @@ impl Group {
         self.endpoints.len()
     }
 
-    /// Picks an endpoint not yet tried by this request.
+    /// Picks an endpoint not yet tried by this request and not excluded by the health
+    /// board (in panic mode, any).
     pub(crate) fn pick(&self, key: Option<&[u8]>, tried: &[usize]) -> Option<usize> {
-        self.balancer.borrow_mut().pick(key, |i| tried.contains(&i))
+        let board = self.shared.board.group(self.index).eligibility();
+        self.balancer
+            .borrow_mut()
+            .pick(key, |i| tried.contains(&i) || board.excluded(i))
+    }
+
+    /// Counts how an exchange with `ep` ended, for outlier detection.
+    pub(crate) fn report(&self, ep: usize, outcome: Outcome) {
+        self.shared.board.report(self.index, ep, outcome);
+    }
+
+    /// A slot of `max_requests`: `Err` at the limit.
+    pub(crate) fn request_slot(&self) -> Result<Option<Slot>, ErrorKind> {
+        Self::take(self.breakers.as_ref().map(|b| &b.requests))
+    }
+
+    /// A slot of `max_retries`: `Err` at the limit.
+    pub(crate) fn retry_slot(&self) -> Result<Option<Slot>, ErrorKind> {
+        Self::take(self.breakers.as_ref().map(|b| &b.retries))
+    }
+
+    fn take(slots: Option<&Rc<Slots>>) -> Result<Option<Slot>, ErrorKind> {
+        match slots {
+            None => Ok(None),
+            Some(s) => s.try_take().map(Some).ok_or(ErrorKind::UpstreamOverloaded),
+        }
+    }
+
+    /// Gives this core's spare breaker slots back (each tick), so an idle core holds none.
+    pub(crate) fn flush_slots(&self) {
+        if let Some(b) = &self.breakers {
+            for s in [&b.connections, &b.pending, &b.requests, &b.retries] {
+                s.lease.borrow_mut().flush();
+            }
+        }
+    }
+
+    /// A connection slot: at once if the limit allows (closing an idle connection of this
+    /// core to make room if that is what it takes), otherwise after waiting as a pending
+    /// request, up to `max_wait`, for a slot or, when `pooled_ok`, an idle connection to `ep`.
+    async fn connection_slot(&self, ep: usize, pooled_ok: bool) -> Result<Waited, ErrorKind> {
+        let Some(breakers) = &self.breakers else {
+            return Ok(Waited::Slot(None));
+        };
+        if let Some(slot) = self.take_connection_slot(breakers) {
+            return Ok(Waited::Slot(Some(slot)));
+        }
+        let Some(_pending) = breakers.pending.try_take() else {
+            return Err(ErrorKind::UpstreamOverloaded);
+        };
+        let until = Instant::now() + self.spec.breakers.max_wait;
+        loop {
+            if pooled_ok {
+                if let Some(conn) = self.take_idle(ep) {
+                    return Ok(Waited::Idle(conn));
+                }
+            }
+            if let Some(slot) = self.take_connection_slot(breakers) {
+                return Ok(Waited::Slot(Some(slot)));
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Err(ErrorKind::UpstreamOverloaded);
+            }
+            let wake = std::future::poll_fn(|cx| {
+                breakers
+                    .connections
+                    .waiters
+                    .borrow_mut()
+                    .push(cx.waker().clone());
+                Poll::Pending::<()>
+            });
+            let _ = monoio::time::timeout(SLOT_RECHECK.min(until - now), wake).await;
+        }
+    }
+
+    fn take_connection_slot(&self, breakers: &Breakers) -> Option<Slot> {
+        if let Some(slot) = breakers.connections.try_take() {
+            return Some(slot);
+        }
+        // At the limit: an idle connection (the oldest of the longest list) gives its slot.
+        let evicted = {
+            let mut idle = self.idle.borrow_mut();
+            let longest = idle.iter_mut().max_by_key(|l| l.len())?;
+            (!longest.is_empty()).then(|| longest.remove(0))
+        };
+        drop(evicted?);
+        breakers.connections.try_take()
+    }
+
+    /// A connection slot for an HTTP/2 connection (no waiting: its streams queue on it).
+    fn h2_connection_slot(&self) -> Result<Option<Slot>, ErrorKind> {
+        match &self.breakers {
+            None => Ok(None),
+            Some(b) => self
+                .take_connection_slot(b)
+                .map(Some)
+                .ok_or(ErrorKind::UpstreamOverloaded),
+        }
     }
 
     /// A connection to `ep`: the warmest idle one if `pooled_ok`, a new one otherwise.
@@ -175,6 +342,13 @@ impl Group {
                 return Ok(conn);
             }
         }
+        let slot = match self.connection_slot(ep, pooled_ok).await? {
+            Waited::Slot(slot) => slot,
+            Waited::Idle(conn) => {
+                bump(&stats.upstream_reuses);
+                return Ok(conn);
+            }
+        };
         let addr = self.endpoints[ep];
         // The connect timeout covers the TLS handshake too.
         let deadline = Instant::now() + self.spec.timeouts.connect;
@@ -206,7 +380,7 @@ impl Group {
                             let opening = Rc::new(Opening::default());
                             self.opening.borrow_mut()[ep] = Some(Rc::clone(&opening));
                             let made = self
-                                .h2_on(ep, PollIo::tls(poll, conn, unfed), deadline)
+                                .h2_on(ep, PollIo::tls(poll, conn, unfed), deadline, slot)
                                 .await;
                             self.opening.borrow_mut()[ep] = None;
                             opening.finish();
@@ -228,6 +402,7 @@ impl Group {
             conn,
             endpoint: ep,
             reused: false,
+            _slot: slot,
         })
     }
 
@@ -281,6 +456,7 @@ impl Group {
             endpoint: ep,
             // A failure on a stream is not a stale pooled connection: no same-endpoint retry.
             reused: false,
+            _slot: None,
         })
     }
 
@@ -305,6 +481,8 @@ impl Group {
         stats: &CoreStats,
     ) -> Result<h2::client::SendRequest<bytes::Bytes>, ErrorKind> {
         let addr = self.endpoints[ep];
+        // One slot for the connection, held by the task that drives it.
+        let slot = self.h2_connection_slot()?;
         let deadline = Instant::now() + self.spec.timeouts.connect;
         let tcp =
             match monoio::time::timeout_at(deadline.into(), TcpStream::connect_addr(addr)).await {
@@ -343,7 +521,7 @@ impl Group {
                 PollIo::tls(poll, conn, unfed)
             }
         };
-        self.h2_on(ep, io, deadline).await
+        self.h2_on(ep, io, deadline, slot).await
     }
 
     /// Runs the HTTP/2 handshake over `io`, starts the task driving the connection and keeps
@@ -353,6 +531,7 @@ impl Group {
         ep: usize,
         io: PollIo,
         deadline: Instant,
+        slot: Option<Slot>,
     ) -> Result<h2::client::SendRequest<bytes::Bytes>, ErrorKind> {
         let handshake = h2::client::Builder::new()
             .initial_window_size(H2_STREAM_WINDOW)
@@ -366,6 +545,7 @@ impl Group {
         };
         monoio::spawn(async move {
             let _ = connection.await;
+            drop(slot);
         });
         self.h2.borrow_mut()[ep] = Some(sender.clone());
         Ok(sender)
@@ -398,6 +578,13 @@ impl Group {
                 conn,
                 since: Instant::now(),
             });
+            drop(idle);
+            // A request waiting for a connection may take this one.
+            if let Some(b) = &self.breakers {
+                for w in b.connections.waiters.borrow_mut().drain(..) {
+                    w.wake();
+                }
+            }
         }
     }
 
@@ -418,6 +605,12 @@ impl Group {
             *sender = None;
         }
     }
+}
+
+/// What waiting for a connection gave.
+enum Waited {
+    Slot(Option<Slot>),
+    Idle(UpConn),
 }
 
 /// Counts an exchange as in flight on an endpoint (least-request balancing) while alive.

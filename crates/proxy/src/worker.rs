@@ -41,6 +41,7 @@ pub struct Server {
     addrs: Vec<SocketAddr>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<io::Result<WorkerStats>>>,
+    health: JoinHandle<()>,
 }
 
 impl Server {
@@ -89,6 +90,12 @@ impl Server {
             Vec::new()
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let health = crate::health::spawn(
+            Arc::clone(&cfg),
+            Arc::clone(&services.resilience),
+            services.upstream_tls.clone(),
+            Arc::clone(&stop),
+        )?;
         for (l, addr) in cfg.listeners.iter().zip(&addrs) {
             tracing::info!(listener = %l.name, %addr, routes = l.routes.len(), "Listening");
         }
@@ -125,6 +132,7 @@ impl Server {
             addrs,
             stop,
             workers: handles,
+            health,
         })
     }
 
@@ -159,6 +167,9 @@ impl Server {
                 .map_err(|_| io::Error::other("worker panicked"))??;
             total.merge(&stats);
         }
+        self.health
+            .join()
+            .map_err(|_| io::Error::other("health thread panicked"))?;
         Ok(total)
     }
 }
@@ -287,6 +298,10 @@ async fn sweep_pools(core: Rc<Core>, stop: Arc<AtomicBool>) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         );
+        // Spare circuit-breaker slots go back too, so an idle core holds none.
+        for g in &core.groups {
+            g.flush_slots();
+        }
         if last.elapsed() >= SWEEP {
             last = Instant::now();
             for g in &core.groups {

@@ -50,6 +50,7 @@ fn a_full_queue_drops_and_counts_without_blocking_the_data_plane() {
         policies,
         tls: vec![None],
         upstream_tls: vec![None],
+        resilience: ringway_proxy::Resilience::new(&cfg, 1),
     };
     let server = Server::start(Arc::new(cfg), opts, hooks, services).unwrap();
 

@@ -140,11 +140,13 @@ pub enum Outcome {
     UpstreamError,
     /// No endpoint available (503).
     NoEndpoint,
+    /// Shed by a circuit breaker or concurrency limit (503).
+    Overloaded,
 }
 
 impl Outcome {
     /// Number of variants.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every variant, in declaration order: `Outcome::ALL[o as usize] == o`.
     pub const ALL: [Outcome; Outcome::COUNT] = [
@@ -160,6 +162,7 @@ impl Outcome {
         Self::UpstreamTimeout,
         Self::UpstreamError,
         Self::NoEndpoint,
+        Self::Overloaded,
     ];
 
     /// Dense index in `0..Outcome::COUNT` (the discriminant).
@@ -182,6 +185,7 @@ impl Outcome {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamError => "upstream_error",
             Self::NoEndpoint => "no_endpoint",
+            Self::Overloaded => "overloaded",
         }
     }
 }

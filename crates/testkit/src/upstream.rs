@@ -61,8 +61,25 @@ impl Upstream {
         Self::start_with(|_| Reply::Status(200, b"stored".to_vec()), false)
     }
 
+    /// Like [`Upstream::start`], on a given address (an upstream coming back where it was).
+    pub fn start_at(
+        addr: SocketAddr,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind(addr).expect("bind mock upstream again");
+        Self::serve_on(listener, handler, true)
+    }
+
     fn start_with(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static, keep: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock upstream");
+        Self::serve_on(listener, handler, keep)
+    }
+
+    fn serve_on(
+        listener: TcpListener,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+        keep: bool,
+    ) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(State {
             handler: Box::new(handler),

@@ -6,6 +6,7 @@ use std::time::Instant;
 use ringway_config::model::{Balance, HashKey, ProxyAction};
 use ringway_core::ErrorKind;
 use ringway_policy::RouteId;
+use ringway_resilience::Outcome;
 
 use super::attempt::{AttemptFailure, Plan};
 use super::pump::{self, Timeouts};
@@ -32,6 +33,9 @@ impl Session {
         action: &ProxyAction,
     ) -> Result<bool, Failure> {
         let (group, has_key) = self.select(client, core, route, action);
+        // Held until the response is forwarded.
+        let _request_slot = group.request_slot().map_err(Failure::Respond)?;
+        let mut _retry_slot = None;
         let plan = Plan {
             group,
             action,
@@ -84,11 +88,17 @@ impl Session {
                 Ok(up) => up,
                 Err(AttemptFailure::Request(f)) => return Err(f),
                 Err(AttemptFailure::Upstream(kind)) => {
+                    if let Some(outcome) = outlier_outcome(kind) {
+                        group.report(ep, outcome);
+                    }
                     match retry::decide(Attempted::Failed(kind), &tries) {
                         Next::NewConnection => tries.fresh_connection_used = true,
                         Next::OtherEndpoint => {
                             tries.fresh_connection_used = false;
                             last_error = kind;
+                            // Past max_retries the failure is the answer.
+                            _retry_slot =
+                                Some(group.retry_slot().map_err(|_| Failure::Respond(kind))?);
                         }
                         Next::Fail(kind) => return Err(Failure::Respond(kind)),
                         // Only answered attempts are forwarded or retried by status.
@@ -99,9 +109,25 @@ impl Session {
                     continue;
                 }
             };
+            group.report(
+                ep,
+                if self.resp.status >= 500 {
+                    Outcome::ServerError
+                } else {
+                    Outcome::Success
+                },
+            );
             let retry = retry::decide(Attempted::Answered(self.resp.status), &tries)
                 == Next::OtherEndpointIfBudget
-                && group.budget.borrow_mut().try_retry(Instant::now());
+                && group.budget.borrow_mut().try_retry(Instant::now())
+                && match group.retry_slot() {
+                    Ok(slot) => {
+                        _retry_slot = Some(slot);
+                        true
+                    }
+                    // Past max_retries the response is forwarded as it is.
+                    Err(_) => false,
+                };
             if !retry {
                 break up;
             }
@@ -269,6 +295,20 @@ impl Session {
             TunnelEnd::Closed | TunnelEnd::Idle => Ok(()),
             TunnelEnd::Error => Err(Failure::Abort),
         }
+    }
+}
+
+/// How a failed attempt counts for outlier detection: connect errors, timeouts and resets
+/// are local failures, a malformed response is the server's; a pooled connection found closed
+/// and a refusal by the gateway's own limits say nothing about the endpoint.
+fn outlier_outcome(kind: ErrorKind) -> Option<Outcome> {
+    match kind {
+        ErrorKind::UpstreamConnect
+        | ErrorKind::UpstreamConnectTimeout
+        | ErrorKind::UpstreamTimeout
+        | ErrorKind::UpstreamReset => Some(Outcome::LocalFailure),
+        ErrorKind::UpstreamBadResponse => Some(Outcome::ServerError),
+        _ => None,
     }
 }
 

@@ -28,6 +28,7 @@ fn keeps_connection(kind: ErrorKind) -> bool {
             | ErrorKind::IpDenied
             | ErrorKind::RateLimited
             | ErrorKind::QuotaExceeded
+            | ErrorKind::UpstreamOverloaded
     )
 }
 
@@ -75,6 +76,12 @@ impl Session {
             request_id = self.req.request_id.as_str(),
             "Request failed"
         );
+        if kind == ErrorKind::UpstreamOverloaded {
+            // Shed, not failed: worth trying again shortly.
+            self.req
+                .refusal_headers
+                .extend_from_slice(b"retry-after: 1\r\n");
+        }
         let keep = self.req.parsed && keeps_connection(kind) && self.keeps_alive();
         let f = framing::generated(self.head.body, self.head.version, keep);
         if f.keep_alive {

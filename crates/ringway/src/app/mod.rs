@@ -20,7 +20,7 @@ use ringway_config::model::Config;
 use ringway_config::{ConfigError, ConfigErrors};
 use ringway_policy::{KeyMaterial, Policies, Secrets, System};
 use ringway_proxy::admin::{Admin, AdminState, MetricsRenderer};
-use ringway_proxy::{RunOptions, Server, Services, TelemetryHooks};
+use ringway_proxy::{Resilience, RunOptions, Server, Services, TelemetryHooks};
 use ringway_router::Router;
 use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
 
@@ -173,12 +173,13 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
     };
     let hub = Arc::new(MetricsHub::new(names, opts.workers));
     let mut logs = pipeline::Logs::start(&cfg, opts.workers)?;
+    let resilience = Resilience::new(&cfg, opts.workers);
     let admin = match &cfg.admin {
         Some(a) => {
             let state = AdminState {
                 ready: Arc::clone(&ready),
                 config_text: config_text.into(),
-                metrics: metrics_renderer(&hub, logs.as_ref(), &policies, &tls),
+                metrics: metrics_renderer(&hub, logs.as_ref(), &policies, &tls, &resilience),
                 anomalies: logs.as_ref().and_then(pipeline::Logs::board).map(|b| {
                     let render: MetricsRenderer = Arc::new(move || b.load().to_json());
                     render
@@ -205,6 +206,7 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
         policies: Arc::clone(&policies),
         tls: tls.configs(),
         upstream_tls: tls.upstream_configs(),
+        resilience,
     };
     let server =
         Server::start(Arc::new(cfg), opts, hooks, services).context("starting the gateway")?;
@@ -245,7 +247,9 @@ fn metrics_renderer(
     logs: Option<&pipeline::Logs>,
     policies: &Arc<Policies>,
     tls: &Arc<tls::TlsSetup>,
+    resilience: &Arc<Resilience>,
 ) -> MetricsRenderer {
+    let resilience = Arc::clone(resilience);
     let hub = Arc::clone(hub);
     let written = logs.map(pipeline::Logs::counters);
     let board = logs.and_then(pipeline::Logs::board);
@@ -258,6 +262,7 @@ fn metrics_renderer(
         let mut text = hub.render_prometheus(&extra);
         policies.render_prometheus(&mut text);
         tls.render_prometheus(&mut text);
+        resilience.render_prometheus(&mut text);
         if let Some(b) = &board {
             render_anomalies(&b.load(), &mut text);
         }

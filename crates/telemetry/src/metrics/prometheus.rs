@@ -64,6 +64,16 @@ pub mod name {
     pub const TLS_CERT_EXPIRY: &str = "ringway_tls_certificate_expiry_timestamp_seconds";
     /// Counter: certificate reloads by result.
     pub const TLS_CERT_RELOADS: &str = "ringway_tls_certificate_reloads_total";
+    /// Gauge: 1 when an endpoint's active health check passes, by `upstream`, `endpoint`.
+    pub const ENDPOINT_HEALTHY: &str = "ringway_upstream_endpoint_healthy";
+    /// Gauge: 1 while an endpoint is ejected by outlier detection, by `upstream`, `endpoint`.
+    pub const ENDPOINT_EJECTED: &str = "ringway_upstream_endpoint_ejected";
+    /// Counter: outlier ejections by `upstream`, `endpoint`.
+    pub const OUTLIER_EJECTIONS_TOTAL: &str = "ringway_outlier_ejections_total";
+    /// Counter: endpoint picks made in panic mode (every endpoint used), by `upstream`.
+    pub const PANIC_PICKS_TOTAL: &str = "ringway_upstream_panic_picks_total";
+    /// Counter: requests refused by a circuit breaker, by `upstream`, `limit`.
+    pub const OVERLOADED_TOTAL: &str = "ringway_upstream_overloaded_total";
 
     /// Label: listener name.
     pub const LISTENER: &str = "listener";
@@ -77,6 +87,10 @@ pub mod name {
     pub const OUTCOME: &str = "outcome";
     /// Label: upstream connection kind.
     pub const KIND: &str = "kind";
+    /// Label: an upstream endpoint's address.
+    pub const ENDPOINT: &str = "endpoint";
+    /// Label: which limit.
+    pub const LIMIT: &str = "limit";
     /// Label: histogram bucket upper bound.
     pub const LE: &str = "le";
     /// Label: quantile.

@@ -630,6 +630,7 @@ ringway_outcomes_total{outcome="upstream_connect"} 0
 ringway_outcomes_total{outcome="upstream_timeout"} 0
 ringway_outcomes_total{outcome="upstream_error"} 0
 ringway_outcomes_total{outcome="no_endpoint"} 1
+ringway_outcomes_total{outcome="overloaded"} 0
 # HELP ringway_active_connections Open client connections.
 # TYPE ringway_active_connections gauge
 ringway_active_connections 3
