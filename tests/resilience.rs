@@ -457,3 +457,97 @@ fn connect_failures_eject_by_default() {
         "no active check ran"
     );
 }
+
+/// `threads` clients sending requests back to back for `run`; returns (answered 200, shed 503).
+fn load(addr: SocketAddr, threads: usize, run: Duration) -> (usize, usize) {
+    let until = Instant::now() + run;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let (mut ok, mut shed) = (0, 0);
+                while Instant::now() < until {
+                    let r = Req::get("/x").send(addr);
+                    match r.status {
+                        200 => ok += 1,
+                        503 => {
+                            assert!(r.text().contains("upstream_overloaded"), "{}", r.text());
+                            shed += 1;
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        other => panic!("unexpected {other}"),
+                    }
+                }
+                (ok, shed)
+            })
+        })
+        .collect();
+    handles.into_iter().fold((0, 0), |(a, b), h| {
+        let (ok, shed) = h.join().unwrap();
+        (a + ok, b + shed)
+    })
+}
+
+#[test]
+fn adaptive_concurrency_sheds_when_the_upstream_slows_and_recovers() {
+    let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(20));
+    let up = {
+        let delay_ms = Arc::clone(&delay_ms);
+        Upstream::start(move |_| {
+            let ms = delay_ms.load(Ordering::Acquire);
+            Reply::Delay(
+                Duration::from_millis(ms),
+                Box::new(Reply::Status(200, b"ok".to_vec())),
+            )
+        })
+    };
+    let gw = gateway(
+        &format!(
+            "{{ endpoints: [{{ address: \"{}\" }}], adaptive_concurrency: {{ sample_window: 50ms, \
+             min_rtt_samples: 10, min_limit: 2, max_limit: 100 }} }}",
+            up.addr()
+        ),
+        1,
+    );
+    let limit = || {
+        metric(
+            &gw,
+            "ringway_adaptive_concurrency_limit",
+            "upstream=\"g\",core=\"0\"",
+        )
+        .unwrap()
+    };
+    // Learn the unloaded latency one request at a time, then let the limit grow.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(Req::get("/x").send(gw.addr()).status, 200);
+    }
+    let (ok, shed) = load(gw.addr(), 8, Duration::from_secs(1));
+    assert!(
+        shed * 20 <= ok,
+        "a fast upstream is barely shed: {ok} ok, {shed} shed"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let grown = limit();
+    assert!(grown >= 8, "limit {grown}");
+
+    // Ten times slower: the limit falls and the excess is shed with 503.
+    delay_ms.store(200, Ordering::Release);
+    let (ok, shed) = load(gw.addr(), 8, Duration::from_secs(2));
+    assert!(shed > ok, "a slow upstream is shed: {ok} ok, {shed} shed");
+    std::thread::sleep(Duration::from_millis(100));
+    let fallen = limit();
+    assert!(fallen <= 4, "limit {fallen} (was {grown})");
+
+    // Fast again: the limit grows back and shedding stops.
+    delay_ms.store(20, Ordering::Release);
+    let _ = load(gw.addr(), 2, Duration::from_millis(1500));
+    let (ok, shed) = load(gw.addr(), 8, Duration::from_secs(1));
+    assert!(shed * 20 <= ok, "recovered: {ok} ok, {shed} shed");
+    assert!(limit() >= 8, "limit {}", limit());
+    let shed_total = metric(
+        &gw,
+        "ringway_upstream_overloaded_total",
+        "upstream=\"g\",limit=\"adaptive_concurrency\"",
+    );
+    assert!(shed_total.unwrap() > 0);
+}

@@ -399,7 +399,12 @@ impl Compiler {
         let breakers = self.breakers(&format!("{path}.circuit_breakers"), &spec.circuit_breakers);
         let panic_threshold =
             self.percent(&format!("{path}.panic_threshold"), spec.panic_threshold);
+        let adaptive = spec
+            .adaptive_concurrency
+            .as_ref()
+            .map(|a| self.adaptive(&format!("{path}.adaptive_concurrency"), a));
         UpstreamGroup {
+            adaptive,
             name: name.to_owned(),
             endpoints,
             balance,

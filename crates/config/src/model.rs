@@ -319,6 +319,8 @@ pub struct UpstreamGroup {
     pub breakers: ringway_resilience::BreakerLimits,
     /// Percent of usable endpoints below which all are used.
     pub panic_threshold: u8,
+    /// Adaptive concurrency, when on.
+    pub adaptive: Option<ringway_resilience::AdaptiveSettings>,
 }
 
 /// The HTTP version spoken to a group's endpoints.

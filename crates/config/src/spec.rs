@@ -350,6 +350,8 @@ pub struct UpstreamSpec {
     pub outlier_detection: OutlierDetectionSpec,
     /// Limits on connections and requests to the group. Default: Envoy's (1024, 3 retries).
     pub circuit_breakers: CircuitBreakersSpec,
+    /// A per-core concurrency limit that follows latency. Default: off.
+    pub adaptive_concurrency: Option<AdaptiveConcurrencySpec>,
     /// When fewer than this percent of the endpoints are healthy and not ejected, all are
     /// used (panic mode). 0..=100; default 50.
     pub panic_threshold: u32,
@@ -473,6 +475,7 @@ impl Default for UpstreamSpec {
             health_check: None,
             outlier_detection: OutlierDetectionSpec::default(),
             circuit_breakers: CircuitBreakersSpec::default(),
+            adaptive_concurrency: None,
             panic_threshold: 50,
         }
     }

@@ -51,6 +51,7 @@ listeners:
             outlier: ringway_resilience::OutlierDetection::default(),
             breakers: ringway_resilience::BreakerLimits::default(),
             panic_threshold: 50,
+            adaptive: None,
         }],
         listeners: vec![Listener {
             name: "public".into(),

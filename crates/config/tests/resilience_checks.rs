@@ -85,6 +85,15 @@ fn a_group_compiles_with_its_checks_and_limits() {
     let g = &tcp.upstreams[0];
     assert_eq!(g.health_check.as_ref().unwrap().kind, ProbeKind::Tcp);
     assert_eq!(g.outlier.consecutive_local_failures, None, "0 turns it off");
+    assert_eq!(g.adaptive, None, "off unless configured");
+    let adaptive = from_yaml_str(&group("adaptive_concurrency: { min_rtt_samples: 20 }")).unwrap();
+    assert_eq!(
+        adaptive.upstreams[0].adaptive,
+        Some(ringway_resilience::AdaptiveSettings {
+            min_rtt_samples: 20,
+            ..Default::default()
+        })
+    );
 }
 
 #[test]
@@ -188,6 +197,26 @@ fn every_bad_value_is_named_by_its_path() {
         (
             "panic_threshold: 150",
             "upstreams.g.panic_threshold",
+            "outside 0..=100",
+        ),
+        (
+            "adaptive_concurrency: { min_limit: 0 }",
+            "upstreams.g.adaptive_concurrency.min_limit",
+            "greater than zero",
+        ),
+        (
+            "adaptive_concurrency: { min_limit: 10, max_limit: 5 }",
+            "upstreams.g.adaptive_concurrency.max_limit",
+            "at least min_limit",
+        ),
+        (
+            "adaptive_concurrency: { sample_window: 0s }",
+            "upstreams.g.adaptive_concurrency.sample_window",
+            "greater than zero",
+        ),
+        (
+            "adaptive_concurrency: { buffer_percent: 300 }",
+            "upstreams.g.adaptive_concurrency.buffer_percent",
             "outside 0..=100",
         ),
     ];

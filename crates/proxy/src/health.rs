@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,11 +47,20 @@ pub(crate) struct GroupPools {
     pub retries: Arc<SlotPool>,
 }
 
+/// Each core's adaptive limit and shed count for one group, published at its tick.
+#[derive(Debug)]
+struct AdaptiveGauges {
+    limit: Box<[AtomicU32]>,
+    shed: Box<[AtomicU64]>,
+}
+
 /// What every core and the health thread share about upstream health and load.
 #[derive(Debug)]
 pub struct Resilience {
     pub(crate) board: Board,
     pub(crate) pools: Vec<GroupPools>,
+    /// Per group with adaptive concurrency.
+    adaptive: Vec<Option<AdaptiveGauges>>,
     /// Group name and endpoint addresses, for metrics.
     names: Vec<(String, Vec<String>)>,
 }
@@ -89,11 +98,32 @@ impl Resilience {
                 (g.name.clone(), eps)
             })
             .collect();
+        let adaptive = cfg
+            .upstreams
+            .iter()
+            .map(|g| {
+                g.adaptive.map(|_| AdaptiveGauges {
+                    limit: (0..workers.max(1)).map(|_| AtomicU32::new(0)).collect(),
+                    shed: (0..workers.max(1)).map(|_| AtomicU64::new(0)).collect(),
+                })
+            })
+            .collect();
         Arc::new(Self {
             board,
             pools,
+            adaptive,
             names,
         })
+    }
+
+    /// A core's adaptive limit and shed count for group `g` (at its tick).
+    pub(crate) fn publish_adaptive(&self, g: usize, core: usize, limit: u32, shed: u64) {
+        if let Some(Some(a)) = self.adaptive.get(g) {
+            if let (Some(l), Some(s)) = (a.limit.get(core), a.shed.get(core)) {
+                l.store(limit, Ordering::Relaxed);
+                s.store(shed, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Appends the health and breaker metrics to `/metrics` text.
@@ -154,7 +184,7 @@ impl Resilience {
             Kind::Counter,
             "Requests refused or not retried because a circuit breaker was at its limit.",
         );
-        for ((group, _), p) in self.names.iter().zip(&self.pools) {
+        for (((group, _), p), a) in self.names.iter().zip(&self.pools).zip(&self.adaptive) {
             for (limit, pool) in [
                 ("max_connections", &p.connections),
                 ("max_pending_requests", &p.pending),
@@ -163,6 +193,34 @@ impl Resilience {
             ] {
                 let labels = [(name::UPSTREAM, group.as_str()), (name::LIMIT, limit)];
                 write_sample(out, name::OVERLOADED_TOTAL, &labels, pool.refused());
+            }
+            if let Some(a) = a {
+                let shed = a.shed.iter().map(|s| s.load(Ordering::Relaxed)).sum();
+                let limit = "adaptive_concurrency";
+                let labels = [(name::UPSTREAM, group.as_str()), (name::LIMIT, limit)];
+                write_sample(out, name::OVERLOADED_TOTAL, &labels, shed);
+            }
+        }
+        write_family(
+            out,
+            name::ADAPTIVE_LIMIT,
+            Kind::Gauge,
+            "Adaptive concurrency limit of each core (requests in flight to the group).",
+        );
+        for ((group, _), a) in self.names.iter().zip(&self.adaptive) {
+            let Some(a) = a else { continue };
+            for (core, l) in a.limit.iter().enumerate() {
+                let core = core.to_string();
+                let labels = [
+                    (name::UPSTREAM, group.as_str()),
+                    (name::CORE, core.as_str()),
+                ];
+                write_sample(
+                    out,
+                    name::ADAPTIVE_LIMIT,
+                    &labels,
+                    u64::from(l.load(Ordering::Relaxed)),
+                );
             }
         }
     }

@@ -14,7 +14,7 @@ use monoio::net::TcpStream;
 use ringway_balance::{Balancer, RetryBudget};
 use ringway_config::model::{UpstreamGroup, UpstreamProtocol};
 use ringway_core::ErrorKind;
-use ringway_resilience::{Lease, Outcome};
+use ringway_resilience::{Gradient, Lease, Outcome};
 
 use crate::h2::UpBridge;
 use crate::health::Resilience;
@@ -108,6 +108,10 @@ pub(crate) struct Group {
     shared: Arc<Resilience>,
     /// `None` for the health thread's probes, which no limit may shed.
     breakers: Option<Breakers>,
+    /// Adaptive concurrency, when the group has it (never for probes).
+    adaptive: Option<RefCell<Gradient>>,
+    /// Worker index (where this core publishes its adaptive limit).
+    core: usize,
     endpoints: Vec<SocketAddr>,
     /// `ip:port` of each endpoint: the Host sent when the client sent none.
     pub authorities: Vec<Vec<u8>>,
@@ -209,6 +213,11 @@ impl Group {
             index,
             shared: Arc::clone(shared),
             breakers,
+            adaptive: spec
+                .adaptive
+                .filter(|_| limited)
+                .map(|s| RefCell::new(Gradient::new(s))),
+            core,
         }
     }
 
@@ -248,8 +257,30 @@ impl Group {
         }
     }
 
-    /// Gives this core's spare breaker slots back (each tick), so an idle core holds none.
+    /// Admits a request under the adaptive concurrency limit, if the group has one: `Err`
+    /// when it is reached (shed).
+    pub(crate) fn admit(&self) -> Result<Option<Admitted<'_>>, ErrorKind> {
+        let Some(g) = &self.adaptive else {
+            return Ok(None);
+        };
+        if !g.borrow_mut().try_start() {
+            return Err(ErrorKind::UpstreamOverloaded);
+        }
+        Ok(Some(Admitted {
+            gradient: g,
+            started: Instant::now(),
+            done: false,
+        }))
+    }
+
+    /// Gives this core's spare breaker slots back (each tick), so an idle core holds none,
+    /// and publishes the adaptive limit.
     pub(crate) fn flush_slots(&self) {
+        if let Some(g) = &self.adaptive {
+            let g = g.borrow();
+            self.shared
+                .publish_adaptive(self.index, self.core, g.limit(), g.shed());
+        }
         if let Some(b) = &self.breakers {
             for s in [&b.connections, &b.pending, &b.requests, &b.retries] {
                 s.lease.borrow_mut().flush();
@@ -603,6 +634,35 @@ impl Group {
         }
         for sender in self.h2.borrow_mut().iter_mut() {
             *sender = None;
+        }
+    }
+}
+
+/// A request admitted by adaptive concurrency: its latency is learnt once its response
+/// head arrives ([`Admitted::answered`]); dropped before that, it only frees its place.
+pub(crate) struct Admitted<'a> {
+    gradient: &'a RefCell<Gradient>,
+    started: Instant,
+    done: bool,
+}
+
+impl Admitted<'_> {
+    /// The response head arrived: the time since admission is a latency sample.
+    pub(crate) fn answered(&mut self) {
+        if !self.done {
+            self.done = true;
+            let now = Instant::now();
+            self.gradient
+                .borrow_mut()
+                .finish(now.duration_since(self.started), now);
+        }
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.gradient.borrow_mut().cancel();
         }
     }
 }

@@ -10,12 +10,15 @@
 //!   detection semantics).
 //! - [`breaker`]: circuit-breaker limits enforced across cores by leasing slots in chunks,
 //!   as the rate limiter leases tokens, so a request does not touch a shared atomic.
+//! - [`adaptive`]: a per-core gradient controller that sheds when upstream latency rises.
 
+pub mod adaptive;
 pub mod board;
 pub mod breaker;
 pub mod detector;
 pub mod settings;
 
+pub use adaptive::{AdaptiveSettings, Gradient};
 pub use board::{Board, Eligibility, Event, GroupBoard, Outcome, EJECTED, UNHEALTHY};
 pub use breaker::{Lease, SlotPool};
 pub use detector::{Change, GroupHealth};

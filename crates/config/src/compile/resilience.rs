@@ -1,12 +1,16 @@
 //! `upstreams.<name>.health_check`, `.outlier_detection`, `.circuit_breakers` and
 //! `.panic_threshold`, compiled into the resilience crate's own settings.
 
-use ringway_resilience::{BreakerLimits, HealthCheck, OutlierDetection, ProbeKind, StatusRanges};
+use ringway_resilience::{
+    AdaptiveSettings, BreakerLimits, HealthCheck, OutlierDetection, ProbeKind, StatusRanges,
+};
 
 use super::Compiler;
 use crate::check;
 use crate::error::index_path;
-use crate::spec::{CircuitBreakersSpec, HealthCheckSpec, OutlierDetectionSpec};
+use crate::spec::{
+    AdaptiveConcurrencySpec, CircuitBreakersSpec, HealthCheckSpec, OutlierDetectionSpec,
+};
 
 /// Largest health-check threshold (more probes in a row than this is a typo).
 const MAX_THRESHOLD: u32 = 100;
@@ -141,6 +145,36 @@ impl Compiler {
             max_requests: self.positive(&format!("{path}.max_requests"), spec.max_requests),
             max_retries: spec.max_retries,
             max_wait: self.duration(&format!("{path}.max_wait"), &spec.max_wait, true),
+        }
+    }
+
+    pub(super) fn adaptive(
+        &mut self,
+        path: &str,
+        spec: &AdaptiveConcurrencySpec,
+    ) -> AdaptiveSettings {
+        let min_limit = self.positive(&format!("{path}.min_limit"), spec.min_limit);
+        if spec.max_limit < min_limit {
+            self.error(format!("{path}.max_limit"), "must be at least min_limit");
+        }
+        AdaptiveSettings {
+            sample_window: self.duration(
+                &format!("{path}.sample_window"),
+                &spec.sample_window,
+                false,
+            ),
+            min_rtt_interval: self.duration(
+                &format!("{path}.min_rtt_interval"),
+                &spec.min_rtt_interval,
+                false,
+            ),
+            min_rtt_samples: self
+                .positive(&format!("{path}.min_rtt_samples"), spec.min_rtt_samples),
+            min_limit,
+            max_limit: spec.max_limit,
+            buffer_percent: u32::from(
+                self.percent(&format!("{path}.buffer_percent"), spec.buffer_percent),
+            ),
         }
     }
 

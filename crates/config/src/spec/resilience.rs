@@ -81,6 +81,40 @@ impl Default for OutlierDetectionSpec {
     }
 }
 
+/// `upstreams.<name>.adaptive_concurrency`: a per-core limit on requests in flight that
+/// follows the upstream's latency (Envoy's gradient controller); over it, 503.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AdaptiveConcurrencySpec {
+    /// Each window's median latency moves the limit. Default `100ms`.
+    pub sample_window: DurationSpec,
+    /// How often the unloaded latency is measured again. Default `60s`.
+    pub min_rtt_interval: DurationSpec,
+    /// Requests measured (at `min_limit` concurrency) for the unloaded latency. Default 50.
+    pub min_rtt_samples: u32,
+    /// Lowest limit per core, and the limit while measuring. Default 3.
+    pub min_limit: u32,
+    /// Highest limit per core. Default 1000.
+    pub max_limit: u32,
+    /// Latency above the unloaded one tolerated, percent. Default 25.
+    pub buffer_percent: u32,
+}
+
+impl Default for AdaptiveConcurrencySpec {
+    /// The resilience crate's defaults (Envoy's).
+    fn default() -> Self {
+        let d = ringway_resilience::AdaptiveSettings::default();
+        Self {
+            sample_window: millis(d.sample_window),
+            min_rtt_interval: millis(d.min_rtt_interval),
+            min_rtt_samples: d.min_rtt_samples,
+            min_limit: d.min_limit,
+            max_limit: d.max_limit,
+            buffer_percent: d.buffer_percent,
+        }
+    }
+}
+
 /// `upstreams.<name>.circuit_breakers`: limits over all cores; past one, a request is answered
 /// 503 `upstream_overloaded` with `Retry-After` (its client connection stays open).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -35,6 +35,7 @@ impl Session {
         let (group, has_key) = self.select(client, core, route, action);
         // Held until the response is forwarded.
         let _request_slot = group.request_slot().map_err(Failure::Respond)?;
+        let mut admitted = group.admit().map_err(Failure::Respond)?;
         let mut _retry_slot = None;
         let plan = Plan {
             group,
@@ -129,6 +130,9 @@ impl Session {
                     Err(_) => false,
                 };
             if !retry {
+                if let Some(a) = &mut admitted {
+                    a.answered();
+                }
                 break up;
             }
             // Elsewhere after a backoff; this connection is not reused.

@@ -74,6 +74,8 @@ pub mod name {
     pub const PANIC_PICKS_TOTAL: &str = "ringway_upstream_panic_picks_total";
     /// Counter: requests refused by a circuit breaker, by `upstream`, `limit`.
     pub const OVERLOADED_TOTAL: &str = "ringway_upstream_overloaded_total";
+    /// Gauge: each core's adaptive concurrency limit, by `upstream`, `core`.
+    pub const ADAPTIVE_LIMIT: &str = "ringway_adaptive_concurrency_limit";
 
     /// Label: listener name.
     pub const LISTENER: &str = "listener";
