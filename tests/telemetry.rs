@@ -199,3 +199,117 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// One `GET` on a new connection; whether a `200` came back whole.
+fn served(addr: SocketAddr, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out.starts_with(b"HTTP/1.1 200") && out.ends_with(b"hello")
+}
+
+#[test]
+fn a_sigkill_under_load_loses_at_most_the_last_second_of_records() {
+    ringway_testkit::ensure_python(&["pyarrow", "duckdb"]);
+    let up = Upstream::start(|_| Reply::Status(200, b"hello".to_vec()));
+    let dir = std::env::temp_dir().join(format!("ringway-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Files rotate every minute: without the journal a crash would lose every record.
+    let yaml = format!(
+        "admin: {{ enabled: false }}\ntelemetry: {{ logs_dir: \"{}\", anomalies: {{ enabled: false }} }}\n\
+         upstreams: {{ api: {{ endpoints: [{{ address: \"{}\" }}] }} }}\nlisteners:\n  - name: public\n    \
+         listen: 127.0.0.1:0\n    routes: [{{ name: api, proxy: {{ upstream: api }} }}]\n",
+        dir.display(),
+        up.addr()
+    );
+    let mut gw = Gateway::run_yaml(BIN, &yaml, 2);
+    let addr = gw.addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut done = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    if served(addr, &format!("/c{i}/{n}")) {
+                        done.push(Instant::now());
+                    }
+                    n += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    let killed = Instant::now();
+    gw.signal("KILL");
+    assert!(gw.wait_exit(Duration::from_secs(5)).is_some());
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let done: Vec<Instant> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let before = done
+        .iter()
+        .filter(|t| **t + Duration::from_secs(1) <= killed)
+        .count();
+    let all = done.len();
+    assert!(
+        before > 100,
+        "load ran: {before} served a second before the kill"
+    );
+    let complete = walk(&dir)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert_eq!(complete, 0, "no log file was complete at the kill");
+
+    // The next start turns the journal into Parquet before it serves; a clean stop after.
+    let mut again = Gateway::run_yaml(BIN, &yaml, 2);
+    again.signal("TERM");
+    assert!(again.wait_exit(Duration::from_secs(10)).is_some());
+    assert!(!walk(&dir)
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "tmp")));
+    let glob = format!("{}/**/*.parquet", dir.display());
+    let counted = ringway_testkit::duckdb_rows(&format!(
+        "select count(*), count(distinct request_id) from read_parquet('{glob}', hive_partitioning = true)"
+    ));
+    let (rows, distinct) = counted.trim().split_once('|').unwrap();
+    let rows: usize = rows.parse().unwrap();
+    eprintln!("crash: {rows} rows recovered; {before} served ≥ 1 s before the kill, {all} in all");
+    assert_eq!(rows.to_string(), distinct, "no record twice");
+    assert!(
+        rows >= before && rows <= all + 8,
+        "{rows} rows: {before} served up to a second before the kill, {all} in all"
+    );
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import glob, sys, pyarrow.parquet as pq; \
+             print(sum(pq.read_table(f).num_rows for f in glob.glob(sys.argv[1], recursive=True)))",
+            &glob,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        rows.to_string()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,6 +22,7 @@ mod columns;
 mod columns_in;
 mod dict;
 pub mod import;
+pub mod journal;
 mod pages;
 pub mod propose;
 pub mod query;

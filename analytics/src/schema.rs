@@ -226,7 +226,7 @@ pub fn client_ip_text(ip: &[u8; 16]) -> String {
 /// [`NONE`](ringway_telemetry::record::NONE) becomes null; an index outside the table (a record
 /// from a configuration the table does not describe) becomes a placeholder such as
 /// `route#0.7`, so no row is lost.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Names {
     /// Listener names, by listener index.
     pub listeners: Vec<String>,

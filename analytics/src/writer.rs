@@ -37,6 +37,7 @@ use ringway_telemetry::record::RequestRecord;
 
 use crate::civil::{civil_from_days, US_PER_HOUR};
 use crate::columns::Columns;
+use crate::journal::{self, Recovered, Segment};
 use crate::schema::{
     schema, Names, META_SCHEMA_VERSION, META_WRITER, SCHEMA_VERSION, WRITER_VERSION,
 };
@@ -129,6 +130,9 @@ pub struct SinkConfig {
     /// [`max_file_bytes`](Self::max_file_bytes) (estimating the row group in progress from the
     /// file's bytes per row so far). Default: 8 192. Must be non-zero.
     pub batch_rows: usize,
+    /// Keep a crash journal of the open file's records (see [`crate::journal`]): a crash then
+    /// loses at most [`crate::journal::SYNC_EVERY`] of records, not the open file. Default: off.
+    pub journal: bool,
 }
 
 impl SinkConfig {
@@ -141,6 +145,7 @@ impl SinkConfig {
             max_file_bytes: 128 * 1024 * 1024,
             row_group_rows: 64 * 1024,
             batch_rows: 8 * 1024,
+            journal: false,
         }
     }
 
@@ -201,6 +206,10 @@ pub struct ParquetSink {
     stats: Stats,
     /// Records pushed since the file size was last checked.
     unchecked: usize,
+    /// The open file's crash journal, when journaling.
+    journal: Option<Segment>,
+    /// The names table (written into each journal segment).
+    names: Names,
 }
 
 /// The file being written.
@@ -251,6 +260,25 @@ impl ParquetSink {
             seq: 0,
             stats: Stats::default(),
             unchecked: 0,
+            journal: None,
+            names,
+        })
+    }
+
+    /// Writes the records of crash-journal segments left under `cfg.dir` by a sink that did not
+    /// finish (a crash) as Parquet files, each with the names it was written with, and removes
+    /// the segments. Run it before a journaling sink starts there.
+    pub fn recover_journal(cfg: &SinkConfig, now: SystemTime) -> Result<Recovered> {
+        journal::recover(&cfg.dir, |names, records| {
+            let cfg = SinkConfig {
+                journal: false,
+                ..cfg.clone()
+            };
+            let mut sink = ParquetSink::new(cfg, names.clone())?;
+            for rec in records {
+                sink.push(rec, now)?;
+            }
+            sink.close().map(|_| ())
         })
     }
 
@@ -271,6 +299,10 @@ impl ParquetSink {
         if self.file.is_none() {
             self.open_file(hour, now)
                 .inspect_err(|_| self.stats.rows_dropped += 1)?;
+        }
+        if let Some(j) = &mut self.journal {
+            j.append(rec)?;
+            j.sync_if_due(now)?;
         }
         self.cols.push(rec);
         if self.cols.page_due() {
@@ -299,14 +331,23 @@ impl ParquetSink {
         if self.is_old(now) {
             self.finish_file()?;
         }
+        if let Some(j) = &mut self.journal {
+            j.sync_if_due(now)?;
+        }
         Ok(())
     }
 
     /// Replaces the names table (after a configuration reload). Rows buffered so far are
     /// encoded with the old table first (their row group is closed).
     pub fn set_names(&mut self, names: &Names) -> Result<()> {
-        self.write_group()?;
+        if self.journal.is_some() {
+            // The open file's journal carries the old names: the file ends here.
+            self.finish_file()?;
+        } else {
+            self.write_group()?;
+        }
         self.cols.set_names(names);
+        self.names = names.clone();
         Ok(())
     }
 
@@ -383,6 +424,15 @@ impl ParquetSink {
                 return Err(e.into());
             }
         };
+        if self.cfg.journal {
+            match Segment::create(&self.cfg.dir, &final_path, &self.names, now) {
+                Ok(seg) => self.journal = Some(seg),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp_path);
+                    return Err(e);
+                }
+            }
+        }
         self.file = Some(OpenFile {
             writer,
             tmp_path,
@@ -432,12 +482,15 @@ impl ParquetSink {
             rows,
             ..
         } = file;
+        // Its records are in the file now, or (on failure) only in the journal, which then
+        // stays for the next start to recover.
+        let journal = self.journal.take();
         match complete(writer, &tmp_path, &final_path) {
             Ok(bytes) => {
                 self.stats.files_written += 1;
                 self.stats.rows_written += rows;
                 self.stats.bytes_written += bytes;
-                Ok(())
+                journal.map_or(Ok(()), Segment::remove)
             }
             Err(e) => {
                 self.stats.rows_dropped += rows;

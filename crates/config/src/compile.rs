@@ -233,6 +233,7 @@ impl Compiler {
             rotate,
             max_file_bytes: spec.max_file_bytes,
             queue_capacity: spec.queue_capacity,
+            journal: spec.journal,
             anomalies,
         }
     }

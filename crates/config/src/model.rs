@@ -234,6 +234,8 @@ pub struct Telemetry {
     pub max_file_bytes: u64,
     /// Per-core queue capacity in records.
     pub queue_capacity: usize,
+    /// Crash journal of the open log file.
+    pub journal: bool,
     /// Anomaly detection on the analytics thread; `None` when off.
     pub anomalies: Option<Anomalies>,
 }
@@ -264,6 +266,7 @@ impl Default for Telemetry {
             rotate: Duration::from_secs(60),
             max_file_bytes: 128 << 20,
             queue_capacity: 65536,
+            journal: true,
             anomalies: None,
         }
     }

@@ -119,6 +119,10 @@ pub struct TelemetrySpec {
     /// Records buffered per core between the data plane and the writer; when full, records
     /// are dropped and counted, never waited for. Default 65536.
     pub queue_capacity: usize,
+    /// Keep a crash journal of the open log file, synced every 500 ms and turned into Parquet
+    /// by the next start: a crash loses under a second of records, not the open file.
+    /// Default `true`.
+    pub journal: bool,
     /// Anomaly detection on the analytics thread (needs `logs_dir`).
     pub anomalies: AnomaliesSpec,
 }
@@ -154,6 +158,7 @@ impl Default for TelemetrySpec {
             rotate: DurationSpec::new("60s"),
             max_file_bytes: 128 << 20,
             queue_capacity: 65536,
+            journal: true,
             anomalies: AnomaliesSpec::default(),
         }
     }

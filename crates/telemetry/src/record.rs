@@ -40,6 +40,11 @@ impl<const N: usize> Inline<N> {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
+
+    /// The most bytes kept (`N`).
+    pub const fn capacity(&self) -> usize {
+        N
+    }
 }
 
 impl<const N: usize> Default for Inline<N> {

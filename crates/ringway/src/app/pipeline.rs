@@ -219,6 +219,19 @@ impl Logs {
         };
         sink_cfg.rotate_after = t.rotate;
         sink_cfg.max_file_bytes = t.max_file_bytes;
+        sink_cfg.journal = t.journal;
+        // What a crash left in the journal becomes Parquet before anything is served.
+        let recovered = ParquetSink::recover_journal(&sink_cfg, SystemTime::now())
+            .context("recovering the crash journal")?;
+        if recovered.segments > 0 {
+            tracing::warn!(
+                records = recovered.records,
+                segments = recovered.segments,
+                already_complete = recovered.already_complete,
+                torn_bytes = recovered.torn_bytes,
+                "Recovered traffic records from the crash journal"
+            );
+        }
         let sink = ParquetSink::new(sink_cfg, names(cfg)).context("opening the Parquet writer")?;
         let detection = t.anomalies.as_ref().map(|a| Detection {
             live: Live::new(detector_config(a), names(cfg)),

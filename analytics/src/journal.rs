@@ -1,0 +1,452 @@
+//! The crash journal: every record the [`ParquetSink`](crate::ParquetSink) accepts is also
+//! appended, as a fixed-size binary record, to a segment file that belongs to the Parquet file
+//! being written; the segment is synced every [`SYNC_EVERY`] and deleted once its Parquet
+//! file is complete and renamed into place. A Parquet file is only readable once it has its
+//! footer, so without the journal a crash (SIGKILL, power loss) would lose everything since
+//! the file was opened (up to the rotation period); with it, the loss is what was not yet
+//! synced: at most [`SYNC_EVERY`] of records plus the time they waited in the queues.
+//!
+//! [`recover`] (run by the next start, before serving) turns every segment left behind into
+//! Parquet files and deletes it, with the incomplete `.tmp` file it shadowed; a segment whose
+//! Parquet file was renamed before the crash could delete it is just deleted. A torn last
+//! record (or anything after it) fails its CRC and is ignored.
+//!
+//! Layout: `<logs>/.journal/<parquet file name>.wal`, starting with the magic `RWJ1`, the
+//! Parquet file's path relative to the logs directory (u16 length + bytes) and the names table
+//! of the configuration that wrote it (u32 length + JSON: a restart with another configuration
+//! still names the recovered records right), then records of
+//! [`RECORD_BYTES`]: every field of [`RequestRecord`] in declaration order, little-endian,
+//! texts as a length byte and their fixed-size buffer, then a CRC-32 of the rest. Written by
+//! hand: it is a private, fixed-layout format whose only reader is [`recover`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use ringway_telemetry::record::{
+    Alpn, CacheStatus, Inline, Method, Outcome, RequestRecord, TlsSession, TlsVersion,
+};
+
+use crate::{Error, Names, Result};
+
+/// How often the open segment is flushed and synced.
+pub const SYNC_EVERY: Duration = Duration::from_millis(500);
+/// The journal's directory under the logs directory (hidden: no reader's glob sees it).
+pub const DIR: &str = ".journal";
+/// Bytes of one journal record, CRC included.
+pub const RECORD_BYTES: usize = 450;
+const MAGIC: &[u8; 4] = b"RWJ1";
+
+/// The segment of the Parquet file being written.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    path: PathBuf,
+    out: BufWriter<File>,
+    synced_at: SystemTime,
+    buf: [u8; RECORD_BYTES],
+}
+
+impl Segment {
+    /// Starts the segment of the Parquet file `target` (under `logs`).
+    pub(crate) fn create(
+        logs: &Path,
+        target: &Path,
+        names: &Names,
+        now: SystemTime,
+    ) -> Result<Self> {
+        let dir = logs.join(DIR);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        let name = target.file_name().unwrap_or_default().to_string_lossy();
+        let path = dir.join(format!("{name}.wal"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| Error::io("create", &path, e))?;
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        let rel = target.strip_prefix(logs).unwrap_or(target);
+        let rel = rel.to_string_lossy();
+        let len = u16::try_from(rel.len()).unwrap_or(u16::MAX);
+        let names = serde_json::to_vec(names).unwrap_or_default();
+        let names_len = u32::try_from(names.len()).unwrap_or(0);
+        let header = [
+            MAGIC.as_slice(),
+            &len.to_le_bytes(),
+            &rel.as_bytes()[..usize::from(len)],
+            &names_len.to_le_bytes(),
+            &names[..names_len as usize],
+        ];
+        for part in header {
+            out.write_all(part)
+                .map_err(|e| Error::io("write", &path, e))?;
+        }
+        // The directory entry must survive a crash for the segment to be found.
+        sync_dir(&dir)?;
+        Ok(Self {
+            path,
+            out,
+            synced_at: now,
+            buf: [0; RECORD_BYTES],
+        })
+    }
+
+    /// Appends one record (buffered; [`Segment::sync_if_due`] makes it durable).
+    pub(crate) fn append(&mut self, rec: &RequestRecord) -> Result<()> {
+        encode(rec, &mut self.buf);
+        self.out
+            .write_all(&self.buf)
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    /// Flushes and syncs when [`SYNC_EVERY`] has passed since the last sync.
+    pub(crate) fn sync_if_due(&mut self, now: SystemTime) -> Result<()> {
+        if now.duration_since(self.synced_at).unwrap_or_default() < SYNC_EVERY {
+            return Ok(());
+        }
+        self.synced_at = now;
+        self.out
+            .flush()
+            .map_err(|e| Error::io("write", &self.path, e))?;
+        self.out
+            .get_ref()
+            .sync_data()
+            .map_err(|e| Error::io("sync", &self.path, e))
+    }
+
+    /// Deletes the segment: its Parquet file is complete.
+    pub(crate) fn remove(self) -> Result<()> {
+        drop(self.out);
+        fs::remove_file(&self.path).map_err(|e| Error::io("remove", &self.path, e))
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync", dir, e))
+}
+
+/// What [`recover`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Segments read (and deleted).
+    pub segments: u64,
+    /// Records recovered into Parquet.
+    pub records: u64,
+    /// Segments whose Parquet file was already complete.
+    pub already_complete: u64,
+    /// Bytes at segment ends that were not whole, valid records (a torn write).
+    pub torn_bytes: u64,
+}
+
+/// Hands the records of each segment left under `logs`, with the names table it was written
+/// with, to `write` (which writes them as Parquet), then deletes the segment and the
+/// incomplete file it shadowed. Call it before a new sink writes there.
+pub fn recover(
+    logs: &Path,
+    mut write: impl FnMut(&Names, &[RequestRecord]) -> Result<()>,
+) -> Result<Recovered> {
+    let dir = logs.join(DIR);
+    let mut found = Recovered::default();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(Error::io("read directory", &dir, e)),
+    };
+    let mut segments: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    segments.sort();
+    for seg in segments {
+        let mut bytes = Vec::new();
+        File::open(&seg)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| Error::io("read", &seg, e))?;
+        found.segments += 1;
+        let Some((target, names, mut body)) = header(&bytes) else {
+            // Not even a header: the crash came before anything could be written.
+            found.torn_bytes += bytes.len() as u64;
+            fs::remove_file(&seg).map_err(|e| Error::io("remove", &seg, e))?;
+            continue;
+        };
+        let target = logs.join(target);
+        if target.exists() {
+            found.already_complete += 1;
+        } else {
+            let mut records = Vec::with_capacity(body.len() / RECORD_BYTES);
+            while let Some((chunk, rest)) = body.split_first_chunk::<RECORD_BYTES>() {
+                let Some(rec) = decode(chunk) else { break };
+                records.push(rec);
+                body = rest;
+            }
+            found.torn_bytes += body.len() as u64;
+            if !records.is_empty() {
+                write(&names, &records)?;
+            }
+            found.records += records.len() as u64;
+        }
+        if let (Some(parent), Some(name)) = (target.parent(), target.file_name()) {
+            let tmp = parent.join(format!(".{}.tmp", name.to_string_lossy()));
+            let _ = fs::remove_file(tmp);
+        }
+        fs::remove_file(&seg).map_err(|e| Error::io("remove", &seg, e))?;
+    }
+    Ok(found)
+}
+
+fn header(bytes: &[u8]) -> Option<(PathBuf, Names, &[u8])> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+    let (len, rest) = rest.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_le_bytes(*len));
+    let path = std::str::from_utf8(rest.get(..len)?).ok()?;
+    let rest = &rest[len..];
+    let (names_len, rest) = rest.split_first_chunk::<4>()?;
+    let names_len = u32::from_le_bytes(*names_len) as usize;
+    let names = serde_json::from_slice(rest.get(..names_len)?).ok()?;
+    Some((PathBuf::from(path), names, &rest[names_len..]))
+}
+
+/// Writes `rec` into `out` (see the module docs for the layout).
+fn encode(rec: &RequestRecord, out: &mut [u8; RECORD_BYTES]) {
+    let mut w = Writer { out, at: 0 };
+    w.put(&rec.ts_us.to_le_bytes());
+    for v in [
+        rec.core,
+        rec.listener,
+        rec.route,
+        rec.upstream,
+        rec.endpoint,
+    ] {
+        w.put(&v.to_le_bytes());
+    }
+    w.put(&[rec.method as u8, rec.http_version]);
+    w.put(&rec.status.to_le_bytes());
+    w.put(&[rec.outcome as u8, rec.cache as u8, rec.retries]);
+    for v in [rec.total_us, rec.upstream_us, rec.ttfb_us] {
+        w.put(&v.to_le_bytes());
+    }
+    w.put(&rec.request_bytes.to_le_bytes());
+    w.put(&rec.response_bytes.to_le_bytes());
+    w.put(&rec.client_ip);
+    w.text(rec.client_id.as_bytes(), rec.client_id.capacity());
+    w.text(rec.request_id.as_bytes(), rec.request_id.capacity());
+    w.text(rec.path.as_bytes(), rec.path.capacity());
+    w.text(rec.user_agent.as_bytes(), rec.user_agent.capacity());
+    w.put(&[rec.tls_version as u8, rec.tls_session as u8, rec.alpn as u8]);
+    w.text(rec.sni.as_bytes(), rec.sni.capacity());
+    w.put(&[rec.grpc_status]);
+    let crc = crc32fast::hash(&w.out[..w.at]);
+    let at = w.at;
+    debug_assert_eq!(at + 4, RECORD_BYTES);
+    out[at..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Reads a record written by [`encode`]; `None` if the CRC or a value is wrong.
+fn decode(b: &[u8; RECORD_BYTES]) -> Option<RequestRecord> {
+    let (body, crc) = b.split_at(RECORD_BYTES - 4);
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return None;
+    }
+    let mut r = Reader { b: body, at: 0 };
+    let mut rec = RequestRecord {
+        ts_us: i64::from_le_bytes(r.take()),
+        ..RequestRecord::default()
+    };
+    for v in [
+        &mut rec.core,
+        &mut rec.listener,
+        &mut rec.route,
+        &mut rec.upstream,
+        &mut rec.endpoint,
+    ] {
+        *v = u16::from_le_bytes(r.take());
+    }
+    rec.method = *METHODS.get(usize::from(r.byte()))?;
+    rec.http_version = r.byte();
+    rec.status = u16::from_le_bytes(r.take());
+    rec.outcome = *Outcome::ALL.get(usize::from(r.byte()))?;
+    rec.cache = *CACHE.get(usize::from(r.byte()))?;
+    rec.retries = r.byte();
+    for v in [&mut rec.total_us, &mut rec.upstream_us, &mut rec.ttfb_us] {
+        *v = u32::from_le_bytes(r.take());
+    }
+    rec.request_bytes = u64::from_le_bytes(r.take());
+    rec.response_bytes = u64::from_le_bytes(r.take());
+    rec.client_ip = r.take();
+    rec.client_id = r.text()?;
+    rec.request_id = r.text()?;
+    rec.path = r.text()?;
+    rec.user_agent = r.text()?;
+    rec.tls_version = *TLS_VERSIONS.get(usize::from(r.byte()))?;
+    rec.tls_session = *TLS_SESSIONS.get(usize::from(r.byte()))?;
+    rec.alpn = *ALPNS.get(usize::from(r.byte()))?;
+    rec.sni = r.text()?;
+    rec.grpc_status = r.byte();
+    Some(rec)
+}
+
+// Discriminant order of each enum (`as u8` when encoding).
+const METHODS: [Method; 8] = [
+    Method::Get,
+    Method::Head,
+    Method::Post,
+    Method::Put,
+    Method::Delete,
+    Method::Patch,
+    Method::Options,
+    Method::Other,
+];
+const CACHE: [CacheStatus; 4] = [
+    CacheStatus::None,
+    CacheStatus::Hit,
+    CacheStatus::Miss,
+    CacheStatus::Bypass,
+];
+const TLS_VERSIONS: [TlsVersion; 3] = [TlsVersion::None, TlsVersion::Tls12, TlsVersion::Tls13];
+const TLS_SESSIONS: [TlsSession; 3] = [TlsSession::None, TlsSession::Full, TlsSession::Resumed];
+const ALPNS: [Alpn; 3] = [Alpn::None, Alpn::Http11, Alpn::H2];
+
+struct Writer<'a> {
+    out: &'a mut [u8; RECORD_BYTES],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.out[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+
+    /// A length byte and the text, padded with zeros to `cap`.
+    fn text(&mut self, text: &[u8], cap: usize) {
+        self.put(&[text.len() as u8]);
+        self.put(text);
+        self.out[self.at..self.at + cap - text.len()].fill(0);
+        self.at += cap - text.len();
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let mut v = [0u8; N];
+        v.copy_from_slice(&self.b[self.at..self.at + N]);
+        self.at += N;
+        v
+    }
+
+    fn byte(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+
+    fn text<const N: usize>(&mut self) -> Option<Inline<N>> {
+        let len = usize::from(self.byte());
+        let bytes = &self.b[self.at..self.at + N];
+        self.at += N;
+        Some(Inline::new(bytes.get(..len)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(i: u16) -> RequestRecord {
+        RequestRecord {
+            ts_us: 1_765_000_000_000_000 + i64::from(i),
+            core: 1,
+            listener: 2,
+            route: 3,
+            upstream: 4,
+            endpoint: i,
+            method: Method::Patch,
+            http_version: 20,
+            status: 503,
+            outcome: Outcome::Overloaded,
+            cache: CacheStatus::Miss,
+            retries: 2,
+            total_us: 1234,
+            upstream_us: 1000,
+            ttfb_us: 900,
+            request_bytes: 1 << 40,
+            response_bytes: 77,
+            client_ip: [9; 16],
+            client_id: Inline::new(b"alice"),
+            request_id: Inline::new(b"req-1"),
+            path: Inline::new(&[b'p'; 200]),
+            user_agent: Inline::new(b"curl/8"),
+            tls_version: TlsVersion::Tls13,
+            tls_session: TlsSession::Resumed,
+            alpn: Alpn::H2,
+            sni: Inline::new(b"api.example.com"),
+            grpc_status: 14,
+        }
+    }
+
+    #[test]
+    fn a_record_comes_back_field_for_field() {
+        let mut buf = [0u8; RECORD_BYTES];
+        for rec in [sample(7), RequestRecord::default()] {
+            encode(&rec, &mut buf);
+            let back = decode(&buf).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{rec:?}"));
+        }
+        buf[100] ^= 1;
+        assert!(decode(&buf).is_none(), "a flipped bit fails the CRC");
+    }
+
+    #[test]
+    fn recovery_reads_whole_records_and_skips_a_torn_tail() {
+        let logs = std::env::temp_dir().join(format!("ringway-journal-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&logs);
+        let target = logs.join("dt=2026-12-06/hour=21/ringway-1-0.parquet");
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let tmp = target.with_file_name(".ringway-1-0.parquet.tmp");
+        fs::write(&tmp, b"incomplete").unwrap();
+        let now = SystemTime::now();
+        let names = Names {
+            listeners: vec!["main".into()],
+            ..Names::default()
+        };
+        let mut seg = Segment::create(&logs, &target, &names, now).unwrap();
+        for i in 0..3 {
+            seg.append(&sample(i)).unwrap();
+        }
+        seg.sync_if_due(now + SYNC_EVERY).unwrap();
+        drop(seg);
+        // Half a record more, as a crash mid-write leaves it.
+        let wal = logs.join(DIR).join("ringway-1-0.parquet.wal");
+        let mut f = OpenOptions::new().append(true).open(&wal).unwrap();
+        f.write_all(&[1u8; RECORD_BYTES / 2]).unwrap();
+        drop(f);
+        let mut got = Vec::new();
+        let found = recover(&logs, |n, records| {
+            assert_eq!(n, &names);
+            got.extend(records.iter().map(|r| r.endpoint));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, [0, 1, 2]);
+        assert_eq!(found.records, 3);
+        assert_eq!(found.torn_bytes, RECORD_BYTES as u64 / 2);
+        assert!(
+            !wal.exists() && !tmp.exists(),
+            "segment and stale tmp file removed"
+        );
+
+        // A segment whose Parquet file was completed is dropped, not replayed.
+        let seg = Segment::create(&logs, &target, &names, now).unwrap();
+        drop(seg);
+        fs::write(&target, b"complete").unwrap();
+        let found = recover(&logs, |_, _| panic!("nothing to replay")).unwrap();
+        assert_eq!((found.segments, found.already_complete), (1, 1));
+        let _ = fs::remove_dir_all(&logs);
+    }
+}
