@@ -128,10 +128,8 @@ listeners:
     let r = get(gw.addr(), "/elsewhere", "x");
     assert_eq!(r.status, 404);
     let id = r.header("x-request-id").unwrap().to_string();
-    assert_eq!(
-        r.text(),
-        format!("{{\"error\":\"no_route\",\"request_id\":\"{id}\"}}\n")
-    );
+    // The error names the request and its (new) trace.
+    ringway_testkit::error_body_trace(&r.text(), "no_route", &id);
     assert!(up.requests().is_empty());
 }
 
@@ -913,4 +911,113 @@ fn connections_past_the_per_core_limit_are_closed_and_the_open_ones_served() {
         m.lines()
             .any(|l| l.starts_with("ringway_connections_refused_total ") && !l.ends_with(" 0"))
     }));
+}
+
+#[test]
+fn trace_context_is_continued_with_a_new_span_or_started_and_logged() {
+    let up = Upstream::echo();
+    let logs = ringway_testkit::TempDir::new("trace");
+    let gw = Gateway::run_yaml(
+        BIN,
+        &format!(
+            "admin: {{ enabled: false }}\ntelemetry: {{ logs_dir: \"{}\", access_log: \"{}/access.jsonl\", anomalies: {{ enabled: false }} }}\n\
+             upstreams: {{ a: {{ endpoints: [{{ address: \"{}\" }}] }} }}\nlisteners:\n  - name: main\n    \
+             listen: 127.0.0.1:0\n    routes: [{{ name: api, match: {{ path: {{ prefix: /api }} }}, proxy: {{ upstream: a }} }}]\n",
+            logs.0.display(),
+            logs.0.display(),
+            up.addr()
+        ),
+        1,
+    );
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = format!("00-{trace}-00f067aa0ba902b7-01");
+    let valid = Req::get("/api/valid")
+        .header("traceparent", &parent)
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .send(gw.addr());
+    assert_eq!(valid.status, 200);
+    // Uppercase hex is invalid; so are two traceparent fields.
+    let invalid = Req::get("/api/invalid")
+        .header("traceparent", &parent.to_uppercase())
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .send(gw.addr());
+    assert_eq!(invalid.status, 200);
+    let twice = Req::get("/api/twice")
+        .header("traceparent", &parent)
+        .header("traceparent", &parent)
+        .send(gw.addr());
+    assert_eq!(twice.status, 200);
+    let none = Req::get("/api/none").send(gw.addr());
+    assert_eq!(none.status, 200);
+    // A gateway-made error names the trace.
+    let refused = Req::get("/nowhere")
+        .header("traceparent", &parent)
+        .send(gw.addr());
+    assert_eq!(refused.status, 404);
+    assert!(
+        refused
+            .text()
+            .contains(&format!("\"trace_id\":\"{trace}\"")),
+        "{}",
+        refused.text()
+    );
+
+    let seen = up.requests();
+    let at = |path: &str| seen.iter().find(|r| r.path == path).unwrap();
+    let sent = at("/api/valid");
+    let tp = sent.header("traceparent").unwrap();
+    assert_eq!(sent.header_all("traceparent").len(), 1);
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", trace, "01"), "{tp}");
+    assert_ne!(parts[2], "00f067aa0ba902b7", "a new span id for this hop");
+    assert_eq!(sent.header("tracestate"), Some("congo=t61rcWkgMzE"));
+    let mut new_traces = Vec::new();
+    for path in ["/api/invalid", "/api/twice", "/api/none"] {
+        let r = at(path);
+        let tp = r.header("traceparent").unwrap();
+        assert_eq!(r.header_all("traceparent").len(), 1, "{path}");
+        assert!(
+            ringway_core::parse_traceparent(tp.as_bytes()).is_some(),
+            "{path}: {tp}"
+        );
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_ne!(parts[1], trace, "{path}: a new trace");
+        assert_eq!(parts[3], "00", "{path}: a new trace is not sampled");
+        assert_eq!(r.header("tracestate"), None, "{path}: tracestate dropped");
+        new_traces.push(parts[1].to_owned());
+    }
+    // A clean stop closes the log file.
+    let mut gw = gw;
+    gw.signal("TERM");
+    assert!(gw.wait_exit(Duration::from_secs(10)).is_some());
+    let rows = ringway_testkit::duckdb_rows(&format!(
+        "select path, trace_id from read_parquet('{}/**/*.parquet') order by path",
+        logs.0.display()
+    ));
+    let expected = format!(
+        "/api/invalid|{}\n/api/none|{}\n/api/twice|{}\n/api/valid|{trace}\n/nowhere|{trace}\n",
+        new_traces[0], new_traces[2], new_traces[1]
+    );
+    assert_eq!(rows, expected);
+    // The JSON access log has the same requests, one object per line.
+    let text = std::fs::read_to_string(logs.0.join("access.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let valid = lines
+        .iter()
+        .find(|l| l.contains("\"path\":\"/api/valid\""))
+        .unwrap();
+    assert!(
+        valid.contains(&format!("\"trace_id\":\"{trace}\"")),
+        "{valid}"
+    );
+    assert!(
+        valid.contains("\"route\":\"api\"") && valid.contains("\"status\":200"),
+        "{valid}"
+    );
+    let refused = lines.iter().find(|l| l.contains("/nowhere")).unwrap();
+    assert!(
+        refused.contains("\"route\":null") && refused.contains("\"outcome\":\"no_route\""),
+        "{refused}"
+    );
 }

@@ -45,6 +45,15 @@ const GRPC_CODES: [&str; 18] = [
     "other",
 ];
 
+/// Lowercase hex of `bytes` into `out` (twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+}
+
 /// Schema positions of the columns (see [`crate::schema::col`]).
 mod pos {
     pub(super) const TS: usize = 0;
@@ -75,7 +84,8 @@ mod pos {
     pub(super) const ALPN: usize = 25;
     pub(super) const SNI: usize = 26;
     pub(super) const GRPC_STATUS: usize = 27;
-    pub(super) const COUNT: usize = 28;
+    pub(super) const TRACE_ID: usize = 28;
+    pub(super) const COUNT: usize = 29;
 }
 
 /// A text column chunk with more distinct values than this percentage of its non-null rows
@@ -126,10 +136,11 @@ enum KeyKind {
     Alpn,
     Sni,
     GrpcStatus,
+    TraceId,
 }
 
 /// The dictionary-encoded columns: schema position and dictionary, in schema order.
-const KEY_COLUMNS: [(usize, KeyKind); 21] = [
+const KEY_COLUMNS: [(usize, KeyKind); 22] = [
     (pos::CORE, KeyKind::Int),
     (pos::LISTENER, KeyKind::Listener),
     (pos::ROUTE, KeyKind::Route),
@@ -151,6 +162,7 @@ const KEY_COLUMNS: [(usize, KeyKind); 21] = [
     (pos::ALPN, KeyKind::Alpn),
     (pos::SNI, KeyKind::Sni),
     (pos::GRPC_STATUS, KeyKind::GrpcStatus),
+    (pos::TRACE_ID, KeyKind::TraceId),
 ];
 
 /// The row group being buffered; see the [module docs](self).
@@ -197,6 +209,9 @@ pub(crate) struct Columns {
     alpns: EnumDict,
     snis: TextDict,
     grpc_statuses: EnumDict,
+    trace_ids: TextDict,
+    /// A trace id as hex, reused per row.
+    trace_hex: [u8; 32],
     remap: Vec<u32>,
     scratch: Scratch,
     /// The file's codec.
@@ -253,6 +268,8 @@ impl Columns {
             alpns: EnumDict::new(),
             snis: TextDict::new(),
             grpc_statuses: EnumDict::with_values(&GRPC_CODES),
+            trace_ids: TextDict::new(),
+            trace_hex: [0; 32],
             remap: Vec::new(),
             scratch: Scratch::default(),
             codec: Compressor::new(codec),
@@ -293,6 +310,7 @@ impl Columns {
         self.paths.clear();
         self.user_agents.clear();
         self.snis.clear();
+        self.trace_ids.clear();
     }
 
     /// Replaces the names table. The caller writes the row group first: its keys index the
@@ -395,6 +413,12 @@ impl Columns {
                 let i = usize::from(code).min(GRPC_CODES.len() - 1);
                 self.grpc_statuses.key(i as u8, GRPC_CODES[i])
             }
+        });
+        k[pos::TRACE_ID].push(if r.trace_id == [0; 16] {
+            NULL_KEY
+        } else {
+            hex_into(&r.trace_id, &mut self.trace_hex);
+            self.trace_ids.key(&self.trace_hex)
         });
     }
 
@@ -600,6 +624,7 @@ impl Columns {
             KeyKind::Path => Some(&mut self.paths),
             KeyKind::UserAgent => Some(&mut self.user_agents),
             KeyKind::Sni => Some(&mut self.snis),
+            KeyKind::TraceId => Some(&mut self.trace_ids),
             _ => None,
         };
         if let Some(dict) = text {
@@ -678,7 +703,8 @@ impl Columns {
                 | KeyKind::ClientId
                 | KeyKind::Path
                 | KeyKind::UserAgent
-                | KeyKind::Sni => {
+                | KeyKind::Sni
+                | KeyKind::TraceId => {
                     unreachable!("text columns return above")
                 }
             }

@@ -35,7 +35,7 @@ pub const SYNC_EVERY: Duration = Duration::from_millis(500);
 /// The journal's directory under the logs directory (hidden: no reader's glob sees it).
 pub const DIR: &str = ".journal";
 /// Bytes of one journal record, CRC included.
-pub const RECORD_BYTES: usize = 450;
+pub const RECORD_BYTES: usize = 466;
 const MAGIC: &[u8; 4] = b"RWJ1";
 
 /// The segment of the Parquet file being written.
@@ -238,6 +238,7 @@ fn encode(rec: &RequestRecord, out: &mut [u8; RECORD_BYTES]) {
     w.put(&[rec.tls_version as u8, rec.tls_session as u8, rec.alpn as u8]);
     w.text(rec.sni.as_bytes(), rec.sni.capacity());
     w.put(&[rec.grpc_status]);
+    w.put(&rec.trace_id);
     let crc = crc32fast::hash(&w.out[..w.at]);
     let at = w.at;
     debug_assert_eq!(at + 4, RECORD_BYTES);
@@ -285,6 +286,7 @@ fn decode(b: &[u8; RECORD_BYTES]) -> Option<RequestRecord> {
     rec.alpn = *ALPNS.get(usize::from(r.byte()))?;
     rec.sni = r.text()?;
     rec.grpc_status = r.byte();
+    rec.trace_id = r.take();
     Some(rec)
 }
 
@@ -387,6 +389,7 @@ mod tests {
             alpn: Alpn::H2,
             sni: Inline::new(b"api.example.com"),
             grpc_status: 14,
+            trace_id: [0xab; 16],
         }
     }
 

@@ -16,6 +16,7 @@
 //!
 //! [`RequestRecord`]: ringway_telemetry::record::RequestRecord
 
+pub mod access_log;
 pub mod anomaly;
 pub mod civil;
 mod columns;

@@ -19,12 +19,12 @@ use ringway_telemetry::record::{Outcome, RequestRecord};
 /// Version of the column layout, stored in every file's key-value metadata under
 /// [`META_SCHEMA_VERSION`]. Bumped when a column is added, removed, renamed or changes type;
 /// readers refuse versions they do not know. Version 2 added the TLS columns (`tls_version`,
-/// `tls_session`, `alpn`, `sni`), version 3 `grpc_status`.
-pub const SCHEMA_VERSION: &str = "3";
+/// `tls_session`, `alpn`, `sni`), version 3 `grpc_status`, version 4 `trace_id`.
+pub const SCHEMA_VERSION: &str = "4";
 
 /// Versions this build reads: earlier versions are the current one without the columns
 /// added since, which no query needs.
-pub const READABLE_SCHEMA_VERSIONS: [&str; 3] = ["1", "2", "3"];
+pub const READABLE_SCHEMA_VERSIONS: [&str; 4] = ["1", "2", "3", "4"];
 
 /// Key-value metadata key holding [`SCHEMA_VERSION`].
 pub const META_SCHEMA_VERSION: &str = "ringway.schema_version";
@@ -96,6 +96,9 @@ pub mod col {
     pub const SNI: &str = "sni";
     /// The response's gRPC status code, `0`..`16` or `other` (null: none). Since version 3.
     pub const GRPC_STATUS: &str = "grpc_status";
+    /// The W3C trace id the request was forwarded with, 32 lowercase hex digits (null:
+    /// none). Since version 4.
+    pub const TRACE_ID: &str = "trace_id";
 }
 
 /// Dictionary key type of the names columns (listener, route, upstream, endpoint).
@@ -145,6 +148,7 @@ pub fn schema() -> SchemaRef {
                 Field::new(col::ALPN, dict(ENUM_KEY), true),
                 Field::new(col::SNI, DataType::Utf8, true),
                 Field::new(col::GRPC_STATUS, dict(ENUM_KEY), true),
+                Field::new(col::TRACE_ID, DataType::Utf8, true),
             ]))
         })
         .clone()
@@ -322,7 +326,8 @@ mod tests {
                 "tls_session",
                 "alpn",
                 "sni",
-                "grpc_status"
+                "grpc_status",
+                "trace_id"
             ]
         );
     }

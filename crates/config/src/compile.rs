@@ -234,6 +234,18 @@ impl Compiler {
             max_file_bytes: spec.max_file_bytes,
             queue_capacity: spec.queue_capacity,
             journal: spec.journal,
+            access_log: match spec.access_log.as_deref() {
+                None => None,
+                Some("-") => Some(crate::model::AccessLog::Stdout),
+                Some("") => {
+                    self.error(
+                        "telemetry.access_log",
+                        "empty: give a file path, or - for standard output",
+                    );
+                    None
+                }
+                Some(path) => Some(crate::model::AccessLog::File(path.into())),
+            },
             anomalies,
         }
     }

@@ -236,8 +236,19 @@ pub struct Telemetry {
     pub queue_capacity: usize,
     /// Crash journal of the open log file.
     pub journal: bool,
+    /// Where JSON access log lines go, if anywhere.
+    pub access_log: Option<AccessLog>,
     /// Anomaly detection on the analytics thread; `None` when off.
     pub anomalies: Option<Anomalies>,
+}
+
+/// Where JSON access log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    /// Standard output.
+    Stdout,
+    /// A file, appended to.
+    File(std::path::PathBuf),
 }
 
 /// The detectors' timing.
@@ -267,6 +278,7 @@ impl Default for Telemetry {
             max_file_bytes: 128 << 20,
             queue_capacity: 65536,
             journal: true,
+            access_log: None,
             anomalies: None,
         }
     }

@@ -123,6 +123,9 @@ pub struct TelemetrySpec {
     /// by the next start: a crash loses under a second of records, not the open file.
     /// Default `true`.
     pub journal: bool,
+    /// A JSON access log, one line per request: a file path (appended to), or `-` for
+    /// standard output. Default: none.
+    pub access_log: Option<String>,
     /// Anomaly detection on the analytics thread (needs `logs_dir`).
     pub anomalies: AnomaliesSpec,
 }
@@ -159,6 +162,7 @@ impl Default for TelemetrySpec {
             max_file_bytes: 128 << 20,
             queue_capacity: 65536,
             journal: true,
+            access_log: None,
             anomalies: AnomaliesSpec::default(),
         }
     }

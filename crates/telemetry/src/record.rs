@@ -361,6 +361,8 @@ pub struct RequestRecord {
     /// The gRPC status of the response (its `grpc-status` trailer, or header for a
     /// trailers-only response); [`GRPC_NONE`] when there was none.
     pub grpc_status: u8,
+    /// The W3C trace id the request was forwarded with (all zero: none).
+    pub trace_id: [u8; 16],
 }
 
 impl Default for RequestRecord {
@@ -393,6 +395,7 @@ impl Default for RequestRecord {
             alpn: Alpn::default(),
             sni: Inline::default(),
             grpc_status: GRPC_NONE,
+            trace_id: [0; 16],
         }
     }
 }

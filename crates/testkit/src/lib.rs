@@ -43,3 +43,19 @@ pub fn eventually(patience: std::time::Duration, mut check: impl FnMut() -> bool
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Checks a gateway-made error body (`{"error":code,"request_id":id,"trace_id":hex}` and a
+/// newline) and returns its trace id (32 hex digits).
+pub fn error_body_trace(body: &str, code: &str, request_id: &str) -> String {
+    let start = format!("{{\"error\":\"{code}\",\"request_id\":\"{request_id}\",\"trace_id\":\"");
+    assert!(
+        body.starts_with(&start) && body.ends_with("\"}\n"),
+        "{body}"
+    );
+    let trace = &body[start.len()..body.len() - 3];
+    assert!(
+        trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{body}"
+    );
+    trace.to_owned()
+}

@@ -72,6 +72,10 @@ pub enum Name {
     XRequestId,
     /// `X-Forwarded-Client-Cert`: only the gateway writes it (mTLS).
     XForwardedClientCert,
+    /// `traceparent` (W3C Trace Context): replaced by the gateway's hop.
+    Traceparent,
+    /// `tracestate`: passed on only with a valid `traceparent`.
+    Tracestate,
     /// Anything else: forwarded unchanged.
     Other,
 }
@@ -86,6 +90,8 @@ impl Name {
             7 if eq("upgrade") => Self::Upgrade,
             7 if eq("trailer") => Self::Trailer,
             10 if eq("connection") => Self::Connection,
+            10 if eq("tracestate") => Self::Tracestate,
+            11 if eq("traceparent") => Self::Traceparent,
             10 if eq("keep-alive") => Self::KeepAlive,
             12 if eq("x-request-id") => Self::XRequestId,
             14 if eq("content-length") => Self::ContentLength,
@@ -438,6 +444,9 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// A well-formed client-supplied `X-Request-Id`.
     pub request_id: Option<RequestId>,
+    /// The client's `traceparent` value when it sent exactly one (validity is checked by
+    /// [`ringway_core::parse_traceparent`]).
+    pub traceparent: Option<Span>,
     /// `TE: trailers`: the client takes trailer fields (gRPC); a chunked response's trailers
     /// are then relayed.
     pub te_trailers: bool,
@@ -465,6 +474,7 @@ impl Default for RequestHead {
             keep_alive: true,
             expect_continue: false,
             request_id: None,
+            traceparent: None,
             te_trailers: false,
             websocket: false,
             len: 0,
@@ -553,9 +563,11 @@ impl RequestHead {
         self.host = None;
         self.expect_continue = false;
         self.request_id = None;
+        self.traceparent = None;
         self.websocket = false;
         self.te_trailers = false;
         let mut request_ids = 0;
+        let mut traceparents = 0;
         for h in &self.headers {
             let value = h.value.of(buf);
             match h.kind {
@@ -587,6 +599,10 @@ impl RequestHead {
                     request_ids += 1;
                     self.request_id = RequestId::parse(value);
                 }
+                Name::Traceparent => {
+                    traceparents += 1;
+                    self.traceparent = Some(h.value);
+                }
                 Name::Te if list_items(value).any(|t| t.eq_ignore_ascii_case(b"trailers")) => {
                     self.te_trailers = true;
                 }
@@ -595,6 +611,10 @@ impl RequestHead {
         }
         if request_ids > 1 {
             self.request_id = None;
+        }
+        // Two `traceparent` fields cannot be told apart: neither is trusted.
+        if traceparents > 1 {
+            self.traceparent = None;
         }
         if self.version == Version::Http11 && self.host.is_none() {
             return Err(ErrorKind::BadRequest);

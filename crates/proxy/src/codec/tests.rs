@@ -342,6 +342,7 @@ fn error_response_is_json_with_exact_length() {
     write_error_response(
         ErrorKind::UpstreamTimeout,
         &id,
+        None,
         Some(b"close"),
         b"",
         &mut out,
@@ -353,6 +354,17 @@ fn error_response_is_json_with_exact_length() {
     assert_eq!(
         body,
         "{\"error\":\"upstream_timeout\",\"request_id\":\"abc\"}\n"
+    );
+    assert!(head.contains(&format!("content-length: {}", body.len())));
+
+    let mut out = Vec::new();
+    let trace = b"4bf92f3577b34da6a3ce929d0e0e4736";
+    write_error_response(ErrorKind::NoRoute, &id, Some(trace), None, b"", &mut out);
+    let text = String::from_utf8(out).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert_eq!(
+        body,
+        "{\"error\":\"no_route\",\"request_id\":\"abc\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n"
     );
     assert!(head.contains(&format!("content-length: {}", body.len())));
 }
@@ -433,6 +445,7 @@ fn error_responses_carry_extra_header_lines() {
     write_error_response(
         ErrorKind::RateLimited,
         &id,
+        None,
         None,
         b"retry-after: 3\r\n",
         &mut out,

@@ -78,6 +78,12 @@ impl Session {
                 .filter(|o| !(o.remove.is_empty() && o.set.is_empty() && o.add.is_empty())),
             remove: plan.removed,
             append: &self.req.policy_headers,
+            traceparent: self
+                .req
+                .trace
+                .is_some()
+                .then_some(&self.req.traceparent[..]),
+            keep_tracestate: self.req.trace.is_some_and(|t| t.continued),
         };
         let info = ForwardInfo {
             client_ip: &self.peer_text,

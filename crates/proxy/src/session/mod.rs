@@ -27,7 +27,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
-use ringway_core::{ErrorKind, RequestId};
+use ringway_core::{ErrorKind, RequestId, TraceContext};
 use ringway_policy::ClientCert;
 use ringway_telemetry::record::{
     Alpn, Inline, Method as RecMethod, Outcome, RequestRecord, TlsSession, TlsVersion, NONE,
@@ -120,6 +120,11 @@ struct Session {
 /// One request's state, reset when its head is complete.
 struct RequestCtx {
     request_id: RequestId,
+    /// The W3C trace context it is forwarded with (set once the head is admitted).
+    trace: Option<TraceContext>,
+    /// `trace`'s `traceparent` value and trace id as hex.
+    traceparent: Vec<u8>,
+    trace_hex: Vec<u8>,
     /// Whether the head was parsed (a rejected head has no fields to trust).
     parsed: bool,
     /// Telemetry, filled as the request goes.
@@ -151,6 +156,9 @@ impl RequestCtx {
     fn new(request_id: RequestId, max_body: u64) -> Self {
         Self {
             request_id,
+            trace: None,
+            traceparent: Vec::with_capacity(ringway_core::TRACEPARENT_LEN),
+            trace_hex: Vec::with_capacity(32),
             parsed: false,
             rec: RequestRecord::default(),
             started: Instant::now(),
@@ -171,6 +179,7 @@ impl RequestCtx {
     /// Forgets the previous request (buffers keep their capacity).
     fn reset(&mut self, max_body: u64) {
         self.parsed = false;
+        self.trace = None;
         self.upstream_sent = None;
         self.upstream_first_byte = None;
         self.max_body = max_body;
@@ -472,6 +481,27 @@ impl Session {
         self.core.emit(&self.req.rec);
     }
 
+    /// This hop's trace context: the client's `traceparent` continued with a new span, or a
+    /// new trace; its trace id goes into the record and error bodies.
+    fn start_trace(&mut self, client: &Conn, core: &Core) {
+        let buf = client.buffered();
+        let parent = self
+            .head
+            .traceparent
+            .and_then(|s| ringway_core::parse_traceparent(s.of(buf)));
+        let (trace, span) = {
+            let mut rng = core.rng.borrow_mut();
+            (rng.u128(..), rng.u64(..))
+        };
+        let t = TraceContext::hop(parent, trace, span);
+        self.req.traceparent.clear();
+        t.write_traceparent(&mut self.req.traceparent);
+        self.req.trace_hex.clear();
+        t.write_trace_id(&mut self.req.trace_hex);
+        self.req.rec.trace_id = t.trace_id;
+        self.req.trace = Some(t);
+    }
+
     /// Reads until a complete, valid request head is buffered at `client.buffered()[..]`.
     async fn read_head(&mut self, client: &mut Conn) -> HeadRead {
         let lt = self.lt;
@@ -526,6 +556,7 @@ impl Session {
             Some(id) => id,
             None => core.ids.borrow_mut().next_id(),
         };
+        self.start_trace(client, &core);
         let route = self.admit(client, &core)?;
         match &core.cfg.listeners[self.listener].routes[route].action {
             ringway_config::model::Action::Respond(direct) => {

@@ -91,6 +91,7 @@ impl Session {
         write_error_response(
             kind,
             &self.req.request_id,
+            self.req.trace.is_some().then_some(&self.req.trace_hex[..]),
             f.connection,
             &self.req.refusal_headers,
             &mut self.out,

@@ -1,5 +1,6 @@
-//! The analytics thread: drains every core's record queue into the Parquet writer, and hands
-//! each record on to the anomaly detectors' own thread. Neither blocks anything before it: a
+//! The analytics thread: drains every core's record queue into the Parquet writer (and the
+//! JSON access log, when configured), and hands each record on to the anomaly detectors' own
+//! thread. Neither blocks anything before it: a
 //! full queue drops and counts (on the worker, or on the analytics thread for the detectors'
 //! queue), so the detectors never slow the Parquet logs. Findings are published for
 //! `/anomalies` and `/metrics` (one atomic pointer swap per judged bucket) and appended to
@@ -203,11 +204,18 @@ pub(crate) fn names(cfg: &Config) -> Names {
 }
 
 impl Logs {
-    /// Starts the writer thread when the configuration has a logs directory.
+    /// Starts the writer thread when the configuration has a logs directory or an access log.
     pub(crate) fn start(cfg: &Config, workers: usize) -> anyhow::Result<Option<Self>> {
         let t = &cfg.telemetry;
+        let access = match &t.access_log {
+            None => None,
+            Some(target) => Some(AccessLog::open(target, names(cfg))?),
+        };
         let Some(dir) = &t.logs_dir else {
-            return Ok(None);
+            return match access {
+                None => Ok(None),
+                Some(access) => Self::spawn(None, None, Some(access), workers, t.queue_capacity),
+            };
         };
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the logs directory {}", dir.display()))?;
@@ -238,9 +246,20 @@ impl Logs {
             board: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             file: dir.join(FINDINGS_FILE),
         });
+        tracing::info!(dir = %dir.display(), "Writing Parquet traffic logs");
+        Self::spawn(Some(sink), detection, access, workers, t.queue_capacity)
+    }
+
+    fn spawn(
+        sink: Option<ParquetSink>,
+        detection: Option<Detection>,
+        access: Option<AccessLog>,
+        workers: usize,
+        queue_capacity: usize,
+    ) -> anyhow::Result<Option<Self>> {
         let board = detection.as_ref().map(|d| Arc::clone(&d.board));
         let (producers, consumers): (Vec<_>, Vec<_>) =
-            (0..workers).map(|_| channel(t.queue_capacity)).unzip();
+            (0..workers).map(|_| channel(queue_capacity)).unzip();
         let stop = Arc::new(AtomicBool::new(false));
         let written = Arc::new(Written::default());
         let thread = std::thread::Builder::new()
@@ -252,10 +271,9 @@ impl Logs {
                     let detectors = detection
                         .map(|d| DetectorThread::start(d, DETECTOR_QUEUE))
                         .transpose()?;
-                    run(sink, detectors, &consumers, &stop, &written)
+                    run(sink, detectors, access, &consumers, &stop, &written)
                 }
             })?;
-        tracing::info!(dir = %dir.display(), "Writing Parquet traffic logs");
         Ok(Some(Self {
             producers: Some(producers),
             stop,
@@ -289,9 +307,52 @@ impl Logs {
     }
 }
 
+/// The JSON access log: lines built in a buffer, written once per drain.
+struct AccessLog {
+    out: Box<dyn std::io::Write + Send>,
+    names: Names,
+    buf: Vec<u8>,
+}
+
+impl AccessLog {
+    fn open(target: &model::AccessLog, names: Names) -> anyhow::Result<Self> {
+        let out: Box<dyn std::io::Write + Send> = match target {
+            model::AccessLog::Stdout => Box::new(std::io::stdout()),
+            model::AccessLog::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening the access log {}", path.display()))?,
+            ),
+        };
+        Ok(Self {
+            out,
+            names,
+            buf: Vec::with_capacity(64 * 1024),
+        })
+    }
+
+    fn push(&mut self, rec: &RequestRecord) {
+        ringway_analytics::access_log::write_json_line(rec, &self.names, &mut self.buf);
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if !self.buf.is_empty() {
+            self.out
+                .write_all(&self.buf)
+                .and_then(|()| self.out.flush())
+                .context("writing the access log")?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
 fn run(
-    mut sink: ParquetSink,
+    mut sink: Option<ParquetSink>,
     detectors: Option<DetectorThread>,
+    mut access: Option<AccessLog>,
     queues: &[Consumer],
     stop: &AtomicBool,
     written: &Written,
@@ -306,7 +367,12 @@ fn run(
             while q.drain(&mut batch, DRAIN_BATCH) > 0 {
                 let now = SystemTime::now();
                 for rec in batch.drain(..) {
-                    sink.push(&rec, now)?;
+                    if let Some(sink) = &mut sink {
+                        sink.push(&rec, now)?;
+                    }
+                    if let Some(a) = &mut access {
+                        a.push(&rec);
+                    }
                     if let Some(d) = &detectors {
                         d.queue.push(rec);
                     }
@@ -314,14 +380,22 @@ fn run(
                 }
             }
         }
-        sink.tick(SystemTime::now())?;
-        let stats = sink.stats();
-        written.files.store(stats.files_written, Ordering::Relaxed);
-        written.rows.store(stats.rows_written, Ordering::Relaxed);
+        if let Some(a) = &mut access {
+            a.flush()?;
+        }
+        if let Some(sink) = &mut sink {
+            sink.tick(SystemTime::now())?;
+            let stats = sink.stats();
+            written.files.store(stats.files_written, Ordering::Relaxed);
+            written.rows.store(stats.rows_written, Ordering::Relaxed);
+        }
         if stopping {
             if let Some(d) = detectors {
                 d.finish()?;
             }
+            let Some(sink) = sink else {
+                return Ok(Totals { files: 0, rows: 0 });
+            };
             let stats = sink.close()?;
             written.files.store(stats.files_written, Ordering::Relaxed);
             written.rows.store(stats.rows_written, Ordering::Relaxed);
