@@ -1021,3 +1021,17 @@ fn trace_context_is_continued_with_a_new_span_or_started_and_logged() {
         "{refused}"
     );
 }
+
+#[test]
+fn sighup_never_stops_a_gateway_without_tls() {
+    let up = Upstream::echo();
+    let mut gw = Gateway::proxy(BIN, &[up.addr()], &[]);
+    gw.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(gw.addr(), "/after-hup", "x").status,
+        200,
+        "still serving"
+    );
+    assert!(gw.wait_exit(Duration::from_millis(100)).is_none());
+}

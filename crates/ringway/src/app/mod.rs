@@ -140,6 +140,8 @@ pub(crate) struct Running {
     _admin: Option<Admin>,
     ready: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
+    /// Set by SIGHUP.
+    hup: Arc<AtomicBool>,
     /// Bound address of each listener.
     pub(crate) addrs: Vec<SocketAddr>,
     /// Bound address of the admin listener.
@@ -160,7 +162,7 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
     for p in problems.iter().filter(|p| p.severity == Severity::Warning) {
         tracing::warn!(path = %p.error.path, "{}", p.error.message);
     }
-    let term = termination_flag()?;
+    let (term, hup) = termination_flag()?;
     let ready = Arc::new(AtomicBool::new(false));
     let names = MetricNames {
         listeners: cfg.listeners.iter().map(|l| l.name.clone()).collect(),
@@ -233,6 +235,7 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
         _admin: admin,
         ready,
         term,
+        hup,
         addrs,
         admin_addr,
         logs,
@@ -310,14 +313,19 @@ fn render_anomalies(s: &ringway_analytics::anomaly::Snapshot, out: &mut String) 
     );
 }
 
-/// Registers SIGTERM and SIGINT; the returned flag is set when either arrives.
-fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
+/// Registers SIGTERM and SIGINT (the returned flag is set when either arrives) and SIGHUP
+/// (the second flag), so that a reload signal never terminates the process: the TLS reload
+/// thread, when there is one, acts on SIGHUP too.
+fn termination_flag() -> anyhow::Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&flag))
             .context("registering signal handler")?;
     }
-    Ok(flag)
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("registering the SIGHUP handler")?;
+    Ok((flag, hup))
 }
 
 impl Running {
@@ -335,6 +343,12 @@ impl Running {
             && !self.server.any_finished()
             && until.is_none_or(|u| Instant::now() < u)
         {
+            if self.hup.swap(false, Ordering::Relaxed) {
+                tracing::info!(
+                    "SIGHUP: TLS certificates, CAs and CRLs are reloaded; configuration changes \
+                     need a restart"
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         self.ready.store(false, Ordering::Release);
