@@ -136,11 +136,10 @@ enum KeyKind {
     Alpn,
     Sni,
     GrpcStatus,
-    TraceId,
 }
 
 /// The dictionary-encoded columns: schema position and dictionary, in schema order.
-const KEY_COLUMNS: [(usize, KeyKind); 22] = [
+const KEY_COLUMNS: [(usize, KeyKind); 21] = [
     (pos::CORE, KeyKind::Int),
     (pos::LISTENER, KeyKind::Listener),
     (pos::ROUTE, KeyKind::Route),
@@ -162,7 +161,6 @@ const KEY_COLUMNS: [(usize, KeyKind); 22] = [
     (pos::ALPN, KeyKind::Alpn),
     (pos::SNI, KeyKind::Sni),
     (pos::GRPC_STATUS, KeyKind::GrpcStatus),
-    (pos::TRACE_ID, KeyKind::TraceId),
 ];
 
 /// The row group being buffered; see the [module docs](self).
@@ -209,9 +207,11 @@ pub(crate) struct Columns {
     alpns: EnumDict,
     snis: TextDict,
     grpc_statuses: EnumDict,
-    trace_ids: TextDict,
-    /// A trace id as hex, reused per row.
-    trace_hex: [u8; 32],
+    /// Trace ids of the page's rows that have one, as hex, and their lengths (always 32).
+    /// Random: a dictionary would hold every value and compression would gain little, so
+    /// they are written `DELTA_LENGTH_BYTE_ARRAY`, uncompressed.
+    trace_ids: Vec<u8>,
+    trace_id_lens: Vec<i64>,
     remap: Vec<u32>,
     scratch: Scratch,
     /// The file's codec.
@@ -236,6 +236,7 @@ impl Columns {
         for (p, _) in KEY_COLUMNS {
             keys[p] = Vec::with_capacity(cap);
         }
+        keys[pos::TRACE_ID] = Vec::with_capacity(cap);
         Self {
             descrs,
             len: 0,
@@ -268,8 +269,8 @@ impl Columns {
             alpns: EnumDict::new(),
             snis: TextDict::new(),
             grpc_statuses: EnumDict::with_values(&GRPC_CODES),
-            trace_ids: TextDict::new(),
-            trace_hex: [0; 32],
+            trace_ids: Vec::with_capacity(page * 32),
+            trace_id_lens: Vec::with_capacity(page),
             remap: Vec::new(),
             scratch: Scratch::default(),
             codec: Compressor::new(codec),
@@ -310,7 +311,9 @@ impl Columns {
         self.paths.clear();
         self.user_agents.clear();
         self.snis.clear();
+        self.keys[pos::TRACE_ID].clear();
         self.trace_ids.clear();
+        self.trace_id_lens.clear();
     }
 
     /// Replaces the names table. The caller writes the row group first: its keys index the
@@ -414,12 +417,16 @@ impl Columns {
                 self.grpc_statuses.key(i as u8, GRPC_CODES[i])
             }
         });
-        k[pos::TRACE_ID].push(if r.trace_id == [0; 16] {
-            NULL_KEY
+        // A presence marker per row (the nulls of the value column below).
+        if r.trace_id == [0; 16] {
+            k[pos::TRACE_ID].push(NULL_KEY);
         } else {
-            hex_into(&r.trace_id, &mut self.trace_hex);
-            self.trace_ids.key(&self.trace_hex)
-        });
+            k[pos::TRACE_ID].push(0);
+            let at = self.trace_ids.len();
+            self.trace_ids.resize(at + 32, 0);
+            hex_into(&r.trace_id, &mut self.trace_ids[at..]);
+            self.trace_id_lens.push(32);
+        }
     }
 
     /// Estimated encoded bytes of the row group so far (for the file size check): the
@@ -485,6 +492,7 @@ impl Columns {
         }
         let rows = end - start;
         let upstream_nulls = &self.keys[pos::UPSTREAM][start..end];
+        let trace_nulls = &self.keys[pos::TRACE_ID][start..end];
         let (d, s, r) = (&self.descrs, &mut self.scratch, &mut self.ranges);
         // Timestamp deltas of a few bits barely compress (1.30 to 1.27 bytes per row with
         // zstd): the codec would only cost time.
@@ -544,7 +552,22 @@ impl Columns {
                 out.extend_from_slice(bytes);
             },
         )?;
+        let (lens, bytes) = (&self.trace_id_lens, &self.trace_ids);
+        self.values[pos::TRACE_ID].page(
+            &d[pos::TRACE_ID],
+            rows,
+            Some(trace_nulls),
+            Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            &mut self.uncompressed,
+            s,
+            |_, out| {
+                encode_delta(lens, out);
+                out.extend_from_slice(bytes);
+            },
+        )?;
         self.page_start = end;
+        self.trace_ids.clear();
+        self.trace_id_lens.clear();
         self.ts.clear();
         self.total_us.clear();
         self.upstream_us.clear();
@@ -606,6 +629,7 @@ impl Columns {
                 )
             }
             pos::REQUEST_ID => (self.codec.codec(), None),
+            pos::TRACE_ID => (Compression::UNCOMPRESSED, None),
             _ => unreachable!("column {p} is dictionary-encoded"),
         };
         self.values[p].finish(descr, codec, stats)
@@ -624,7 +648,6 @@ impl Columns {
             KeyKind::Path => Some(&mut self.paths),
             KeyKind::UserAgent => Some(&mut self.user_agents),
             KeyKind::Sni => Some(&mut self.snis),
-            KeyKind::TraceId => Some(&mut self.trace_ids),
             _ => None,
         };
         if let Some(dict) = text {
@@ -703,8 +726,7 @@ impl Columns {
                 | KeyKind::ClientId
                 | KeyKind::Path
                 | KeyKind::UserAgent
-                | KeyKind::Sni
-                | KeyKind::TraceId => {
+                | KeyKind::Sni => {
                     unreachable!("text columns return above")
                 }
             }
