@@ -857,9 +857,22 @@ fn a_stalled_partial_request_after_a_response_is_a_408_and_the_core_lives_on() {
 /// ones are served; a slot freed is a connection accepted again.
 #[test]
 fn connections_past_the_per_core_limit_are_closed_and_the_open_ones_served() {
+    connection_limit_holds(1, "max_connections_per_core");
+}
+
+#[test]
+fn connections_past_the_listener_limit_over_all_cores_are_closed() {
+    // Four workers: the two open connections may sit on different cores; the limit is theirs
+    // together.
+    connection_limit_holds(4, "max_connections");
+}
+
+/// A listener with `limits.<key>: 2` on `workers` workers: two open keep-alive connections
+/// are served, a third is closed unanswered and never forwarded, a freed slot is reused.
+fn connection_limit_holds(workers: usize, key: &str) {
     let up = Upstream::echo();
     let gw = run(&format!(
-        "workers: 1\nadmin:\n  listen: 127.0.0.1:0\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    limits:\n      max_connections_per_core: 2\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
+        "workers: {workers}\nadmin:\n  listen: 127.0.0.1:0\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: public\n    listen: 127.0.0.1:0\n    limits:\n      {key}: 2\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
         up.addr()
     ));
     let open = |s: &mut TcpStream, path: &str| -> String {

@@ -551,3 +551,78 @@ fn adaptive_concurrency_sheds_when_the_upstream_slows_and_recovers() {
     );
     assert!(shed_total.unwrap() > 0);
 }
+
+/// `live_`: run once in CI (not again under the legacy driver): 30 s of load.
+#[test]
+fn live_overload_at_five_times_the_sustainable_rate_sheds_and_stays_healthy() {
+    // Sustainable: 10 requests in flight × 50 ms = 200 requests a second.
+    let up = slow(50);
+    let gw = gateway(
+        &format!(
+            "{{ endpoints: [{{ address: \"{}\" }}], circuit_breakers: {{ max_requests: 10 }} }}",
+            up.addr()
+        ),
+        2,
+    );
+    let addr = gw.addr();
+    // 1000 requests a second offered for 30 s: 50 keep-alive clients, one request every
+    // 50 ms each (a client whose answer is late sends its next at once).
+    let run = Duration::from_secs(30);
+    let start = Instant::now();
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = Vec::new();
+                let (mut served, mut shed, mut latencies) = (0u32, 0u32, Vec::new());
+                let mut next = Instant::now() + Duration::from_millis(i);
+                while start.elapsed() < run {
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    next += Duration::from_millis(50);
+                    let sent = Instant::now();
+                    let (r, _) = roundtrip(&mut c, &Req::get("/x").keep_alive(), &mut buf);
+                    match r.status {
+                        200 => {
+                            served += 1;
+                            latencies.push(sent.elapsed());
+                        }
+                        503 => {
+                            assert_eq!(r.header("retry-after"), Some("1"));
+                            shed += 1;
+                        }
+                        other => panic!("unexpected {other}: {}", r.text()),
+                    }
+                }
+                (served, shed, latencies)
+            })
+        })
+        .collect();
+    let (mut served, mut shed, mut latencies) = (0, 0, Vec::new());
+    for c in clients {
+        let (a, b, l) = c.join().unwrap();
+        served += a;
+        shed += b;
+        latencies.extend(l);
+    }
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    let rss_mib = gw.peak_rss_kib().unwrap() / 1024;
+    eprintln!("overload: {served} served, {shed} shed (503), p99 of served {p99:?}, peak RSS {rss_mib} MiB");
+    // The upstream's capacity is what gets served (within a fifth), the rest is shed.
+    assert!(served >= 200 * 30 * 4 / 5, "{served} served");
+    assert!(shed > served, "{shed} shed, {served} served");
+    // Admitted requests are not queued behind the overload: the upstream's 50 ms plus
+    // little (a debug build on a shared machine).
+    assert!(p99 < Duration::from_millis(250), "p99 {p99:?}");
+    assert!(rss_mib < 256, "peak RSS {rss_mib} MiB");
+    // Alive and well afterwards.
+    assert_eq!(Req::get("/after").send(addr).status, 200);
+    assert_eq!(
+        up.requests().len() as u32,
+        served + 1,
+        "nothing shed reached the upstream"
+    );
+}

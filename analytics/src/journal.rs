@@ -216,7 +216,13 @@ fn encode(rec: &RequestRecord, out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&rec.ts_us.to_le_bytes());
-    for v in [rec.core, rec.listener, rec.route, rec.upstream, rec.endpoint] {
+    for v in [
+        rec.core,
+        rec.listener,
+        rec.route,
+        rec.upstream,
+        rec.endpoint,
+    ] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&[rec.method as u8, rec.http_version]);
@@ -407,7 +413,10 @@ mod tests {
         }
         buf[40] ^= 1;
         assert!(decode(&buf).is_none(), "a flipped bit fails the CRC");
-        assert!(decode(&buf[..buf.len() - 1]).is_none(), "a short record is not read");
+        assert!(
+            decode(&buf[..buf.len() - 1]).is_none(),
+            "a short record is not read"
+        );
     }
 
     #[test]

@@ -189,6 +189,7 @@ fn bench_roundtrip(c: &mut Criterion) {
             tls: vec![None],
             upstream_tls: vec![None],
             resilience,
+            open: vec![Default::default()],
         },
     )
     .expect("start gateway");

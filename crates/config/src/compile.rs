@@ -578,7 +578,12 @@ impl Compiler {
             .limits
             .max_connections_per_core
             .map(|n| self.positive(&format!("{limits_path}.max_connections_per_core"), n));
+        let max_connections = spec
+            .limits
+            .max_connections
+            .map(|n| self.positive(&format!("{limits_path}.max_connections"), n));
         Listener {
+            max_connections,
             name: spec.name.clone(),
             listen,
             routes,

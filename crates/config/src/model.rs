@@ -482,6 +482,8 @@ pub struct Listener {
     pub http2: Http2Options,
     /// Open client connections each core accepts on this listener (`None`: no limit).
     pub max_connections_per_core: Option<usize>,
+    /// Open client connections on this listener over all cores (`None`: no limit).
+    pub max_connections: Option<usize>,
 }
 
 /// How a listener serves HTTP/2.

@@ -535,12 +535,16 @@ pub struct LimitsSpec {
     /// Open client connections each core accepts on this listener; past it, new connections
     /// are closed at once and the open ones served. Default: no limit; not zero.
     pub max_connections_per_core: Option<usize>,
+    /// Open client connections on this listener over all cores; past it, new connections are
+    /// closed at once and the open ones served. Default: no limit; not zero.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for LimitsSpec {
     fn default() -> Self {
         Self {
             max_connections_per_core: None,
+            max_connections: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
             max_uri_bytes: defaults::MAX_URI_BYTES,
             max_header_bytes: defaults::MAX_HEADER_BYTES,

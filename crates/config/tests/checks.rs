@@ -142,6 +142,10 @@ rejects! {
         => "listeners[0].limits.max_header_bytes", "must be greater than zero";
     max_headers_zero: limits("max_headers: 0")
         => "listeners[0].limits.max_headers", "must be greater than zero";
+    max_connections_zero: limits("max_connections: 0")
+        => "listeners[0].limits.max_connections", "must be greater than zero";
+    max_connections_per_core_zero: limits("max_connections_per_core: 0")
+        => "listeners[0].limits.max_connections_per_core", "must be greater than zero";
     client_header_timeout_zero: client_timeouts("header: 0s")
         => "listeners[0].timeouts.header", "must be greater than zero";
     client_body_timeout_zero: client_timeouts("body: 0ms")

@@ -85,6 +85,7 @@ listeners:
             tls: None,
             http2: Default::default(),
             max_connections_per_core: None,
+            max_connections: None,
         }],
         drain_timeout: Duration::from_secs(15),
         policies: Default::default(),

@@ -78,6 +78,38 @@ pub(crate) struct ListenerState {
     pub tls: Option<Arc<arc_swap::ArcSwap<rustls::ServerConfig>>>,
     /// Client connections open on this listener, on this core.
     pub open: Cell<usize>,
+    /// With `limits.max_connections`: the listener's open connections over all cores and the
+    /// limit (touched at accept and close only).
+    pub total: Option<(Arc<std::sync::atomic::AtomicUsize>, usize)>,
+}
+
+impl ListenerState {
+    /// Takes a place for a new connection, or says no (the per-core limit, then the
+    /// listener's): the caller closes it at once.
+    pub(crate) fn admit_connection(&self) -> bool {
+        if self
+            .rt
+            .max_connections
+            .is_some_and(|max| self.open.get() >= max)
+        {
+            return false;
+        }
+        if let Some((open, max)) = &self.total {
+            use std::sync::atomic::Ordering;
+            if open.fetch_add(1, Ordering::AcqRel) >= *max {
+                open.fetch_sub(1, Ordering::AcqRel);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A connection admitted by [`ListenerState::admit_connection`] closed.
+    pub(crate) fn connection_closed(&self) {
+        if let Some((open, _)) = &self.total {
+            open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
 }
 
 /// Per-core state: plain fields, used only by the worker's own thread.
@@ -125,9 +157,11 @@ impl Core {
             .iter()
             .zip(routers)
             .zip(&services.tls)
-            .map(|((l, router), tls)| ListenerState {
+            .zip(&services.open)
+            .map(|(((l, router), tls), total)| ListenerState {
                 tls: tls.clone(),
                 open: Cell::new(0),
+                total: l.max_connections.map(|max| (Arc::clone(total), max)),
                 rt: ListenerRt::new(l),
                 router: Arc::clone(router),
                 splits: l

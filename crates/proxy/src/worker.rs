@@ -57,11 +57,12 @@ impl Server {
         services: Services,
     ) -> io::Result<Self> {
         if services.tls.len() != cfg.listeners.len()
+            || services.open.len() != cfg.listeners.len()
             || services.upstream_tls.len() != cfg.upstreams.len()
         {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "one TLS entry per listener and per upstream group is required",
+                "one TLS entry and one open-connection counter per listener, and one TLS entry per upstream group, are required",
             ));
         }
         let workers = opts.workers.max(1);
@@ -256,9 +257,8 @@ async fn accept_loop(
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let state = &core.listeners[li];
-                    if state.rt.max_connections.is_some_and(|max| state.open.get() >= max) {
-                        // Over the limit: closed at once; the open connections go on.
+                    if !core.listeners[li].admit_connection() {
+                        // Over a limit: closed at once; the open connections go on.
                         crate::stats::bump(&core.stats.connections_refused);
                         drop(stream);
                         continue;

@@ -51,6 +51,7 @@ fn a_full_queue_drops_and_counts_without_blocking_the_data_plane() {
         tls: vec![None],
         upstream_tls: vec![None],
         resilience: ringway_proxy::Resilience::new(&cfg, 1),
+        open: vec![Default::default()],
     };
     let server = Server::start(Arc::new(cfg), opts, hooks, services).unwrap();
 

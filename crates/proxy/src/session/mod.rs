@@ -391,8 +391,9 @@ impl Open {
 impl Drop for Open {
     fn drop(&mut self) {
         self.0.connections.set(self.0.connections.get() - 1);
-        let open = &self.0.listeners[self.1].open;
-        open.set(open.get() - 1);
+        let state = &self.0.listeners[self.1];
+        state.open.set(state.open.get() - 1);
+        state.connection_closed();
     }
 }
 

@@ -209,6 +209,7 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
         tls: tls.configs(),
         upstream_tls: tls.upstream_configs(),
         resilience,
+        open: cfg.listeners.iter().map(|_| Default::default()).collect(),
     };
     let server =
         Server::start(Arc::new(cfg), opts, hooks, services).context("starting the gateway")?;
