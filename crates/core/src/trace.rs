@@ -68,12 +68,17 @@ pub fn parse_traceparent(v: &[u8]) -> Option<Parent> {
 }
 
 fn hex_byte(two: &[u8]) -> Option<u8> {
-    let digit = |c: u8| match c {
+    Some(digit(two[0])? << 4 | digit(two[1])?)
+}
+
+/// A lowercase hex digit's value (uppercase is invalid in `traceparent`).
+#[inline]
+fn digit(c: u8) -> Option<u8> {
+    match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None,
-    };
-    Some(digit(two[0])? << 4 | digit(two[1])?)
+    }
 }
 
 impl TraceContext {
@@ -115,10 +120,13 @@ impl TraceContext {
 
 fn hex(bytes: &[u8], out: &mut Vec<u8>) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 15)]);
+    // Into a stack buffer, then one copy: a push per digit costs a capacity check each.
+    let mut buf = [0u8; 32];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
+    out.extend_from_slice(&buf[..2 * bytes.len().min(16)]);
 }
 
 #[cfg(test)]
