@@ -12,6 +12,7 @@ COLUMNS = [
     "status", "status_class", "outcome", "cache", "retries", "total_us", "upstream_us",
     "ttfb_us", "request_bytes", "response_bytes", "client_ip", "client_id", "request_id",
     "path", "user_agent", "tls_version", "tls_session", "alpn", "sni", "grpc_status",
+    "trace_id",
 ]
 
 root = pathlib.Path(sys.argv[1])
@@ -22,7 +23,7 @@ rows = 0
 for f in files:
     meta = pq.read_metadata(f)
     kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
-    assert kv.get("ringway.schema_version") == "3", (f, kv)
+    assert kv.get("ringway.schema_version") == "4", (f, kv)
     table = pq.read_table(f)
     missing = [c for c in COLUMNS if c not in table.column_names]
     assert not missing, (f, missing)
@@ -35,4 +36,10 @@ assert n == expected, f"DuckDB read {n} rows, expected {expected}"
 by_route = dict(con.execute(
     f"select coalesce(route, '-'), count(*) from read_parquet('{glob}', hive_partitioning = true) group by 1"
 ).fetchall())
+(traced, bad) = con.execute(
+    f"select count(trace_id), count(*) filter (where trace_id is not null and "
+    f"not regexp_full_match(trace_id, '[0-9a-f]{{32}}')) "
+    f"from read_parquet('{glob}', hive_partitioning = true)"
+).fetchone()
+assert traced > 0 and bad == 0, f"trace ids: {traced} present, {bad} malformed"
 print(f"parquet: {len(files)} files, {rows} rows; pyarrow and DuckDB agree; by route: {by_route}")
