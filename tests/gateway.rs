@@ -1048,3 +1048,47 @@ fn sighup_never_stops_a_gateway_without_tls() {
     );
     assert!(gw.wait_exit(Duration::from_millis(100)).is_none());
 }
+
+#[test]
+fn the_access_log_works_without_parquet_logs() {
+    let up = Upstream::echo();
+    let dir = ringway_testkit::TempDir::new("access");
+    let log = dir.0.join("access.jsonl");
+    let mut gw = Gateway::run_yaml(
+        BIN,
+        &format!(
+            "admin: {{ enabled: false }}\ntelemetry: {{ access_log: \"{}\" }}\n\
+             upstreams: {{ a: {{ endpoints: [{{ address: \"{}\" }}] }} }}\nlisteners:\n  - name: main\n    \
+             listen: 127.0.0.1:0\n    routes: [{{ name: all, proxy: {{ upstream: a }} }}]\n",
+            log.display(),
+            up.addr()
+        ),
+        2,
+    );
+    for i in 0..20 {
+        assert_eq!(get(gw.addr(), &format!("/r{i}"), "x").status, 200);
+    }
+    gw.signal("TERM");
+    assert!(gw.wait_exit(Duration::from_secs(10)).is_some());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut paths: Vec<String> = text
+        .lines()
+        .map(|l| {
+            assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
+            assert!(
+                l.contains("\"route\":\"all\"") && l.contains("\"status\":200"),
+                "{l}"
+            );
+            let at = l.find("\"path\":\"").unwrap() + 8;
+            l[at..].split('"').next().unwrap().to_owned()
+        })
+        .collect();
+    paths.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("/r{i}")).collect();
+    want.sort();
+    assert_eq!(paths, want, "one line per request");
+    assert!(
+        std::fs::read_dir(&dir.0).unwrap().count() == 1,
+        "no Parquet directory was made"
+    );
+}
