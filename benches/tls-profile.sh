@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/debug/ringway}
 VENV=${SSLYZE_VENV:-target/sslyze-venv}
-if [[ ! -x $VENV/bin/sslyze ]]; then
-    python3 -m venv "$VENV"
+# A venv left by another checkout (its scripts name that path) does not run: made again.
+if ! "$VENV/bin/sslyze" --help >/dev/null 2>&1; then
+    python3 -m venv --clear "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check sslyze
 fi
 work=$(mktemp -d)
