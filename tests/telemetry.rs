@@ -1,6 +1,6 @@
-//! End-to-end test of the telemetry pipeline: requests through the real gateway, `/metrics`
-//! on the admin listener, clean shutdown, then the Parquet logs hold exactly one row per
-//! request with the values that were sent. With `RINGWAY_PARQUET_OUT=DIR` the files are kept
+//! End-to-end tests of the telemetry pipeline, trace context and the JSON access log: requests
+//! through the real gateway, `/metrics` on the admin listener, clean shutdown, then the Parquet
+//! logs hold exactly one row per request with the values that were sent. With `RINGWAY_PARQUET_OUT=DIR` the files are kept
 //! there (CI then opens them with pyarrow and DuckDB).
 
 #![allow(
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ringway_analytics::{run_query, GroupBy, Query};
-use ringway_testkit::{exchange_raw, Gateway, Reply, Upstream, PATIENCE};
+use ringway_testkit::{exchange_raw, Gateway, Reply, Req, Upstream, PATIENCE};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringway");
 
@@ -312,4 +312,160 @@ fn a_sigkill_under_load_loses_at_most_the_last_second_of_records() {
         rows.to_string()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn trace_context_is_continued_with_a_new_span_or_started_and_logged() {
+    let up = Upstream::echo();
+    let logs = ringway_testkit::TempDir::new("trace");
+    let gw = Gateway::run_yaml(
+        BIN,
+        &format!(
+            "admin: {{ enabled: false }}\ntelemetry: {{ logs_dir: \"{}\", access_log: \"{}/access.jsonl\", anomalies: {{ enabled: false }} }}\n\
+             upstreams: {{ a: {{ endpoints: [{{ address: \"{}\" }}] }} }}\nlisteners:\n  - name: main\n    \
+             listen: 127.0.0.1:0\n    routes: [{{ name: api, match: {{ path: {{ prefix: /api }} }}, proxy: {{ upstream: a }} }}]\n",
+            logs.0.display(),
+            logs.0.display(),
+            up.addr()
+        ),
+        1,
+    );
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = format!("00-{trace}-00f067aa0ba902b7-01");
+    let valid = Req::get("/api/valid")
+        .header("traceparent", &parent)
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .send(gw.addr());
+    assert_eq!(valid.status, 200);
+    // Uppercase hex is invalid; so are two traceparent fields.
+    let invalid = Req::get("/api/invalid")
+        .header("traceparent", &parent.to_uppercase())
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .send(gw.addr());
+    assert_eq!(invalid.status, 200);
+    let twice = Req::get("/api/twice")
+        .header("traceparent", &parent)
+        .header("traceparent", &parent)
+        .send(gw.addr());
+    assert_eq!(twice.status, 200);
+    let none = Req::get("/api/none").send(gw.addr());
+    assert_eq!(none.status, 200);
+    // A gateway-made error names the trace.
+    let refused = Req::get("/nowhere")
+        .header("traceparent", &parent)
+        .send(gw.addr());
+    assert_eq!(refused.status, 404);
+    assert!(
+        refused
+            .text()
+            .contains(&format!("\"trace_id\":\"{trace}\"")),
+        "{}",
+        refused.text()
+    );
+
+    let seen = up.requests();
+    let at = |path: &str| seen.iter().find(|r| r.path == path).unwrap();
+    let sent = at("/api/valid");
+    let tp = sent.header("traceparent").unwrap();
+    assert_eq!(sent.header_all("traceparent").len(), 1);
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", trace, "01"), "{tp}");
+    assert_ne!(parts[2], "00f067aa0ba902b7", "a new span id for this hop");
+    assert_eq!(sent.header("tracestate"), Some("congo=t61rcWkgMzE"));
+    let mut new_traces = Vec::new();
+    for path in ["/api/invalid", "/api/twice", "/api/none"] {
+        let r = at(path);
+        let tp = r.header("traceparent").unwrap();
+        assert_eq!(r.header_all("traceparent").len(), 1, "{path}");
+        assert!(
+            ringway_core::parse_traceparent(tp.as_bytes()).is_some(),
+            "{path}: {tp}"
+        );
+        let parts: Vec<&str> = tp.split('-').collect();
+        assert_ne!(parts[1], trace, "{path}: a new trace");
+        assert_eq!(parts[3], "00", "{path}: a new trace is not sampled");
+        assert_eq!(r.header("tracestate"), None, "{path}: tracestate dropped");
+        new_traces.push(parts[1].to_owned());
+    }
+    // A clean stop closes the log file.
+    let mut gw = gw;
+    gw.signal("TERM");
+    assert!(gw.wait_exit(Duration::from_secs(10)).is_some());
+    let rows = ringway_testkit::duckdb_rows(&format!(
+        "select path, trace_id from read_parquet('{}/**/*.parquet') order by path",
+        logs.0.display()
+    ));
+    let expected = format!(
+        "/api/invalid|{}\n/api/none|{}\n/api/twice|{}\n/api/valid|{trace}\n/nowhere|{trace}\n",
+        new_traces[0], new_traces[2], new_traces[1]
+    );
+    assert_eq!(rows, expected);
+    // The JSON access log has the same requests, one object per line.
+    let text = std::fs::read_to_string(logs.0.join("access.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let valid = lines
+        .iter()
+        .find(|l| l.contains("\"path\":\"/api/valid\""))
+        .unwrap();
+    assert!(
+        valid.contains(&format!("\"trace_id\":\"{trace}\"")),
+        "{valid}"
+    );
+    assert!(
+        valid.contains("\"route\":\"api\"") && valid.contains("\"status\":200"),
+        "{valid}"
+    );
+    let refused = lines.iter().find(|l| l.contains("/nowhere")).unwrap();
+    assert!(
+        refused.contains("\"route\":null") && refused.contains("\"outcome\":\"no_route\""),
+        "{refused}"
+    );
+}
+
+#[test]
+fn the_access_log_works_without_parquet_logs() {
+    let up = Upstream::echo();
+    let dir = ringway_testkit::TempDir::new("access");
+    let log = dir.0.join("access.jsonl");
+    let mut gw = Gateway::run_yaml(
+        BIN,
+        &format!(
+            "admin: {{ enabled: false }}\ntelemetry: {{ access_log: \"{}\" }}\n\
+             upstreams: {{ a: {{ endpoints: [{{ address: \"{}\" }}] }} }}\nlisteners:\n  - name: main\n    \
+             listen: 127.0.0.1:0\n    routes: [{{ name: all, proxy: {{ upstream: a }} }}]\n",
+            log.display(),
+            up.addr()
+        ),
+        2,
+    );
+    for i in 0..20 {
+        assert_eq!(
+            Req::get(&format!("/r{i}")).host("x").send(gw.addr()).status,
+            200
+        );
+    }
+    gw.signal("TERM");
+    assert!(gw.wait_exit(Duration::from_secs(10)).is_some());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut paths: Vec<String> = text
+        .lines()
+        .map(|l| {
+            assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
+            assert!(
+                l.contains("\"route\":\"all\"") && l.contains("\"status\":200"),
+                "{l}"
+            );
+            let at = l.find("\"path\":\"").unwrap() + 8;
+            l[at..].split('"').next().unwrap().to_owned()
+        })
+        .collect();
+    paths.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("/r{i}")).collect();
+    want.sort();
+    assert_eq!(paths, want, "one line per request");
+    assert!(
+        std::fs::read_dir(&dir.0).unwrap().count() == 1,
+        "no Parquet directory was made"
+    );
 }
