@@ -251,11 +251,6 @@ impl GroupBoard {
         self.generation.load(Relaxed)
     }
 
-    /// Whether the group is in panic mode now.
-    pub fn in_panic(&self) -> bool {
-        self.panic.load(Relaxed)
-    }
-
     /// Picks made in panic mode so far.
     pub fn panic_picks(&self) -> u64 {
         self.panic_picks.load(Relaxed)

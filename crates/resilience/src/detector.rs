@@ -168,11 +168,6 @@ impl GroupHealth {
         changes
     }
 
-    /// When the next ejection ends, if any is running.
-    pub fn next_return(&self) -> Option<Instant> {
-        self.eps.iter().filter_map(|e| e.ejected_until).min()
-    }
-
     /// Whether `ep` is unhealthy or ejected.
     pub fn excluded(&self, ep: usize) -> bool {
         self.eps
