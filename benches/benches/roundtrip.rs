@@ -169,14 +169,19 @@ fn bench_roundtrip(c: &mut Criterion) {
         workers: 1,
         pin_workers: false,
     };
-    let names = ringway_telemetry::metrics::MetricNames {
-        listeners: vec!["bench".into()],
-        routes: vec![vec!["all".into()]],
-        upstreams: vec!["up".into()],
-    };
+    let mut registry = ringway_telemetry::metrics::Registry::default();
+    let labels = registry
+        .register(&ringway_telemetry::metrics::Shape {
+            listeners: vec![("bench".into(), vec!["all".into()])],
+            upstreams: vec![("up".into(), vec![upstream.addr.to_string()])],
+        })
+        .expect("names");
     let hooks = ringway_proxy::TelemetryHooks {
         queues: None,
-        hub: std::sync::Arc::new(ringway_telemetry::metrics::MetricsHub::new(names, 1)),
+        hub: std::sync::Arc::new(ringway_telemetry::metrics::MetricsHub::new(
+            registry.metric_names().clone(),
+            1,
+        )),
     };
     let policies = ringway_policy::Policies::new(&cfg, Default::default(), 1).expect("policies");
     let resilience = ringway_proxy::Resilience::new(&cfg, 1);
@@ -189,8 +194,8 @@ fn bench_roundtrip(c: &mut Criterion) {
             tls: vec![None],
             upstream_tls: vec![None],
             resilience,
-            open: vec![Default::default()],
         },
+        labels,
     )
     .expect("start gateway");
     eprintln!("roundtrip: ringway worker driver = {}", driver_name());

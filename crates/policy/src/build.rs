@@ -23,6 +23,9 @@ const LEASE_TTL: Duration = Duration::from_millis(20);
 
 /// A rate limit of a route, or a plan's.
 pub(crate) struct LimitRt {
+    /// Where it applies: `listener/route`, or `plan:<name>` (a reload keeps its table when
+    /// the same scope has the same limit).
+    pub(crate) scope: String,
     pub(crate) name: String,
     pub(crate) key: LimitKey,
     pub(crate) limiter: Arc<Limiter>,
@@ -219,6 +222,7 @@ impl Policies {
                                 .rate_limits
                                 .iter()
                                 .map(|rule| LimitRt {
+                                    scope: route.clone(),
                                     name: rule.name.clone(),
                                     key: rule.key.clone(),
                                     limiter: Limiter::new(rule.rate, opts),
@@ -318,6 +322,7 @@ impl Policies {
 fn plan_rt(plan: &model::Plan, opts: LimiterOptions) -> PlanRt {
     PlanRt {
         limit: plan.rate_limit.map(|rate| LimitRt {
+            scope: format!("plan:{}", plan.name),
             name: plan.name.clone(),
             key: LimitKey::Consumer,
             limiter: Limiter::new(rate, opts),

@@ -45,6 +45,7 @@
 //! ```
 
 mod build;
+mod carry;
 mod check;
 mod jwks;
 mod keys;
@@ -58,6 +59,7 @@ use std::time::Instant;
 use ringway_auth::jwt::Claims;
 
 pub use build::Policies;
+pub use carry::Adopted;
 pub use check::CorePolicy;
 pub use jwks::{JwksEvent, JwksRefresher};
 pub use keys::{KeyMaterial, Loaded, Secrets, Sources, System, MIN_HMAC_SECRET_BYTES};

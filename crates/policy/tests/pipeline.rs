@@ -541,6 +541,68 @@ fn jwks_keys_are_fetched_rotated_early_and_kept_on_failure() {
     );
 }
 
+/// Policies of `yaml` adopting `old`'s state, as a reload builds them.
+fn reloaded(yaml: &str, old: &Policies) -> (Arc<Policies>, ringway_policy::Adopted) {
+    let cfg = ringway_config::from_yaml_str(yaml).unwrap();
+    let loaded = KeyMaterial::load(&cfg, &TestSources, Secrets::Required).unwrap();
+    let mut next = Policies::new(&cfg, loaded.keys, 2).unwrap();
+    let adopted = next.adopt(old);
+    (Arc::new(next), adopted)
+}
+
+#[test]
+fn a_reload_keeps_limit_and_quota_tables_and_fetched_keys_of_unchanged_rules() {
+    let old = policies();
+    let core = old.core(0);
+    let now = Instant::now();
+    let from = |ip: &'static str| Req {
+        ip,
+        now,
+        ..Req::new(&[("x-tenant", "a")])
+    };
+    let acme = || Req::new(&[("x-api-key", ACME_KEY)]);
+    for _ in 0..2 {
+        assert!(from("192.0.2.1").check(&core, SEARCH).is_ok());
+        assert!(acme().check(&core, REPORTS).is_ok());
+    }
+    let mut refreshers = old.jwks_refreshers(now);
+    let doc = std::fs::read(keys_dir().join("rsa.jwks.json")).unwrap();
+    let fetched = refreshers[0].tick(now, &mut |_: &str| Ok(doc.clone()));
+    assert_eq!(fetched, JwksEvent::Installed);
+    core.sweep(now, unix_now() * 1000);
+
+    // The same rules, one route added: the used allowance, quota and fetched keys stay.
+    let added = config().replace(
+        "      - name: keys\n",
+        "      - name: extra\n        match: {{ path: {{ prefix: /extra }} }}\n        proxy: {{ upstream: u }}\n      - name: keys\n",
+    );
+    let (next, adopted) = reloaded(&added.replace("{{", "{").replace("}}", "}"), &old);
+    // per-ip, per-tenant, gold; starter-hour; rotating.
+    assert_eq!(
+        (adopted.limits, adopted.quotas, adopted.key_sets),
+        (3, 1, 1)
+    );
+    let core = next.core(0);
+    let refused = from("192.0.2.1").check(&core, SEARCH).unwrap_err();
+    assert_eq!(refused.kind, RefusalKind::RateLimited);
+    assert_eq!(
+        acme().check(&core, REPORTS).unwrap_err().kind,
+        RefusalKind::QuotaExceeded
+    );
+    let token = rsa_token("rsa-1", "rsa-private.pem");
+    let bearer = Req::new(&[("authorization", &format!("Bearer {token}"))]);
+    assert!(bearer.check(&core, KEYS).is_ok(), "fetched keys kept");
+
+    // A changed rate starts a new table: the address has its allowance again.
+    let faster = config().replace(
+        "requests: 2, per: 1m, burst: 2",
+        "requests: 5, per: 1m, burst: 5",
+    );
+    let (next, adopted) = reloaded(&faster, &old);
+    assert_eq!(adopted.limits, 2);
+    assert!(from("192.0.2.1").check(&next.core(0), SEARCH).is_ok());
+}
+
 #[test]
 fn rules_in_shadow_mode_count_what_they_would_refuse_and_refuse_nothing() {
     let yaml = r#"

@@ -1,6 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz`, `/config`, `/certificates`, `/metrics` and
-//! `/anomalies` on a
-//! small blocking server thread.
+//! The admin listener: `/healthz`, `/readyz`, `/config`, `/certificates`, `/metrics`,
+//! `/anomalies` and `POST /reload` on a small blocking server thread.
 //! Admin traffic is rare and tiny, so it stays off the workers' event loops entirely.
 
 use std::io::{self, Read, Write};
@@ -15,23 +14,32 @@ pub struct Admin {
     stop: Arc<AtomicBool>,
 }
 
-/// Renders the Prometheus text for `/metrics`.
+/// Renders the Prometheus text for `/metrics` (or another page).
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Renders a page that may not exist now (`None`: 404).
+pub type OptionalRenderer = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// Runs a reload: the status and JSON body to answer.
+pub type ReloadHandler = Arc<dyn Fn() -> (u16, String) + Send + Sync>;
 
 /// What the admin endpoints report.
 #[derive(Clone)]
 pub struct AdminState {
     /// Set once every listener is bound and the workers run; cleared when draining.
     pub ready: Arc<AtomicBool>,
-    /// The configuration as loaded (shown by `/config`).
-    pub config_text: Arc<str>,
+    /// The configuration as loaded (shown by `/config`; the newest after a reload).
+    pub config_text: MetricsRenderer,
     /// `/metrics` (Prometheus text format 0.0.4).
     pub metrics: MetricsRenderer,
     /// `/anomalies` (JSON), when the detectors run.
     pub anomalies: Option<MetricsRenderer>,
     /// `/certificates` (JSON): what each TLS listener serves now (names, validity, SHA-256
-    /// fingerprints; never a key). `/config` ends with the same as YAML comments.
-    pub certificates: Option<(MetricsRenderer, MetricsRenderer)>,
+    /// fingerprints; never a key; `None` when no listener speaks TLS). `/config` ends with the
+    /// same as YAML comments.
+    pub certificates: (OptionalRenderer, MetricsRenderer),
+    /// `POST /reload`.
+    pub reload: ReloadHandler,
 }
 
 impl Admin {
@@ -98,14 +106,23 @@ fn serve(mut s: TcpStream, state: &AdminState) -> io::Result<()> {
             "{\"status\":\"not_ready\"}\n".into(),
         ),
         (b"GET", b"/config") => {
-            let mut text = state.config_text.to_string();
-            if let Some((_, comments)) = &state.certificates {
-                text.push_str(&comments());
-            }
+            let mut text = (state.config_text)();
+            text.push_str(&(state.certificates.1)());
             ("200 OK", "application/yaml", text)
         }
-        (b"GET", b"/certificates") => match &state.certificates {
-            Some((json, _)) => ("200 OK", "application/json", json()),
+        (b"POST", b"/reload") => {
+            let (code, body) = (state.reload)();
+            let status = if code == 200 {
+                "200 OK"
+            } else if code == 400 {
+                "400 Bad Request"
+            } else {
+                "500 Internal Server Error"
+            };
+            (status, "application/json", body)
+        }
+        (b"GET", b"/certificates") => match (state.certificates.0)() {
+            Some(json) => ("200 OK", "application/json", json),
             None => (
                 "404 Not Found",
                 "application/json",

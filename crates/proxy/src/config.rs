@@ -50,7 +50,4 @@ pub struct Services {
     /// Upstream health and circuit breakers, shared by every core and the health thread
     /// ([`crate::Resilience::new`] for the same configuration and worker count).
     pub resilience: Arc<crate::Resilience>,
-    /// One counter per listener of its open connections over all cores (used by
-    /// `limits.max_connections`).
-    pub open: Vec<Arc<std::sync::atomic::AtomicUsize>>,
 }

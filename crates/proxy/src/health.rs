@@ -66,6 +66,36 @@ pub struct Resilience {
 }
 
 impl Resilience {
+    /// The shared state for `cfg`'s groups after a reload from `old`'s configuration (same
+    /// worker count): a group of the same name keeps its breaker pools when its limits are
+    /// the same (slots held by requests still running count against the new limits), and
+    /// each endpoint of the same address keeps its published health and counters.
+    pub fn carry(cfg: &Config, workers: usize, old: &Resilience) -> Arc<Self> {
+        let mut new = Self::new(cfg, workers);
+        let this = Arc::get_mut(&mut new).expect("not shared yet");
+        for (g, (name, endpoints)) in this.names.iter().enumerate() {
+            let Some(og) = old.names.iter().position(|(n, _)| n == name) else {
+                continue;
+            };
+            let (pools, before) = (&mut this.pools[g], &old.pools[og]);
+            for (mine, theirs) in [
+                (&mut pools.connections, &before.connections),
+                (&mut pools.pending, &before.pending),
+                (&mut pools.requests, &before.requests),
+                (&mut pools.retries, &before.retries),
+            ] {
+                if mine.limit() == theirs.limit() {
+                    *mine = Arc::clone(theirs);
+                }
+            }
+            let old_endpoints = &old.names[og].1;
+            this.board.group(g).carry_from(old.board.group(og), |i| {
+                old_endpoints.iter().position(|e| *e == endpoints[i])
+            });
+        }
+        new
+    }
+
     /// The shared state for `cfg`'s groups, with breakers split over `workers` cores.
     pub fn new(cfg: &Config, workers: usize) -> Arc<Self> {
         let board = Board::new(
@@ -226,13 +256,19 @@ impl Resilience {
     }
 }
 
-/// Starts the health thread; it stops when `stop` is set.
+/// What a health thread knew when it stopped, per group: name, endpoint addresses, state.
+/// The next configuration's thread starts from it (a reload keeps ejections and verdicts).
+pub(crate) type Handover = Vec<(String, Vec<std::net::SocketAddr>, GroupHealth)>;
+
+/// Starts the health thread, from `handover` when a reload replaces one; it stops when
+/// `stop` is set and returns what it knew.
 pub(crate) fn spawn(
     cfg: Arc<Config>,
     shared: Arc<Resilience>,
     tls: Vec<Option<Arc<rustls::ClientConfig>>>,
     stop: Arc<AtomicBool>,
-) -> io::Result<JoinHandle<()>> {
+    handover: Handover,
+) -> io::Result<JoinHandle<Handover>> {
     std::thread::Builder::new()
         .name("ringway-health".into())
         .spawn(move || {
@@ -240,8 +276,11 @@ pub(crate) fn spawn(
                 .enable_timer()
                 .build();
             match rt {
-                Ok(mut rt) => rt.block_on(run(cfg, shared, tls, stop)),
-                Err(e) => tracing::error!(error = %e, "Health thread could not start"),
+                Ok(mut rt) => rt.block_on(run(cfg, shared, tls, stop, handover)),
+                Err(e) => {
+                    tracing::error!(error = %e, "Health thread could not start");
+                    Vec::new()
+                }
             }
         })
 }
@@ -253,7 +292,8 @@ async fn run(
     shared: Arc<Resilience>,
     tls: Vec<Option<Arc<rustls::ClientConfig>>>,
     stop: Arc<AtomicBool>,
-) {
+    handover: Handover,
+) -> Handover {
     let now = Instant::now();
     let states: States = Rc::new(RefCell::new(
         cfg.upstreams
@@ -273,6 +313,20 @@ async fn run(
             })
             .collect(),
     ));
+    {
+        // What the previous configuration's thread knew, by group name and endpoint address.
+        let mut states = states.borrow_mut();
+        for (gi, g) in cfg.upstreams.iter().enumerate() {
+            if let Some((_, addrs, before)) = handover.iter().find(|(n, _, _)| *n == g.name) {
+                for (ep, e) in g.endpoints.iter().enumerate() {
+                    if let Some(from) = addrs.iter().position(|a| *a == e.addr) {
+                        states[gi].adopt(ep, before, from, g.health_check.is_some());
+                    }
+                }
+            }
+            states[gi].publish(shared.board.group(gi));
+        }
+    }
     let groups: Rc<Vec<Group>> = Rc::new(
         cfg.upstreams
             .iter()
@@ -318,6 +372,15 @@ async fn run(
             }
         }
     }
+    let states = states.borrow();
+    cfg.upstreams
+        .iter()
+        .zip(states.iter())
+        .map(|(g, s)| {
+            let addrs = g.endpoints.iter().map(|e| e.addr).collect();
+            (g.name.clone(), addrs, s.clone())
+        })
+        .collect()
 }
 
 /// Probes one endpoint forever: at once, then every interval (plus jitter).

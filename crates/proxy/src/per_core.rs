@@ -1,8 +1,15 @@
-//! One core's state: plain fields built per core from the compiled configuration, used only by
-//! that core's thread (`Rc`, `RefCell`, `Cell`; no lock). The session reads it; the worker
-//! builds it and runs its periodic jobs.
+//! One core's state, used only by that core's thread (`Rc`, `RefCell`, `Cell`; no lock): the
+//! part that lives as long as the worker ([`CoreBase`]: counters, ids, the record queue) and
+//! the part built from one configuration generation ([`Core`]: listeners, routes, groups,
+//! policies). A reload builds a new `Core` beside the old one and makes it this thread's
+//! [`current`] one; a request runs on the `Core` it started with, so the old one lives until
+//! its last request ends.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,14 +18,32 @@ use ringway_config::model::{Action, Config, Listener};
 use ringway_core::RequestIdGen;
 use ringway_policy::CorePolicy;
 use ringway_router::Router;
-use ringway_telemetry::metrics::{CoreMetrics, MetricsHub};
+use ringway_telemetry::metrics::{CoreMetrics, Labels, MetricsHub};
 use ringway_telemetry::queue::Producer;
 use ringway_telemetry::record::RequestRecord;
 
 use crate::codec::HeadLimits;
-use crate::config::Services;
+use crate::generation::Generation;
 use crate::stats::CoreStats;
 use crate::upstream::Group;
+
+thread_local! {
+    /// This worker thread's newest [`Core`].
+    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// This worker thread's newest [`Core`] (the one new requests start on).
+///
+/// # Panics
+/// Outside a worker thread (none was installed).
+pub(crate) fn current() -> Rc<Core> {
+    CURRENT.with(|c| Rc::clone(c.borrow().as_ref().expect("a worker installed its core")))
+}
+
+/// Makes `core` this thread's current one (`None` at the worker's end).
+pub(crate) fn install(core: Option<Rc<Core>>) {
+    CURRENT.with(|c| *c.borrow_mut() = core);
+}
 
 /// A listener's limits and client timeouts, copied into each connection.
 #[derive(Debug, Clone, Copy)]
@@ -70,55 +95,61 @@ impl ListenerRt {
 
 /// One core's state for one listener.
 pub(crate) struct ListenerState {
+    /// The listening socket's identity: the same across generations while its address is.
+    pub bind: u64,
     pub rt: ListenerRt,
     pub router: Arc<Router>,
     /// Weighted split per route (only for routes with several backends).
     pub splits: Vec<Option<RefCell<Split>>>,
     /// The TLS configuration of a TLS listener.
     pub tls: Option<Arc<arc_swap::ArcSwap<rustls::ServerConfig>>>,
-    /// Client connections open on this listener, on this core.
-    pub open: Cell<usize>,
+    /// Client connections open on this listener, on this core (the same cell across
+    /// generations).
+    pub open: Rc<Cell<usize>>,
     /// With `limits.max_connections`: the listener's open connections over all cores and the
     /// limit (touched at accept and close only).
-    pub total: Option<(Arc<std::sync::atomic::AtomicUsize>, usize)>,
+    pub total: Option<(Arc<AtomicUsize>, usize)>,
 }
 
-impl ListenerState {
-    /// Takes a place for a new connection, or says no (the per-core limit, then the
-    /// listener's): the caller closes it at once.
-    pub(crate) fn admit_connection(&self) -> bool {
-        if self
-            .rt
-            .max_connections
-            .is_some_and(|max| self.open.get() >= max)
-        {
-            return false;
-        }
-        if let Some((open, max)) = &self.total {
-            use std::sync::atomic::Ordering;
-            if open.fetch_add(1, Ordering::AcqRel) >= *max {
-                open.fetch_sub(1, Ordering::AcqRel);
-                return false;
-            }
-        }
-        true
-    }
+/// A connection's place under a listener's `limits.max_connections`, given back when dropped.
+pub(crate) struct Ticket(Option<Arc<AtomicUsize>>);
 
-    /// A connection admitted by [`ListenerState::admit_connection`] closed.
-    pub(crate) fn connection_closed(&self) {
-        if let Some((open, _)) = &self.total {
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(open) = &self.0 {
             open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 }
 
-/// Per-core state: plain fields, used only by the worker's own thread.
-pub(crate) struct Core {
+impl ListenerState {
+    /// Takes a place for a new connection, or says no (the per-core limit, then the
+    /// listener's): the caller closes it at once.
+    pub(crate) fn admit_connection(&self) -> Option<Ticket> {
+        if self
+            .rt
+            .max_connections
+            .is_some_and(|max| self.open.get() >= max)
+        {
+            return None;
+        }
+        let Some((open, max)) = &self.total else {
+            return Some(Ticket(None));
+        };
+        use std::sync::atomic::Ordering;
+        if open.fetch_add(1, Ordering::AcqRel) >= *max {
+            open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Ticket(Some(Arc::clone(open))))
+    }
+}
+
+/// What a core keeps across configuration generations: plain fields, used only by the
+/// worker's own thread.
+pub(crate) struct CoreBase {
     /// Worker index.
     pub id: usize,
-    pub cfg: Arc<Config>,
-    pub listeners: Vec<ListenerState>,
-    pub groups: Vec<Group>,
     pub ids: RefCell<RequestIdGen>,
     pub rng: RefCell<Rng>,
     pub stats: CoreStats,
@@ -138,30 +169,62 @@ pub(crate) struct Core {
     published_tls: Cell<(u64, u64)>,
     /// Refused connections already added to `metrics`.
     published_refused: Cell<u64>,
+    /// Per listening socket (bind id): this core's open connections on it.
+    open: RefCell<HashMap<u64, Rc<Cell<usize>>>>,
+}
+
+/// One configuration generation's state on a core.
+pub(crate) struct Core {
+    base: Rc<CoreBase>,
+    /// The configuration generation this was built from.
+    pub generation: u64,
+    pub cfg: Arc<Config>,
+    pub listeners: Vec<ListenerState>,
+    pub groups: Vec<Group>,
+    /// The ids records carry for this configuration's names.
+    pub labels: Arc<Labels>,
     /// IP filters, credentials, rate limits: this core's state.
     pub policy: CorePolicy,
 }
 
+// The per-core counters are `core.stats` etc., whatever the generation.
+impl Deref for Core {
+    type Target = CoreBase;
+
+    fn deref(&self) -> &CoreBase {
+        &self.base
+    }
+}
+
 impl Core {
-    pub(crate) fn new(
-        id: usize,
-        cfg: Arc<Config>,
-        routers: &[Arc<Router>],
-        telemetry: Option<Producer>,
-        hub: Arc<MetricsHub>,
-        services: &Services,
-    ) -> Self {
+    /// This core's state for `generation`; `old` (the previous generation on this core) hands
+    /// over what belongs to the same thing: idle upstream connections and balancer state per
+    /// group and endpoint; open-connection counts are per listening socket already.
+    pub(crate) fn new(base: &Rc<CoreBase>, generation: &Generation, old: Option<&Core>) -> Self {
+        let id = base.id;
+        let cfg = Arc::clone(&generation.cfg);
+        let services = &generation.services;
         let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // A reload puts the grown name tables in the hub before publishing the generation.
+        if !base.metrics.borrow_mut().relayout(&base.hub.names()) {
+            tracing::error!(
+                worker = id,
+                "Metric names shrank; counts kept in the old layout"
+            );
+        }
+        let mut opens = base.open.borrow_mut();
+        opens.retain(|bind, _| generation.listeners.iter().any(|b| b.id == *bind));
         let listeners = cfg
             .listeners
             .iter()
-            .zip(routers)
+            .zip(generation.routers.iter())
             .zip(&services.tls)
-            .zip(&services.open)
-            .map(|(((l, router), tls), total)| ListenerState {
+            .zip(generation.listeners.iter())
+            .map(|(((l, router), tls), bound)| ListenerState {
+                bind: bound.id,
                 tls: tls.clone(),
-                open: Cell::new(0),
-                total: l.max_connections.map(|max| (Arc::clone(total), max)),
+                open: Rc::clone(opens.entry(bound.id).or_default()),
+                total: l.max_connections.map(|max| (Arc::clone(&bound.open), max)),
                 rt: ListenerRt::new(l),
                 router: Arc::clone(router),
                 splits: l
@@ -177,16 +240,44 @@ impl Core {
                     .collect(),
             })
             .collect();
+        drop(opens);
+        let groups = cfg
+            .upstreams
+            .iter()
+            .zip(&services.upstream_tls)
+            .enumerate()
+            .map(|(i, (g, tls))| {
+                let mut group = Group::new(g, i, id, tls.as_ref(), &services.resilience, true);
+                let before = old.and_then(|o| o.groups.iter().find(|o| o.spec.name == g.name));
+                if let Some(before) = before {
+                    group.adopt(before);
+                }
+                group
+            })
+            .collect();
         Self {
-            id,
-            groups: cfg
-                .upstreams
-                .iter()
-                .zip(&services.upstream_tls)
-                .enumerate()
-                .map(|(i, (g, tls))| Group::new(g, i, id, tls.as_ref(), &services.resilience, true))
-                .collect(),
+            base: Rc::clone(base),
+            generation: generation.number,
+            groups,
             listeners,
+            labels: Arc::clone(&generation.labels),
+            policy: services.policies.core(id),
+            cfg,
+        }
+    }
+
+    /// The index of the listener on socket `bind` in this generation.
+    pub(crate) fn listener_on(&self, bind: u64) -> Option<usize> {
+        self.listeners.iter().position(|l| l.bind == bind)
+    }
+}
+
+impl CoreBase {
+    /// A worker's lasting state.
+    pub(crate) fn new(id: usize, telemetry: Option<Producer>, hub: Arc<MetricsHub>) -> Rc<Self> {
+        let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Rc::new(Self {
+            id,
             ids: RefCell::new(RequestIdGen::new(id as u64)),
             rng: RefCell::new(Rng::with_seed(seed)),
             stats: CoreStats::default(),
@@ -194,14 +285,13 @@ impl Core {
             draining: Cell::new(false),
             connections: Cell::new(0),
             telemetry,
-            metrics: RefCell::new(CoreMetrics::new(hub.names())),
+            metrics: RefCell::new(CoreMetrics::new(&hub.names())),
             hub,
             published: Cell::new((0, 0)),
             published_tls: Cell::new((0, 0)),
             published_refused: Cell::new(0),
-            policy: services.policies.core(id),
-            cfg,
-        }
+            open: RefCell::new(HashMap::new()),
+        })
     }
 
     /// Hands a finished request's record to the metrics and, if logs are on, to the queue

@@ -116,8 +116,10 @@ pub(crate) struct Group {
     /// `ip:port` of each endpoint: the Host sent when the client sent none.
     pub authorities: Vec<Vec<u8>>,
     idle: RefCell<Vec<Vec<Idle>>>,
-    pub balancer: RefCell<Balancer>,
-    pub budget: RefCell<RetryBudget>,
+    /// Shared with the same group of the previous configuration while its endpoints and
+    /// policy are the same, so requests still running there count in it.
+    pub balancer: Rc<RefCell<Balancer>>,
+    pub budget: Rc<RefCell<RetryBudget>>,
     tls: Option<UpstreamTls>,
     /// HTTP/2 groups: this core's connection to each endpoint, streams opened on it.
     h2: RefCell<Vec<Option<h2::client::SendRequest<bytes::Bytes>>>>,
@@ -192,19 +194,19 @@ impl Group {
             endpoints: spec.endpoints.iter().map(|e| e.addr).collect(),
             // Hash-ring points come from the address, so a reload that reorders endpoints
             // keeps every key where it was.
-            balancer: RefCell::new(Balancer::with_ids(
+            balancer: Rc::new(RefCell::new(Balancer::with_ids(
                 &spec.balance,
                 &weights,
                 &authorities,
                 seed,
-            )),
+            ))),
             authorities,
             idle: RefCell::new(spec.endpoints.iter().map(|_| Vec::new()).collect()),
-            budget: RefCell::new(RetryBudget::new(
+            budget: Rc::new(RefCell::new(RetryBudget::new(
                 spec.retries.budget_percent,
                 BUDGET_FLOOR_PER_SEC,
                 BUDGET_WINDOW,
-            )),
+            ))),
             h2: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
             opening: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
             speaks_h2: RefCell::new(spec.endpoints.iter().map(|_| None).collect()),
@@ -219,6 +221,41 @@ impl Group {
                 .map(|s| RefCell::new(Gradient::new(s))),
             core,
         }
+    }
+
+    /// Takes over, from `old` (this group in the previous configuration, on this core), what
+    /// belongs to endpoints it still has: idle keep-alive and HTTP/2 connections when the
+    /// transport (TLS, protocol) is unchanged; the balancer and retry budget themselves when
+    /// the endpoints, weights and policies are.
+    pub(crate) fn adopt(&mut self, old: &Group) {
+        if self.spec.tls == old.spec.tls && self.spec.protocol == old.spec.protocol {
+            let (mut idle, mut old_idle) = (self.idle.borrow_mut(), old.idle.borrow_mut());
+            let (mut h2, mut old_h2) = (self.h2.borrow_mut(), old.h2.borrow_mut());
+            let mut speaks = self.speaks_h2.borrow_mut();
+            let old_speaks = old.speaks_h2.borrow();
+            for (i, addr) in self.endpoints.iter().enumerate() {
+                let Some(j) = old.endpoints.iter().position(|a| a == addr) else {
+                    continue;
+                };
+                idle[i] = std::mem::take(&mut old_idle[j]);
+                for c in &mut idle[i] {
+                    c.conn.endpoint = i;
+                }
+                h2[i] = old_h2[j].take();
+                speaks[i] = old_speaks[j];
+            }
+        }
+        if self.spec.endpoints == old.spec.endpoints && self.spec.balance == old.spec.balance {
+            self.balancer = Rc::clone(&old.balancer);
+        }
+        if self.spec.retries == old.spec.retries {
+            self.budget = Rc::clone(&old.budget);
+        }
+    }
+
+    /// The group's index in its configuration.
+    pub(crate) fn index(&self) -> usize {
+        self.index
     }
 
     /// Number of endpoints.

@@ -1,8 +1,10 @@
 //! Workers: one pinned OS thread per core, each with its own monoio runtime, `SO_REUSEPORT`
-//! listeners, upstream pools, balancers and counters. Nothing here is shared between workers
-//! except the immutable config and route tables and the stop flag, which is polled off the
-//! request path.
+//! listeners, upstream pools, balancers and counters. Nothing on the request path is shared
+//! between workers; the configuration generation and the stop flag are looked at once per
+//! tick, off the request path.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -13,16 +15,16 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpListener;
 use ringway_config::model::Config;
-use ringway_router::Router;
-use ringway_telemetry::metrics::MetricsHub;
+use ringway_telemetry::metrics::{Labels, MetricsHub};
 use ringway_telemetry::queue::Producer;
 
 use crate::config::{RunOptions, Services, TelemetryHooks};
-use crate::per_core::Core;
+use crate::generation::{Control, Generation};
+use crate::per_core::{self, Core, CoreBase};
 use crate::session;
 use crate::stats::WorkerStats;
 
-/// How often workers look at the stop flag.
+/// How often workers look at the stop flag and the configuration generation.
 const TICK: Duration = Duration::from_millis(50);
 /// How often idle upstream connections are checked for expiry.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -38,10 +40,55 @@ pub fn driver_name() -> &'static str {
 
 /// A running gateway: its workers and the addresses they listen on.
 pub struct Server {
-    addrs: Vec<SocketAddr>,
-    stop: Arc<AtomicBool>,
+    control: Arc<Control>,
     workers: Vec<JoinHandle<io::Result<WorkerStats>>>,
-    health: JoinHandle<()>,
+}
+
+/// Reloads a running [`Server`]'s configuration; usable from any thread.
+#[derive(Clone)]
+pub struct Reloader(Arc<Control>);
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("generation", &self.0.number())
+            .finish()
+    }
+}
+
+impl Reloader {
+    /// Makes `cfg` (with its `services`, built by the caller for the same worker count, and
+    /// its record `labels`) the configuration of new requests: each worker switches at its
+    /// next tick; requests already started finish on the old one. Listeners whose address is
+    /// unchanged keep their sockets; new ones are bound now (a bind error changes nothing);
+    /// removed ones close once each worker has served what was queued on them. Returns every
+    /// listener's bound address, in configuration order.
+    pub fn reload(
+        &self,
+        cfg: Arc<Config>,
+        services: Services,
+        labels: Labels,
+    ) -> io::Result<Vec<SocketAddr>> {
+        check_shapes(&cfg, &services)?;
+        self.0.reload(cfg, services, labels)
+    }
+
+    /// The newest configuration generation (1 at start, +1 per reload).
+    pub fn generation(&self) -> u64 {
+        self.0.number()
+    }
+}
+
+fn check_shapes(cfg: &Config, services: &Services) -> io::Result<()> {
+    if services.tls.len() != cfg.listeners.len()
+        || services.upstream_tls.len() != cfg.upstreams.len()
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "one TLS entry per listener and one per upstream group are required",
+        ));
+    }
+    Ok(())
 }
 
 impl Server {
@@ -49,72 +96,39 @@ impl Server {
     /// resolved from the first bind when the configured port is 0), compiles the route tables
     /// once, and starts the workers with the configuration's `services` (built by the caller,
     /// which reports key and certificate problems as configuration errors and renders their
-    /// metrics).
+    /// metrics) and record `labels` (the ids of its names; [`Labels`] in configuration order
+    /// when there is no reload).
     pub fn start(
         cfg: Arc<Config>,
         opts: RunOptions,
         hooks: TelemetryHooks,
         services: Services,
+        labels: Labels,
     ) -> io::Result<Self> {
-        if services.tls.len() != cfg.listeners.len()
-            || services.open.len() != cfg.listeners.len()
-            || services.upstream_tls.len() != cfg.upstreams.len()
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "one TLS entry and one open-connection counter per listener, and one TLS entry per upstream group, are required",
-            ));
-        }
+        check_shapes(&cfg, &services)?;
         let workers = opts.workers.max(1);
-        let mut addrs = Vec::with_capacity(cfg.listeners.len());
-        let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
-            (0..workers).map(|_| Vec::new()).collect();
-        for (li, l) in cfg.listeners.iter().enumerate() {
-            let first = bind_reuseport(l.listen)
-                .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", l.listen)))?;
-            let addr = first.local_addr()?;
-            per_worker[0].push((li, first));
-            for w in per_worker.iter_mut().skip(1) {
-                w.push((li, bind_reuseport(addr)?));
-            }
-            addrs.push(addr);
+        let control = Control::start(cfg, services, labels, workers)?;
+        let generation = control.current();
+        for (l, b) in generation.cfg.listeners.iter().zip(&generation.listeners) {
+            tracing::info!(listener = %l.name, addr = %b.addr, routes = l.routes.len(), "Listening");
         }
-        let routers: Arc<Vec<Arc<Router>>> = Arc::new(
-            cfg.listeners
-                .iter()
-                .map(|l| Arc::new(Router::new(&l.routes)))
-                .collect(),
-        );
         let cores = if opts.pin_workers {
             core_affinity::get_core_ids().unwrap_or_default()
         } else {
             Vec::new()
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let health = crate::health::spawn(
-            Arc::clone(&cfg),
-            Arc::clone(&services.resilience),
-            services.upstream_tls.clone(),
-            Arc::clone(&stop),
-        )?;
-        for (l, addr) in cfg.listeners.iter().zip(&addrs) {
-            tracing::info!(listener = %l.name, %addr, routes = l.routes.len(), "Listening");
-        }
         tracing::info!(
             workers,
             driver = driver_name(),
-            upstreams = cfg.upstreams.len(),
+            upstreams = generation.cfg.upstreams.len(),
             "Workers starting"
         );
         let mut handles = Vec::with_capacity(workers);
         let mut queues = hooks.queues.map(Vec::into_iter);
-        for (i, listeners) in per_worker.into_iter().enumerate() {
+        for i in 0..workers {
             let queue = queues.as_mut().and_then(Iterator::next);
             let hub = Arc::clone(&hooks.hub);
-            let cfg = Arc::clone(&cfg);
-            let routers = Arc::clone(&routers);
-            let stop = Arc::clone(&stop);
-            let services = services.clone();
+            let control = Arc::clone(&control);
             let cpu = (!cores.is_empty()).then(|| cores[i % cores.len()]);
             let handle = std::thread::Builder::new()
                 .name(format!("ringway-core-{i}"))
@@ -124,32 +138,39 @@ impl Server {
                             tracing::warn!(worker = i, cpu = cpu.id, "Could not pin worker");
                         }
                     }
-                    let shared = Shared { hub, services };
-                    run_worker(i, cfg, &routers, listeners, stop, queue, shared)
+                    run_worker(i, &control, queue, hub)
                 })?;
             handles.push(handle);
         }
         Ok(Self {
-            addrs,
-            stop,
+            control,
             workers: handles,
-            health,
         })
     }
 
     /// The address of the first listener.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addrs[0]
+        self.listener_addrs()[0]
     }
 
-    /// The bound address of every listener, in configuration order.
-    pub fn listener_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+    /// The bound address of every listener of the newest generation, in configuration order.
+    pub fn listener_addrs(&self) -> Vec<SocketAddr> {
+        self.control
+            .current()
+            .listeners
+            .iter()
+            .map(|b| b.addr)
+            .collect()
+    }
+
+    /// A handle that reloads this server's configuration.
+    pub fn reloader(&self) -> Reloader {
+        Reloader(Arc::clone(&self.control))
     }
 
     /// A flag that, once set, makes the workers stop accepting and drain.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
+        Arc::clone(&self.control.stop)
     }
 
     /// Whether any worker has exited (normally only after the stop flag is set).
@@ -160,7 +181,7 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout) and waits for
     /// every worker. Returns the summed counters.
     pub fn shutdown(self) -> io::Result<WorkerStats> {
-        self.stop.store(true, Ordering::Release);
+        self.control.stop.store(true, Ordering::Release);
         let mut total = WorkerStats::default();
         for w in self.workers {
             let stats = w
@@ -168,104 +189,160 @@ impl Server {
                 .map_err(|_| io::Error::other("worker panicked"))??;
             total.merge(&stats);
         }
-        self.health
-            .join()
-            .map_err(|_| io::Error::other("health thread panicked"))?;
+        self.control.stop_health()?;
         Ok(total)
     }
 }
 
-fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_port(true)?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    Ok(socket.into())
-}
-
-/// What every worker shares with the others and the admin side.
-struct Shared {
-    hub: Arc<MetricsHub>,
-    services: Services,
+/// An accept loop of this worker, and the flag that ends it.
+struct AcceptLoop {
+    removed: Rc<Cell<bool>>,
+    done: monoio::task::JoinHandle<()>,
 }
 
 fn run_worker(
     id: usize,
-    cfg: Arc<Config>,
-    routers: &[Arc<Router>],
-    listeners: Vec<(usize, std::net::TcpListener)>,
-    stop: Arc<AtomicBool>,
+    control: &Arc<Control>,
     queue: Option<Producer>,
-    shared: Shared,
+    hub: Arc<MetricsHub>,
 ) -> io::Result<WorkerStats> {
-    let Shared { hub, services } = shared;
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .with_entries(4096)
         .enable_timer()
         .build()?;
+    let stop = Arc::clone(&control.stop);
     rt.block_on(async move {
-        let core = Rc::new(Core::new(id, cfg, routers, queue, hub, &services));
-        let mut loops = Vec::with_capacity(listeners.len());
-        for (li, listener) in listeners {
-            let listener = TcpListener::from_std(listener)?;
-            loops.push(monoio::spawn(accept_loop(
-                id,
-                Rc::clone(&core),
-                li,
-                listener,
-                Arc::clone(&stop),
-            )));
+        let base = CoreBase::new(id, queue, hub);
+        let generation = control.current();
+        let mut core = Rc::new(Core::new(&base, &generation, None));
+        per_core::install(Some(Rc::clone(&core)));
+        let mut loops: HashMap<u64, AcceptLoop> = HashMap::new();
+        open_listeners(id, &generation, &core, &mut loops, &stop)?;
+        let mut last = Instant::now();
+        while !stop.load(Ordering::Acquire) {
+            monoio::time::sleep(TICK).await;
+            if control.number() != core.generation {
+                let generation = control.current();
+                let next = Rc::new(Core::new(&base, &generation, Some(&core)));
+                // No tick sweeps the old generation again: its leases go back now.
+                sweep_leases(&core);
+                core = next;
+                per_core::install(Some(Rc::clone(&core)));
+                open_listeners(id, &generation, &core, &mut loops, &stop)?;
+                tracing::debug!(
+                    worker = id,
+                    generation = generation.number,
+                    "Configuration switched"
+                );
+            }
+            sweep_leases(&core);
+            if last.elapsed() >= SWEEP {
+                last = Instant::now();
+                for g in &core.groups {
+                    g.sweep();
+                }
+                core.publish_metrics();
+            }
         }
-        let sweeper = monoio::spawn(sweep_pools(Rc::clone(&core), Arc::clone(&stop)));
-        for l in loops {
-            l.await;
+        for (_, l) in loops.drain() {
+            l.done.await;
         }
-        sweeper.await;
-        core.draining.set(true);
+        base.draining.set(true);
         let drain_until = Instant::now() + core.cfg.drain_timeout;
-        while core.active.get() > 0 && Instant::now() < drain_until {
+        while base.active.get() > 0 && Instant::now() < drain_until {
             monoio::time::sleep(Duration::from_millis(5)).await;
         }
-        if core.active.get() > 0 {
+        if base.active.get() > 0 {
             tracing::warn!(
                 worker = id,
-                in_flight = core.active.get(),
+                in_flight = base.active.get(),
                 "Drain timeout; dropping requests"
             );
         }
         for g in &core.groups {
             g.clear();
         }
-        core.publish_metrics();
-        Ok(core.stats.snapshot())
+        base.publish_metrics();
+        per_core::install(None);
+        Ok(base.stats.snapshot())
     })
 }
 
-/// Accepts on one listener until the stop flag is set, then closes it.
+/// Rate-limit leases expire every tick (unused tokens go back to the shared tables), and
+/// spare circuit-breaker slots go back too, so an idle core holds none.
+fn sweep_leases(core: &Core) {
+    core.policy.sweep(
+        Instant::now(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    );
+    for g in &core.groups {
+        g.flush_slots();
+    }
+}
+
+/// Starts an accept loop for each listener of `generation` this worker does not accept on
+/// yet, and ends those of listeners it no longer has.
+fn open_listeners(
+    worker: usize,
+    generation: &Generation,
+    core: &Rc<Core>,
+    loops: &mut HashMap<u64, AcceptLoop>,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<()> {
+    loops.retain(|bind, l| {
+        let kept = generation.listeners.iter().any(|b| b.id == *bind);
+        if !kept {
+            l.removed.set(true);
+        }
+        kept
+    });
+    for bound in &generation.listeners {
+        if loops.contains_key(&bound.id) {
+            continue;
+        }
+        let Some(socket) = bound.take(worker) else {
+            continue;
+        };
+        let removed = Rc::new(Cell::new(false));
+        let done = monoio::spawn(accept_loop(
+            worker,
+            bound.id,
+            Rc::clone(core),
+            socket,
+            Arc::clone(stop),
+            Rc::clone(&removed),
+        ));
+        loops.insert(bound.id, AcceptLoop { removed, done });
+    }
+    Ok(())
+}
+
+/// Accepts on one listening socket until the stop flag is set (then closes it) or a reload
+/// removes its listener (then serves what is already queued on it, and closes it).
 async fn accept_loop(
     worker: usize,
-    core: Rc<Core>,
-    li: usize,
-    listener: TcpListener,
+    bind: u64,
+    mut last: Rc<Core>,
+    socket: std::net::TcpListener,
     stop: Arc<AtomicBool>,
+    removed: Rc<Cell<bool>>,
 ) {
-    let mut stopped = std::pin::pin!(wait_for_stop(&stop));
+    // A second handle on the same socket, to take the queued connections at removal.
+    let queued = socket.try_clone();
+    let listener = match TcpListener::from_std(socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(worker, error = %e, "Cannot accept on a listener");
+            return;
+        }
+    };
+    let mut stopped = std::pin::pin!(wait_for_stop(&stop, &removed));
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if !core.listeners[li].admit_connection() {
-                        // Over a limit: closed at once; the open connections go on.
-                        crate::stats::bump(&core.stats.connections_refused);
-                        drop(stream);
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    monoio::spawn(session::serve(Rc::clone(&core), li, stream, peer));
-                }
+                Ok((stream, peer)) => admit(&mut last, bind, stream, peer),
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.
                     tracing::warn!(worker, error = %e, "Accept failed");
@@ -275,39 +352,49 @@ async fn accept_loop(
             _ = &mut stopped => break,
         }
     }
-    // Set draining as soon as any listener stops, so in-flight responses close.
-    core.draining.set(true);
-}
-
-/// Resolves once the stop flag is set.
-async fn wait_for_stop(stop: &AtomicBool) {
-    while !stop.load(Ordering::Acquire) {
-        monoio::time::sleep(TICK).await;
+    drop(listener);
+    if stop.load(Ordering::Acquire) {
+        // Set draining as soon as any listener stops, so in-flight responses close.
+        last.draining.set(true);
+        return;
+    }
+    // Removed by a reload: what the kernel queued is served, not reset.
+    if let Ok(queued) = queued {
+        // Never wait here: an empty queue ends the loop.
+        let _ = queued.set_nonblocking(true);
+        while let Ok((stream, peer)) = queued.accept() {
+            let stream = stream
+                .set_nonblocking(true)
+                .and_then(|()| monoio::net::TcpStream::from_std(stream));
+            if let Ok(stream) = stream {
+                admit(&mut last, bind, stream, peer);
+            }
+        }
     }
 }
 
-/// Closes expired idle upstream connections until the stop flag is set.
-async fn sweep_pools(core: Rc<Core>, stop: Arc<AtomicBool>) {
-    let mut last = Instant::now();
-    while !stop.load(Ordering::Acquire) {
+/// Serves a new connection on the current generation, or on `last` (the newest one this
+/// listener was in) when a reload removed the listener a moment ago.
+fn admit(last: &mut Rc<Core>, bind: u64, stream: monoio::net::TcpStream, peer: SocketAddr) {
+    let now = per_core::current();
+    if now.listener_on(bind).is_some() {
+        *last = now;
+    }
+    let Some(li) = last.listener_on(bind) else {
+        return;
+    };
+    let Some(ticket) = last.listeners[li].admit_connection() else {
+        // Over a limit: closed at once; the open connections go on.
+        crate::stats::bump(&last.stats.connections_refused);
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    monoio::spawn(session::serve(Rc::clone(last), li, stream, peer, ticket));
+}
+
+/// Resolves once the stop flag or `removed` is set.
+async fn wait_for_stop(stop: &AtomicBool, removed: &Cell<bool>) {
+    while !stop.load(Ordering::Acquire) && !removed.get() {
         monoio::time::sleep(TICK).await;
-        // Rate-limit leases expire every tick: unused tokens go back to the shared tables.
-        core.policy.sweep(
-            Instant::now(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        );
-        // Spare circuit-breaker slots go back too, so an idle core holds none.
-        for g in &core.groups {
-            g.flush_slots();
-        }
-        if last.elapsed() >= SWEEP {
-            last = Instant::now();
-            for g in &core.groups {
-                g.sweep();
-            }
-            core.publish_metrics();
-        }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringway_proxy::{RunOptions, Server, TelemetryHooks};
-use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
+use ringway_telemetry::metrics::{ExtraGauges, MetricsHub, Registry, Shape};
 use ringway_testkit::{eventually, Reply, Upstream};
 
 const CAPACITY: usize = 1024;
@@ -29,12 +29,14 @@ fn a_full_queue_drops_and_counts_without_blocking_the_data_plane() {
         up.addr()
     );
     let cfg = ringway_config::from_yaml_str(&yaml).unwrap();
-    let names = MetricNames {
-        listeners: vec!["main".into()],
-        routes: vec![vec!["all".into()]],
-        upstreams: vec!["up".into()],
-    };
-    let hub = Arc::new(MetricsHub::new(names, 1));
+    let mut registry = Registry::default();
+    let labels = registry
+        .register(&Shape {
+            listeners: vec![("main".into(), vec!["all".into()])],
+            upstreams: vec![("up".into(), vec![up.addr().to_string()])],
+        })
+        .unwrap();
+    let hub = Arc::new(MetricsHub::new(registry.metric_names().clone(), 1));
     // The consumer end is kept but never drained.
     let (producer, consumer) = ringway_telemetry::queue::channel(CAPACITY);
     let hooks = TelemetryHooks {
@@ -51,9 +53,8 @@ fn a_full_queue_drops_and_counts_without_blocking_the_data_plane() {
         tls: vec![None],
         upstream_tls: vec![None],
         resilience: ringway_proxy::Resilience::new(&cfg, 1),
-        open: vec![Default::default()],
     };
-    let server = Server::start(Arc::new(cfg), opts, hooks, services).unwrap();
+    let server = Server::start(Arc::new(cfg), opts, hooks, services, labels).unwrap();
 
     let mut s = TcpStream::connect(server.local_addr()).unwrap();
     s.set_nodelay(true).unwrap();

@@ -219,6 +219,23 @@ impl GroupBoard {
         self.generation.fetch_add(1, Relaxed);
     }
 
+    /// Takes over `old`'s published state and counters (the same group in the previous
+    /// configuration, after a reload): endpoint `i` is `old`'s `old_index(i)`, if it had it.
+    /// Cores of the new configuration then skip what was excluded before the health thread
+    /// has published anything.
+    pub fn carry_from(&self, old: &GroupBoard, old_index: impl Fn(usize) -> Option<usize>) {
+        for (i, c) in self.ejections.iter().enumerate() {
+            if let Some(j) = old_index(i) {
+                c.fetch_add(old.ejections(j), Relaxed);
+            }
+        }
+        self.panic_picks.fetch_add(old.panic_picks(), Relaxed);
+        self.publish(
+            |i| old_index(i).map_or(0, |j| old.status(j)),
+            old.panic.load(Relaxed),
+        );
+    }
+
     /// Counts an ejection of `endpoint`.
     pub fn count_ejection(&self, endpoint: usize) {
         if let Some(c) = self.ejections.get(endpoint) {
@@ -318,6 +335,25 @@ mod tests {
             board.report(0, 2, Outcome::ServerError);
         }
         assert_eq!(board.next_event(), None);
+    }
+
+    #[test]
+    fn a_reload_carries_exclusions_and_counters_by_endpoint() {
+        let old = Board::new(&[(3, Some(1), None)]);
+        old.group(0)
+            .publish(|i| if i == 1 { EJECTED } else { 0 }, false);
+        old.group(0).count_ejection(1);
+        // The new group has old endpoint 1 at index 0, and a new endpoint at 1.
+        let new = Board::new(&[(2, Some(1), None)]);
+        new.group(0)
+            .carry_from(old.group(0), |i| (i == 0).then_some(1));
+        let g = new.group(0);
+        assert!(g.eligibility().excluded(0));
+        assert!(!g.eligibility().excluded(1));
+        assert_eq!(
+            (g.status(0), g.ejections(0), g.ejections(1)),
+            (EJECTED, 1, 0)
+        );
     }
 
     #[test]

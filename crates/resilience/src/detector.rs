@@ -88,6 +88,19 @@ impl GroupHealth {
         self.eps.len()
     }
 
+    /// Makes `ep`'s state that of `other`'s endpoint `from` (the same endpoint in the
+    /// previous configuration, after a reload): ejection and its count, and the active check's
+    /// verdict when `checked` (the new configuration still probes it; else it is healthy).
+    pub fn adopt(&mut self, ep: usize, other: &GroupHealth, from: usize, checked: bool) {
+        if let (Some(e), Some(o)) = (self.eps.get_mut(ep), other.eps.get(from)) {
+            *e = *o;
+            if !checked {
+                e.healthy = true;
+                e.streak = 0;
+            }
+        }
+    }
+
     /// Whether the group has no endpoints.
     pub fn is_empty(&self) -> bool {
         self.eps.is_empty()
@@ -254,6 +267,33 @@ mod tests {
         }
         assert_eq!(
             g.on_streak(0, Outcome::ServerError, t + 30 * S),
+            Some(Change::Ejected(0, 2 * S))
+        );
+    }
+
+    #[test]
+    fn a_reload_keeps_an_endpoints_ejection_and_its_count() {
+        let t = Instant::now();
+        let mut old = GroupHealth::new(3, outlier(), (2, 3), 0, t);
+        old.on_streak(2, Outcome::LocalFailure, t);
+        // The new configuration lists endpoint 2 first and adds one.
+        let mut new = GroupHealth::new(2, outlier(), (2, 3), 0, t);
+        new.adopt(0, &old, 2, true);
+        assert!(new.ejected(0) && !new.ejected(1));
+        // An active verdict is dropped where the new configuration no longer probes.
+        for _ in 0..3 {
+            old.on_probe(1, false, t);
+        }
+        let mut unprobed = GroupHealth::new(1, outlier(), (2, 3), 0, t);
+        unprobed.adopt(0, &old, 1, false);
+        assert!(!old.healthy(1) && unprobed.healthy(0));
+        let mut probed = GroupHealth::new(1, outlier(), (2, 3), 0, t);
+        probed.adopt(0, &old, 1, true);
+        assert!(!probed.healthy(0));
+        // Its ejection ends when it would have, and the next one is the second: 2 × base.
+        assert_eq!(new.tick(t + S), vec![Change::Returned(0)]);
+        assert_eq!(
+            new.on_streak(0, Outcome::LocalFailure, t + S),
             Some(Change::Ejected(0, 2 * S))
         );
     }

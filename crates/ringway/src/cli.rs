@@ -197,6 +197,11 @@ pub(crate) struct ValidateArgs {
     /// Configuration files to check.
     #[arg(required = true, value_name = "FILE")]
     pub(crate) files: Vec<PathBuf>,
+    /// The configuration running now: also report what a reload (SIGHUP, `POST /reload`)
+    /// from it to each file could not apply without a restart (worker count, admin listener,
+    /// telemetry).
+    #[arg(long, value_name = "RUNNING")]
+    pub(crate) against: Option<PathBuf>,
 }
 
 /// Process options shared by the commands that run the gateway.

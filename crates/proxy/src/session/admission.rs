@@ -49,7 +49,7 @@ impl Session {
         else {
             return Err(Failure::Respond(ErrorKind::NoRoute));
         };
-        self.req.rec.route = ri as u16;
+        self.req.rec.route = core.labels.routes[self.listener][ri];
         // A protocol switch only where the route passes WebSockets through.
         if self.head.websocket && !core.cfg.listeners[self.listener].routes[ri].websocket {
             return Err(Failure::Respond(ErrorKind::BadRequest));

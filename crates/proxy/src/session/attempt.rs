@@ -65,7 +65,7 @@ impl Session {
             .await
             .map_err(AttemptFailure::Upstream)?;
         *inflight = Some(InFlight::start(group, ep));
-        self.req.rec.endpoint = ep as u16;
+        self.req.rec.endpoint = core.labels.endpoints[group.index()][ep];
         self.req.rec.retries = (self.req.tried.len() - 1).min(255) as u8;
         self.req.upstream_sent = Some(Instant::now());
 

@@ -194,7 +194,7 @@ impl Session {
             }
         };
         let group = &core.groups[group_id.0];
-        self.req.rec.upstream = group_id.0 as u16;
+        self.req.rec.upstream = core.labels.upstreams[group_id.0];
         self.req.response_timeout = core.cfg.listeners[self.listener].routes[route]
             .response_timeout
             .unwrap_or(group.spec.timeouts.response);

@@ -22,6 +22,7 @@ mod retry;
 mod tunnel;
 mod view;
 
+use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -36,7 +37,7 @@ use ringway_telemetry::record::{
 
 use crate::codec::{find_head_end, leading_empty_lines, RequestHead, ResponseHead, Version};
 use crate::io::{Conn, IoError, TlsFacts, TlsStream, BUF_BYTES};
-use crate::per_core::{Core, ListenerRt};
+use crate::per_core::{Core, ListenerRt, Ticket};
 use crate::stats::bump;
 
 /// Why a request ended early.
@@ -86,8 +87,12 @@ impl TlsRecord {
 /// A client connection's state, kept across its requests.
 struct Session {
     core: Rc<Core>,
-    /// Index of the listener this connection arrived on.
+    /// Index of the listener this connection arrived on, in `core`'s configuration.
     listener: usize,
+    /// The listening socket it arrived on (the listener's identity across reloads).
+    bind: u64,
+    /// Its listener was removed by a reload: close after this request.
+    closing: bool,
     /// The listener's limits and client timeouts.
     lt: ListenerRt,
     /// The TCP peer.
@@ -219,9 +224,15 @@ impl ConnFacts {
 /// Serves one accepted client connection until it closes: the TLS handshake on a TLS
 /// listener, then HTTP/2 when ALPN chose it (or the client opened with the h2c preface where
 /// allowed), else HTTP/1.1.
-pub(crate) async fn serve(core: Rc<Core>, listener: usize, stream: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(
+    core: Rc<Core>,
+    listener: usize,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+) {
     bump(&core.stats.connections);
-    let _open = Open::enter(&core, listener);
+    let _open = Open::enter(&core, listener, ticket);
     let lt = core.listeners[listener].rt;
     let mut facts = ConnFacts::default();
     let mut h2 = false;
@@ -278,6 +289,8 @@ pub(crate) async fn run(
     let request_id = core.ids.borrow_mut().next_id();
     let peer_ip = peer.ip().to_canonical();
     let mut s = Session {
+        bind: core.listeners[listener].bind,
+        closing: false,
         core,
         listener,
         lt,
@@ -297,7 +310,10 @@ pub(crate) async fn run(
     };
     loop {
         match s.read_head(&mut client).await {
-            HeadRead::Ready => s.begin(&client, true),
+            HeadRead::Ready => {
+                s.follow_reload();
+                s.begin(&client, true);
+            }
             HeadRead::Closed => return,
             HeadRead::Reject(kind) => {
                 s.begin(&client, false);
@@ -377,23 +393,30 @@ fn deadline(d: Duration) -> Instant {
 }
 
 /// Counts an open client connection (on the core and on its listener) while alive.
-struct Open(Rc<Core>, usize);
+struct Open {
+    core: Rc<Core>,
+    /// The listener's per-core count (the same cell in every generation).
+    listener: Rc<Cell<usize>>,
+    _ticket: Ticket,
+}
 
 impl Open {
-    fn enter(core: &Rc<Core>, listener: usize) -> Self {
+    fn enter(core: &Rc<Core>, listener: usize, ticket: Ticket) -> Self {
         core.connections.set(core.connections.get() + 1);
-        let open = &core.listeners[listener].open;
+        let open = Rc::clone(&core.listeners[listener].open);
         open.set(open.get() + 1);
-        Self(Rc::clone(core), listener)
+        Self {
+            core: Rc::clone(core),
+            listener: open,
+            _ticket: ticket,
+        }
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.connections.set(self.0.connections.get() - 1);
-        let state = &self.0.listeners[self.1];
-        state.open.set(state.open.get() - 1);
-        state.connection_closed();
+        self.core.connections.set(self.core.connections.get() - 1);
+        self.listener.set(self.listener.get() - 1);
     }
 }
 
@@ -417,7 +440,29 @@ impl Session {
     /// Whether the connection stays open after this request: the client wants it and the core
     /// is not draining.
     fn keeps_alive(&self) -> bool {
-        self.head.keep_alive && !self.core.draining.get()
+        self.head.keep_alive && !self.core.draining.get() && !self.closing
+    }
+
+    /// Moves the connection to this core's newest configuration, if a reload made one, for
+    /// the request whose head was just read (a request runs on one configuration from its
+    /// head on). If the reload removed this connection's listener, the request is served on
+    /// the old configuration and the connection closes after it.
+    fn follow_reload(&mut self) {
+        if self.closing {
+            return;
+        }
+        let now = crate::per_core::current();
+        if now.generation == self.core.generation {
+            return;
+        }
+        match now.listener_on(self.bind) {
+            Some(li) => {
+                self.lt = now.listeners[li].rt;
+                self.listener = li;
+                self.core = now;
+            }
+            None => self.closing = true,
+        }
     }
 
     /// Starts a request whose head is in `client.buffered()` (when `parsed`): resets the
@@ -433,7 +478,7 @@ impl Session {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros() as i64),
             core: self.core.id as u16,
-            listener: self.listener as u16,
+            listener: self.core.labels.listeners[self.listener],
             route: NONE,
             upstream: NONE,
             endpoint: NONE,

@@ -6,23 +6,27 @@
 mod jwks;
 pub(crate) mod patch;
 pub(crate) mod pipeline;
+pub(crate) mod reload;
 pub(crate) mod replay;
 pub(crate) mod tls;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use ringway_config::model::Config;
 use ringway_config::{ConfigError, ConfigErrors};
 use ringway_policy::{KeyMaterial, Policies, Secrets, System};
 use ringway_proxy::admin::{Admin, AdminState, MetricsRenderer};
 use ringway_proxy::{Resilience, RunOptions, Server, Services, TelemetryHooks};
 use ringway_router::Router;
-use ringway_telemetry::metrics::{ExtraGauges, MetricNames, MetricsHub};
+use ringway_telemetry::metrics::{ExtraGauges, MetricsHub, Registry};
+
+use reload::{Live, Reloads, SideThreads};
 
 /// How serious a problem found in a configuration is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,19 +146,24 @@ pub(crate) struct Running {
     term: Arc<AtomicBool>,
     /// Set by SIGHUP.
     hup: Arc<AtomicBool>,
+    reloads: Arc<Reloads>,
     /// Bound address of each listener.
     pub(crate) addrs: Vec<SocketAddr>,
     /// Bound address of the admin listener.
     pub(crate) admin_addr: Option<SocketAddr>,
     logs: Option<pipeline::Logs>,
-    side_threads: Vec<JoinHandle<()>>,
-    side_stop: Arc<AtomicBool>,
 }
 
-/// Checks and starts a gateway for `cfg` (`config_text` is what `/config` shows), and prints
-/// where it listens on stdout (tests and scripts read it when a port was 0). A configuration
-/// problem is a [`ConfigProblems`] error and nothing is bound.
-pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow::Result<Running> {
+/// Checks and starts a gateway for `cfg` (`config_text` is what `/config` shows; `source`, the
+/// file SIGHUP and `/reload` read again, if any), and prints where it listens on stdout (tests
+/// and scripts read it when a port was 0). A configuration problem is a [`ConfigProblems`]
+/// error and nothing is bound.
+pub(crate) fn start(
+    cfg: Config,
+    config_text: &str,
+    source: Option<PathBuf>,
+    opts: RunOptions,
+) -> anyhow::Result<Running> {
     let (checked, problems) = check(&cfg, opts.workers, Secrets::Required);
     let Some(Checked { policies, tls }) = checked else {
         return Err(ConfigProblems(problems).into());
@@ -162,66 +171,65 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
     for p in problems.iter().filter(|p| p.severity == Severity::Warning) {
         tracing::warn!(path = %p.error.path, "{}", p.error.message);
     }
-    let (term, hup) = termination_flag()?;
+    let (term, hup, tls_hup) = termination_flag()?;
     let ready = Arc::new(AtomicBool::new(false));
-    let names = MetricNames {
-        listeners: cfg.listeners.iter().map(|l| l.name.clone()).collect(),
-        routes: cfg
-            .listeners
-            .iter()
-            .map(|l| l.routes.iter().map(|r| r.name.clone()).collect())
-            .collect(),
-        upstreams: cfg.upstreams.iter().map(|g| g.name.clone()).collect(),
-    };
-    let hub = Arc::new(MetricsHub::new(names, opts.workers));
-    let mut logs = pipeline::Logs::start(&cfg, opts.workers)?;
+    let mut registry = Registry::default();
+    let labels = registry.register(&pipeline::shape(&cfg))?;
+    let hub = Arc::new(MetricsHub::new(
+        registry.metric_names().clone(),
+        opts.workers,
+    ));
+    let mut logs = pipeline::Logs::start(&cfg, opts.workers, &registry)?;
     let resilience = Resilience::new(&cfg, opts.workers);
-    let admin = match &cfg.admin {
-        Some(a) => {
-            let state = AdminState {
-                ready: Arc::clone(&ready),
-                config_text: config_text.into(),
-                metrics: metrics_renderer(&hub, logs.as_ref(), &policies, &tls, &resilience),
-                anomalies: logs.as_ref().and_then(pipeline::Logs::board).map(|b| {
-                    let render: MetricsRenderer = Arc::new(move || b.load().to_json());
-                    render
-                }),
-                certificates: tls.any().then(|| {
-                    let (a, b) = (Arc::clone(&tls), Arc::clone(&tls));
-                    let json: MetricsRenderer =
-                        Arc::new(move || format!("{}\n", a.describe_json()));
-                    let comments: MetricsRenderer = Arc::new(move || b.describe_comments());
-                    (json, comments)
-                }),
-            };
-            let admin = Admin::start(a.listen, state)
-                .with_context(|| format!("binding the admin listener {}", a.listen))?;
-            Some(admin)
-        }
-        None => None,
-    };
     let hooks = TelemetryHooks {
         queues: logs.as_mut().map(pipeline::Logs::take_producers),
-        hub,
+        hub: Arc::clone(&hub),
     };
     let services = Services {
         policies: Arc::clone(&policies),
         tls: tls.configs(),
         upstream_tls: tls.upstream_configs(),
-        resilience,
-        open: cfg.listeners.iter().map(|_| Default::default()).collect(),
+        resilience: Arc::clone(&resilience),
     };
-    let server =
-        Server::start(Arc::new(cfg), opts, hooks, services).context("starting the gateway")?;
-    let side_stop = Arc::new(AtomicBool::new(false));
-    let mut side_threads = jwks::start(&policies, &side_stop)?;
-    side_threads.extend(tls::start_reloader(&tls, &side_stop)?);
-    let addrs = server.listener_addrs().to_vec();
+    let listener_tls = tls.configs();
+    let live = Arc::new(ArcSwap::from_pointee(Live {
+        policies: Arc::clone(&policies),
+        tls: Arc::clone(&tls),
+        resilience,
+        text: config_text.into(),
+    }));
+    let admin_listen = cfg.admin.as_ref().map(|a| a.listen);
+    let running_cfg = cfg.clone();
+    let server = Server::start(Arc::new(cfg), opts, hooks, services, labels)
+        .context("starting the gateway")?;
+    let side = SideThreads::start(&policies, &tls, &tls_hup)?;
+    let reloads = Arc::new(Reloads::new(reload::Started {
+        source,
+        cfg: running_cfg,
+        registry,
+        side,
+        reloader: server.reloader(),
+        workers: opts.workers,
+        hub: Arc::clone(&hub),
+        logs: logs.as_ref().map(pipeline::Logs::names),
+        tls_hup,
+        live: Arc::clone(&live),
+    }));
+    let admin = match admin_listen {
+        Some(listen) => {
+            let state = admin_state(&ready, &hub, logs.as_ref(), &reloads);
+            let admin = Admin::start(listen, state)
+                .with_context(|| format!("binding the admin listener {listen}"))?;
+            Some(admin)
+        }
+        None => None,
+    };
+    let addrs = server.listener_addrs();
     let admin_addr = admin.as_ref().map(Admin::addr);
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        for (a, tls) in addrs.iter().zip(tls.configs()) {
+        for (a, tls) in addrs.iter().zip(listener_tls) {
             let scheme = if tls.is_some() { "https" } else { "http" };
             let _ = writeln!(out, "ringway listening on {scheme}://{a}");
         }
@@ -237,36 +245,70 @@ pub(crate) fn start(cfg: Config, config_text: &str, opts: RunOptions) -> anyhow:
         ready,
         term,
         hup,
+        reloads,
         addrs,
         admin_addr,
         logs,
-        side_threads,
-        side_stop,
     })
+}
+
+/// What the admin endpoints show: each reads the newest configuration's state.
+fn admin_state(
+    ready: &Arc<AtomicBool>,
+    hub: &Arc<MetricsHub>,
+    logs: Option<&pipeline::Logs>,
+    reloads: &Arc<Reloads>,
+) -> AdminState {
+    let live = Arc::clone(&reloads.live);
+    let (json, comments) = (Arc::clone(&live), Arc::clone(&live));
+    let text = Arc::clone(&live);
+    let reload = Arc::clone(reloads);
+    AdminState {
+        ready: Arc::clone(ready),
+        config_text: Arc::new(move || text.load().text.clone()),
+        metrics: metrics_renderer(hub, logs, reloads),
+        anomalies: logs.and_then(pipeline::Logs::board).map(|b| {
+            let render: MetricsRenderer = Arc::new(move || b.load().to_json());
+            render
+        }),
+        certificates: (
+            Arc::new(move || {
+                let tls = &json.load().tls;
+                tls.any().then(|| format!("{}\n", tls.describe_json()))
+            }),
+            Arc::new(move || {
+                let tls = &comments.load().tls;
+                if tls.any() {
+                    tls.describe_comments()
+                } else {
+                    String::new()
+                }
+            }),
+        ),
+        reload: Arc::new(move || reload.answer()),
+    }
 }
 
 /// `/metrics`: the merged per-core metrics, the Parquet counters, the policies' gauges.
 fn metrics_renderer(
     hub: &Arc<MetricsHub>,
     logs: Option<&pipeline::Logs>,
-    policies: &Arc<Policies>,
-    tls: &Arc<tls::TlsSetup>,
-    resilience: &Arc<Resilience>,
+    reloads: &Arc<Reloads>,
 ) -> MetricsRenderer {
-    let resilience = Arc::clone(resilience);
     let hub = Arc::clone(hub);
     let written = logs.map(pipeline::Logs::counters);
     let board = logs.and_then(pipeline::Logs::board);
-    let policies = Arc::clone(policies);
-    let tls = Arc::clone(tls);
+    let reloads = Arc::clone(reloads);
     Arc::new(move || {
         let extra = written
             .as_ref()
             .map_or(ExtraGauges::default(), |w| w.gauges());
         let mut text = hub.render_prometheus(&extra);
-        policies.render_prometheus(&mut text);
-        tls.render_prometheus(&mut text);
-        resilience.render_prometheus(&mut text);
+        let live = reloads.live.load();
+        live.policies.render_prometheus(&mut text);
+        live.tls.render_prometheus(&mut text);
+        live.resilience.render_prometheus(&mut text);
+        reloads.render_prometheus(&mut text);
         if let Some(b) = &board {
             render_anomalies(&b.load(), &mut text);
         }
@@ -314,19 +356,23 @@ fn render_anomalies(s: &ringway_analytics::anomaly::Snapshot, out: &mut String) 
     );
 }
 
-/// Registers SIGTERM and SIGINT (the returned flag is set when either arrives) and SIGHUP
-/// (the second flag), so that a reload signal never terminates the process: the TLS reload
-/// thread, when there is one, acts on SIGHUP too.
-fn termination_flag() -> anyhow::Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
+/// Registers SIGTERM and SIGINT (the first flag is set when either arrives) and SIGHUP (the
+/// second flag, for the configuration reload, and the third, for the certificate watcher), so
+/// that a reload signal never terminates the process.
+type Flags = (Arc<AtomicBool>, Arc<AtomicBool>, Arc<AtomicBool>);
+
+fn termination_flag() -> anyhow::Result<Flags> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&flag))
             .context("registering signal handler")?;
     }
-    let hup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
-        .context("registering the SIGHUP handler")?;
-    Ok((flag, hup))
+    let (hup, tls_hup) = (Arc::default(), Arc::default());
+    for f in [&hup, &tls_hup] {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(f))
+            .context("registering the SIGHUP handler")?;
+    }
+    Ok((flag, hup, tls_hup))
 }
 
 impl Running {
@@ -345,20 +391,15 @@ impl Running {
             && until.is_none_or(|u| Instant::now() < u)
         {
             if self.hup.swap(false, Ordering::Relaxed) {
-                tracing::info!(
-                    "SIGHUP: TLS certificates, CAs and CRLs are reloaded; configuration changes \
-                     need a restart"
-                );
+                // The outcome is logged; a refused configuration changes nothing.
+                let _ = self.reloads.reload();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         self.ready.store(false, Ordering::Release);
         tracing::info!("Shutting down: draining in-flight requests");
         let stats = self.server.shutdown()?;
-        self.side_stop.store(true, Ordering::Release);
-        for t in self.side_threads {
-            let _ = t.join();
-        }
+        self.reloads.stop();
         // Every worker has exited, so every record is in a queue: write them all.
         if let Some(logs) = self.logs {
             let written = logs.finish()?;

@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use ringway_analytics::anomaly::{self, Finding, Live, Snapshot};
 use ringway_analytics::{Compression, Names, ParquetSink, SinkConfig};
 use ringway_config::model::{self, Config};
-use ringway_telemetry::metrics::ExtraGauges;
+use ringway_telemetry::metrics::{ExtraGauges, Registry, Shape};
 use ringway_telemetry::queue::{channel, Consumer, Producer};
 use ringway_telemetry::record::RequestRecord;
 
@@ -56,11 +56,17 @@ pub(crate) struct Totals {
 /// The running log pipeline.
 pub(crate) struct Logs {
     producers: Option<Vec<Producer>>,
+    /// The name tables records are read with; a reload that adds names replaces them (they
+    /// only grow, so a record of the old configuration reads the same).
+    names: SharedNames,
     stop: Arc<AtomicBool>,
     written: Arc<Written>,
     board: Option<Board>,
     thread: JoinHandle<anyhow::Result<Totals>>,
 }
+
+/// The name tables of the log writers, replaced by reloads.
+pub(crate) type SharedNames = Arc<ArcSwap<Names>>;
 
 /// The latest anomaly snapshot, published by the analytics thread.
 pub(crate) type Board = Arc<ArcSwap<Snapshot>>;
@@ -85,6 +91,7 @@ const DETECTOR_QUEUE: usize = 1 << 16;
 
 /// The detectors, their board and their file, on their own thread.
 struct Detection {
+    names: SharedNames,
     live: Live,
     board: Board,
     file: PathBuf,
@@ -98,7 +105,12 @@ struct DetectorThread {
 }
 
 impl DetectorThread {
-    fn start(mut d: Detection, capacity: usize) -> anyhow::Result<DetectorThread> {
+    /// Starts the detectors' thread; `built_with` are the names `d.live` was built with.
+    fn start(
+        mut d: Detection,
+        capacity: usize,
+        built_with: Arc<Names>,
+    ) -> anyhow::Result<DetectorThread> {
         let (queue, records) = channel(capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -106,11 +118,19 @@ impl DetectorThread {
             .name("ringway-anomalies".into())
             .spawn(move || {
                 let mut batch = Vec::with_capacity(DRAIN_BATCH);
+                let mut seen = built_with;
                 loop {
                     // As for the writer: the flag first, then one more full drain.
                     let stopping = flag.load(Ordering::Acquire);
                     let mut moved = 0;
                     while records.drain(&mut batch, DRAIN_BATCH) > 0 {
+                        // Loaded after the drain: a record carrying a new name's id was
+                        // pushed after the names that hold it were stored.
+                        let now = d.names.load();
+                        if !Arc::ptr_eq(&now, &seen) {
+                            seen = Arc::clone(&now);
+                            d.live.set_names((*seen).clone());
+                        }
                         for rec in batch.drain(..) {
                             d.live.observe(&rec);
                             moved += 1;
@@ -185,36 +205,61 @@ fn append(path: &Path, findings: &[Finding]) -> std::io::Result<()> {
         .write_all(text.as_bytes())
 }
 
-/// Index-to-name tables for the log files.
-pub(crate) fn names(cfg: &Config) -> Names {
+/// Index-to-name tables for the log files, from the registry of every name the process has
+/// run with.
+pub(crate) fn names(registry: &Registry) -> Names {
+    let m = registry.metric_names();
     Names {
-        listeners: cfg.listeners.iter().map(|l| l.name.clone()).collect(),
-        routes: cfg
+        listeners: m.listeners.clone(),
+        routes: m.routes.clone(),
+        upstreams: m.upstreams.clone(),
+        endpoints: registry.endpoints().to_vec(),
+    }
+}
+
+/// What a configuration names, for the [`Registry`].
+pub(crate) fn shape(cfg: &Config) -> Shape {
+    Shape {
+        listeners: cfg
             .listeners
             .iter()
-            .map(|l| l.routes.iter().map(|r| r.name.clone()).collect())
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    l.routes.iter().map(|r| r.name.clone()).collect(),
+                )
+            })
             .collect(),
-        upstreams: cfg.upstreams.iter().map(|g| g.name.clone()).collect(),
-        endpoints: cfg
+        upstreams: cfg
             .upstreams
             .iter()
-            .map(|g| g.endpoints.iter().map(|e| e.addr.to_string()).collect())
+            .map(|g| {
+                let eps = g.endpoints.iter().map(|e| e.addr.to_string()).collect();
+                (g.name.clone(), eps)
+            })
             .collect(),
     }
 }
 
 impl Logs {
     /// Starts the writer thread when the configuration has a logs directory or an access log.
-    pub(crate) fn start(cfg: &Config, workers: usize) -> anyhow::Result<Option<Self>> {
+    pub(crate) fn start(
+        cfg: &Config,
+        workers: usize,
+        registry: &Registry,
+    ) -> anyhow::Result<Option<Self>> {
         let t = &cfg.telemetry;
+        let shared: SharedNames = Arc::new(ArcSwap::from_pointee(names(registry)));
         let access = match &t.access_log {
             None => None,
-            Some(target) => Some(AccessLog::open(target, names(cfg))?),
+            Some(target) => Some(AccessLog::open(target, names(registry))?),
         };
         let Some(dir) = &t.logs_dir else {
             return match access {
                 None => Ok(None),
-                Some(access) => Self::spawn(None, None, Some(access), workers, t.queue_capacity),
+                Some(access) => {
+                    Self::spawn(None, None, Some(access), workers, t.queue_capacity, shared)
+                }
             };
         };
         std::fs::create_dir_all(dir)
@@ -240,14 +285,23 @@ impl Logs {
                 "Recovered traffic records from the crash journal"
             );
         }
-        let sink = ParquetSink::new(sink_cfg, names(cfg)).context("opening the Parquet writer")?;
+        let sink =
+            ParquetSink::new(sink_cfg, names(registry)).context("opening the Parquet writer")?;
         let detection = t.anomalies.as_ref().map(|a| Detection {
-            live: Live::new(detector_config(a), names(cfg)),
+            names: Arc::clone(&shared),
+            live: Live::new(detector_config(a), names(registry)),
             board: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             file: dir.join(FINDINGS_FILE),
         });
         tracing::info!(dir = %dir.display(), "Writing Parquet traffic logs");
-        Self::spawn(Some(sink), detection, access, workers, t.queue_capacity)
+        Self::spawn(
+            Some(sink),
+            detection,
+            access,
+            workers,
+            t.queue_capacity,
+            shared,
+        )
     }
 
     fn spawn(
@@ -256,6 +310,7 @@ impl Logs {
         access: Option<AccessLog>,
         workers: usize,
         queue_capacity: usize,
+        names: SharedNames,
     ) -> anyhow::Result<Option<Self>> {
         let board = detection.as_ref().map(|d| Arc::clone(&d.board));
         let (producers, consumers): (Vec<_>, Vec<_>) =
@@ -267,20 +322,34 @@ impl Logs {
             .spawn({
                 let stop = Arc::clone(&stop);
                 let written = Arc::clone(&written);
+                let names = Arc::clone(&names);
+                // Loaded here, before anything can reload: what the writers were built with.
+                let built_with = names.load_full();
                 move || {
                     let detectors = detection
-                        .map(|d| DetectorThread::start(d, DETECTOR_QUEUE))
+                        .map(|d| DetectorThread::start(d, DETECTOR_QUEUE, Arc::clone(&built_with)))
                         .transpose()?;
-                    run(sink, detectors, access, &consumers, &stop, &written)
+                    let writers = Writers {
+                        sink,
+                        detectors,
+                        access,
+                    };
+                    run(writers, &consumers, (&names, built_with), &stop, &written)
                 }
             })?;
         Ok(Some(Self {
+            names,
             producers: Some(producers),
             stop,
             written,
             board,
             thread,
         }))
+    }
+
+    /// The name tables the writers read records with (a reload stores grown ones).
+    pub(crate) fn names(&self) -> SharedNames {
+        Arc::clone(&self.names)
     }
 
     /// The per-worker queues, handed to the server once.
@@ -349,15 +418,28 @@ impl AccessLog {
     }
 }
 
-fn run(
-    mut sink: Option<ParquetSink>,
+/// Where the analytics thread sends records.
+struct Writers {
+    sink: Option<ParquetSink>,
     detectors: Option<DetectorThread>,
-    mut access: Option<AccessLog>,
+    access: Option<AccessLog>,
+}
+
+fn run(
+    writers: Writers,
     queues: &[Consumer],
+    (names, built_with): (&SharedNames, Arc<Names>),
     stop: &AtomicBool,
     written: &Written,
 ) -> anyhow::Result<Totals> {
+    let Writers {
+        mut sink,
+        detectors,
+        mut access,
+    } = writers;
     let mut batch: Vec<RequestRecord> = Vec::with_capacity(DRAIN_BATCH);
+    // The tables the writers were built with (a reload may have stored others already).
+    let mut seen = built_with;
     loop {
         // Read the flag first: once it is set, the workers are gone, so one more full drain
         // empties the queues for good.
@@ -365,6 +447,18 @@ fn run(
         let mut moved = 0;
         for q in queues {
             while q.drain(&mut batch, DRAIN_BATCH) > 0 {
+                // Loaded after the drain: a record carrying a new name's id was pushed after
+                // the tables that hold it were stored.
+                let current = names.load();
+                if !Arc::ptr_eq(&current, &seen) {
+                    seen = Arc::clone(&current);
+                    if let Some(sink) = &mut sink {
+                        sink.set_names(&seen)?;
+                    }
+                    if let Some(a) = &mut access {
+                        a.names = (*seen).clone();
+                    }
+                }
                 let now = SystemTime::now();
                 for rec in batch.drain(..) {
                     if let Some(sink) = &mut sink {

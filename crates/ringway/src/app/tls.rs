@@ -420,20 +420,19 @@ fn stamp(path: &Path) -> Stamp {
     Some((m.ino(), m.mtime(), m.mtime_nsec(), m.size()))
 }
 
-/// Starts the reload thread: on SIGHUP every TLS listener is reloaded, and a listener whose
-/// files changed is once they have stayed the same for one look ([`WATCH_EVERY`]). Ends soon after `stop` is set. None when
-/// no listener speaks TLS.
+/// Starts the reload thread: on SIGHUP (`hup`, set by the signal handler and cleared here)
+/// every TLS listener is reloaded, and a listener whose files changed is once they have stayed
+/// the same for one look ([`WATCH_EVERY`]). Ends soon after `stop` is set. None when no
+/// listener speaks TLS.
 pub(crate) fn start_reloader(
     tls: &Arc<TlsSetup>,
     stop: &Arc<AtomicBool>,
+    hup: &Arc<AtomicBool>,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
     if tls.entries.is_empty() {
         return Ok(None);
     }
-    let hup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
-        .context("registering the SIGHUP handler")?;
-    let (tls, stop) = (Arc::clone(tls), Arc::clone(stop));
+    let (tls, stop, hup) = (Arc::clone(tls), Arc::clone(stop), Arc::clone(hup));
     let thread = std::thread::Builder::new()
         .name("ringway-tls-reload".into())
         .spawn(move || {

@@ -122,7 +122,7 @@ pub(crate) fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     };
     // Configuration problems found while starting reach `main`, which exits 64.
     let text = "# quick mode (ringway proxy): no configuration file\n";
-    app::start(cfg, text, opts)?.wait(None)?;
+    app::start(cfg, text, None, opts)?.wait(None)?;
     Ok(ExitCode::SUCCESS)
 }
 

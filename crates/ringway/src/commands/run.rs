@@ -28,7 +28,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !errors.is_empty() {
         return Ok(config_error(&errors));
     }
-    match app::start(cfg, &text, opts) {
+    match app::start(cfg, &text, Some(args.config.clone()), opts) {
         Ok(running) => running.wait(None)?,
         Err(e) => match e.downcast::<app::ConfigProblems>() {
             Ok(problems) => {

@@ -4,13 +4,27 @@ use std::process::ExitCode;
 
 use ringway_policy::Secrets;
 
-use crate::app::{self, Severity};
+use crate::app::{self, reload, Severity};
 use crate::cli::{ValidateArgs, EXIT_CONFIG};
 
 /// Checks configuration files; exit 0, or 64 when any file has an error (warnings alone do
 /// not fail: an HMAC secret is usually set only where the gateway runs).
 pub(crate) fn run(args: ValidateArgs) -> ExitCode {
     let mut failed = false;
+    let running = match &args.against {
+        None => None,
+        Some(path) => match ringway_config::load_file(path) {
+            Ok(cfg) => Some(cfg),
+            Err(errors) => {
+                let shown = path.display();
+                for e in errors.iter() {
+                    eprintln!("{shown}: {e}");
+                }
+                eprintln!("{shown}: the running configuration does not load; nothing compared");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
     for file in &args.files {
         let shown = file.display();
         let cfg = match ringway_config::load_file(file) {
@@ -26,6 +40,12 @@ pub(crate) fn run(args: ValidateArgs) -> ExitCode {
         };
         let (_, problems) = app::check(&cfg, 1, Secrets::MayBeAbsent);
         let mut errors = 0;
+        if let Some(running) = &running {
+            for e in reload::restart_needed(running, &cfg).iter() {
+                errors += 1;
+                eprintln!("{shown}: {e} (a reload would be refused)");
+            }
+        }
         for p in &problems {
             match p.severity {
                 Severity::Warning => eprintln!("{shown}: warning: {}", p.error),

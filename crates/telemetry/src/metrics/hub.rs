@@ -10,6 +10,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 
 use super::prometheus::{render_prometheus, ExtraGauges};
@@ -21,8 +22,10 @@ struct CoreSlot {
     spare: ArrayQueue<CoreSnapshot>,
 }
 
-/// What scrapes work on, behind a mutex that only scrapes take.
+/// What scrapes work on, behind a mutex that only scrapes (and reloads) take.
 struct ScrapeState {
+    /// The name tables the layout was built from.
+    names: MetricNames,
     /// The latest snapshot read from each core.
     latest: Vec<Option<CoreSnapshot>>,
     /// The merge buffer, reused across scrapes.
@@ -38,9 +41,12 @@ struct ScrapeState {
 /// mutex that the cores never take; they collect the mailboxes, keep each core's latest
 /// snapshot and merge them. Snapshots are cumulative, so a snapshot replaced before any scrape
 /// read it loses nothing.
+///
+/// A reload that adds names calls [`MetricsHub::set_names`] with the grown tables; snapshots
+/// in the old layout are moved to the new one when merged, so no count is lost.
 pub struct MetricsHub {
-    names: MetricNames,
-    layout: Arc<Layout>,
+    /// The current layout (read by `publish`; replaced by `set_names`).
+    layout: ArcSwap<Layout>,
     cores: Box<[CoreSlot]>,
     scrape: Mutex<ScrapeState>,
 }
@@ -57,17 +63,36 @@ impl MetricsHub {
                 })
                 .collect(),
             scrape: Mutex::new(ScrapeState {
+                names,
                 latest: (0..cores).map(|_| None).collect(),
                 merged: CoreSnapshot::with_layout(Arc::clone(&layout)),
             }),
-            layout,
-            names,
+            layout: ArcSwap::new(layout),
         }
     }
 
     /// The name tables.
-    pub fn names(&self) -> &MetricNames {
-        &self.names
+    pub fn names(&self) -> MetricNames {
+        self.scrape
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .names
+            .clone()
+    }
+
+    /// Replaces the name tables with `names`, which must extend the current ones (every
+    /// listener, route and group keeps its index: a [`Registry`](super::Registry) after a
+    /// reload). Returns false, changing nothing, otherwise.
+    pub fn set_names(&self, names: MetricNames) -> bool {
+        let mut state = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
+        let layout = Arc::new(Layout::new(&names));
+        if !self.layout.load().fits_in(&layout) {
+            return false;
+        }
+        state.merged = CoreSnapshot::with_layout(Arc::clone(&layout));
+        state.names = names;
+        self.layout.store(layout);
+        true
     }
 
     /// Number of cores.
@@ -80,13 +105,13 @@ impl MetricsHub {
     /// Returns a snapshot the caller may overwrite next time with
     /// [`CoreMetrics::snapshot_into`](super::CoreMetrics::snapshot_into) instead of allocating:
     /// the previous one if no scrape read it, or one a scrape has finished with. Returns `snap`
-    /// itself, unpublished, if `core` is out of range or `snap` was built from different
-    /// [`MetricNames`].
+    /// itself, unpublished, if `core` is out of range or `snap` was built from
+    /// [`MetricNames`] the current ones do not extend.
     pub fn publish(&self, core: usize, snap: CoreSnapshot) -> Option<CoreSnapshot> {
         let Some(slot) = self.cores.get(core) else {
             return Some(snap);
         };
-        if !(Arc::ptr_eq(&snap.layout, &self.layout) || *snap.layout == *self.layout) {
+        if !snap.layout.fits_in(&self.layout.load()) {
             return Some(snap);
         }
         match slot.latest.force_push(snap) {
@@ -102,6 +127,15 @@ impl MetricsHub {
                 if let Some(old) = latest.replace(new) {
                     // The spare slot holds one; if it is still full the old one is freed.
                     let _ = slot.spare.push(old);
+                }
+            }
+        }
+        let layout = Arc::clone(&state.merged.layout);
+        for snap in state.latest.iter_mut().flatten() {
+            // Published before a reload grew the names: moved to the new layout once.
+            if !snap.same_layout(&state.merged) {
+                if let Some(moved) = snap.relayout(&layout) {
+                    *snap = moved;
                 }
             }
         }
@@ -145,14 +179,15 @@ impl MetricsHub {
     pub fn render_prometheus_into(&self, extra: &ExtraGauges, out: &mut String) {
         let mut state = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
         self.collect(&mut state);
-        render_prometheus(&self.names, &state.merged, extra, out);
+        let state = &mut *state;
+        render_prometheus(&state.names, &state.merged, extra, out);
     }
 }
 
 impl fmt::Debug for MetricsHub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsHub")
-            .field("names", &self.names)
+            .field("layout", &self.layout.load())
             .field("cores", &self.cores.len())
             .finish()
     }

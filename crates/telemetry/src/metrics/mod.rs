@@ -14,6 +14,7 @@
 
 mod hub;
 mod prometheus;
+mod registry;
 
 use std::fmt;
 use std::mem::size_of;
@@ -28,6 +29,7 @@ pub use prometheus::{
     escape_label_value, name, render_prometheus, write_family, write_sample, ExtraGauges, Kind,
     LATENCY_BUCKETS, NO_ROUTE_LABEL, QUANTILES,
 };
+pub use registry::{Labels, Registry, Shape, TableFull};
 
 /// Smallest latency the histograms tell apart, microseconds.
 pub const LATENCY_LOW_US: u64 = 1;
@@ -148,6 +150,18 @@ impl Layout {
             slots: next as usize + 1,
             upstreams: names.upstreams.len(),
         }
+    }
+
+    /// Whether every slot of `self` has a place in `newer`: each listener and group of
+    /// `self` is in `newer` with at least as many routes (the registry only appends).
+    fn fits_in(&self, newer: &Layout) -> bool {
+        self.listeners.len() <= newer.listeners.len()
+            && self.upstreams <= newer.upstreams
+            && self
+                .listeners
+                .iter()
+                .zip(newer.listeners.iter())
+                .all(|(&(_, a), &(_, b))| a <= b)
     }
 
     /// The slot of (listener, route): route [`NONE`] or out of range goes to the listener's
@@ -406,6 +420,32 @@ impl CoreSnapshot {
         Ok(())
     }
 
+    /// The same counts in `layout`, a layout `self`'s fits in (after a reload added names):
+    /// each (listener, route) moves to its new slot. `None` if it does not fit.
+    fn relayout(&self, layout: &Arc<Layout>) -> Option<CoreSnapshot> {
+        if !self.layout.fits_in(layout) {
+            return None;
+        }
+        let mut out = CoreSnapshot::with_layout(Arc::clone(layout));
+        for (l, &(base, n)) in self.layout.listeners.iter().enumerate() {
+            for r in 0..=n {
+                // r == n is the listener's no-route slot.
+                let to = if r == n { NONE } else { r as u16 };
+                out.routes[layout.slot(l as u16, to)] = self.routes[(base + r) as usize].clone();
+            }
+        }
+        out.routes[layout.slots - 1] = self.routes[self.layout.slots - 1].clone();
+        out.upstreams[..self.upstreams.len()].clone_from_slice(&self.upstreams);
+        out.outcomes = self.outcomes;
+        out.active_connections = self.active_connections;
+        out.upstream_connects = self.upstream_connects;
+        out.upstream_reuses = self.upstream_reuses;
+        out.telemetry_dropped = self.telemetry_dropped;
+        out.tls_handshakes = self.tls_handshakes;
+        out.connections_refused = self.connections_refused;
+        Some(out)
+    }
+
     /// Makes `self` equal to `other`, reusing `self`'s histograms when the layouts match.
     fn copy_from(&mut self, other: &CoreSnapshot) {
         if !self.same_layout(other) {
@@ -547,6 +587,23 @@ impl CoreMetrics {
             if let Some(u) = d.upstreams.get_mut(rec.upstream as usize) {
                 u.record(rec.upstream_us);
             }
+        }
+    }
+
+    /// Moves the counts so far to the layout of `names`, a superset of the names these
+    /// metrics were built from (a [`Registry`] after a reload). Returns false, changing
+    /// nothing, when `names` lacks some of them.
+    pub fn relayout(&mut self, names: &MetricNames) -> bool {
+        let layout = Arc::new(Layout::new(names));
+        if *layout == *self.data.layout {
+            return true;
+        }
+        match self.data.relayout(&layout) {
+            Some(moved) => {
+                self.data = moved;
+                true
+            }
+            None => false,
         }
     }
 

@@ -64,6 +64,10 @@ pub mod name {
     pub const TLS_CERT_EXPIRY: &str = "ringway_tls_certificate_expiry_timestamp_seconds";
     /// Counter: certificate reloads by result.
     pub const TLS_CERT_RELOADS: &str = "ringway_tls_certificate_reloads_total";
+    /// Gauge: the configuration generation new requests run on (1 at start, +1 per reload).
+    pub const CONFIG_GENERATION: &str = "ringway_config_generation";
+    /// Counter: configuration reloads by `result` (`ok`, `failed`).
+    pub const CONFIG_RELOADS_TOTAL: &str = "ringway_config_reloads_total";
     /// Gauge: 1 when an endpoint's active health check passes, by `upstream`, `endpoint`.
     pub const ENDPOINT_HEALTHY: &str = "ringway_upstream_endpoint_healthy";
     /// Gauge: 1 while an endpoint is ejected by outlier detection, by `upstream`, `endpoint`.

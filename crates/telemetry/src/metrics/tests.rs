@@ -818,3 +818,36 @@ fn hub_is_shared_across_threads() {
         CORES as u64 * PER_CORE
     );
 }
+
+#[test]
+fn a_reload_that_adds_names_keeps_every_count() {
+    let first = names();
+    let mut m = CoreMetrics::new(&first);
+    let hub = MetricsHub::new(first.clone(), 2);
+    m.record(&rec(0, 0, 200, 100));
+    m.record(&rec(0, NONE, 404, 10));
+    assert!(hub.publish(0, m.snapshot()).is_none());
+    // The registry appended a route to listener 0 and a second listener.
+    let mut grown = first.clone();
+    grown.routes[0].push("late".into());
+    grown.listeners.push("added".into());
+    grown.routes.push(vec!["only".into()]);
+    assert!(hub.set_names(grown.clone()));
+    // Core 0's published snapshot still has the old layout; core 1 moved already.
+    let mut other = CoreMetrics::new(&first);
+    assert!(other.relayout(&grown));
+    let late = first.routes[0].len() as u16;
+    other.record(&rec(0, late, 200, 5));
+    other.record(&rec(first.listeners.len() as u16, 0, 500, 5));
+    assert!(hub.publish(1, other.snapshot()).is_none());
+    let merged = hub.merged();
+    assert_eq!(merged.requests_total(), 4);
+    assert_eq!(merged.route(0, 0).requests(StatusClass::Success), 1);
+    assert_eq!(merged.route(0, NONE).requests(StatusClass::ClientError), 1);
+    assert_eq!(merged.route(0, late).requests_total(), 1);
+    let text = hub.render_prometheus(&ExtraGauges::default());
+    assert!(text.contains("listener=\"added\",route=\"only\""), "{text}");
+    // Shrinking is refused: ids would change meaning.
+    assert!(!hub.set_names(first.clone()));
+    assert!(!CoreMetrics::new(&grown).relayout(&first));
+}

@@ -137,7 +137,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     cfg.telemetry.logs_dir = Some(logs_dir.clone());
     // Short files, so the summary below sees the traffic a second after it was sent.
     cfg.telemetry.rotate = Duration::from_secs(1);
-    let running = app::start(cfg, ringway_config::DEMO_YAML, RunOptions::default())?;
+    let running = app::start(cfg, ringway_config::DEMO_YAML, None, RunOptions::default())?;
     let addr = running.addrs[0];
     println!("\nsample traffic through the gateway (config/demo.yaml):");
     let key = "x-api-key: ringway-demo-key\r\n";

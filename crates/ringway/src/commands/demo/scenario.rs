@@ -81,7 +81,12 @@ pub(super) fn run(args: &DemoArgs, s: Scenario) -> anyhow::Result<()> {
         std::env::temp_dir().join(format!("ringway-scenario-logs-{stamp}"))
     });
     cfg.telemetry.logs_dir = Some(logs_dir.clone());
-    let running = app::start(cfg, ringway_config::SCENARIO_YAML, RunOptions::default())?;
+    let running = app::start(
+        cfg,
+        ringway_config::SCENARIO_YAML,
+        None,
+        RunOptions::default(),
+    )?;
     let addr = running.addrs[0];
 
     let timing = timing();
