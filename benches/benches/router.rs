@@ -114,6 +114,7 @@ fn route(
         rate_limits: Vec::new(),
         client_cert: None,
         websocket: false,
+        cache: None,
     }
 }
 

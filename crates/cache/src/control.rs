@@ -29,8 +29,53 @@ pub struct ResponseControl {
     pub stale_if_error: Option<u64>,
     /// `immutable` (RFC 8246).
     pub immutable: bool,
+    /// `must-understand`: store only a status whose caching rules are understood.
+    pub must_understand: bool,
     /// A directive with a bad or conflicting argument was seen: treat as stale.
     pub conflicting: bool,
+}
+
+/// `Surrogate-Control` (W3C Edge Architecture note): what the origin tells gateway caches,
+/// over `Cache-Control`. Directives targeted at a named device (`max-age=60;edge`) are
+/// ignored: this cache advertises no target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SurrogateControl {
+    /// `max-age`, seconds: the freshness lifetime, over every `Cache-Control` one (and over
+    /// its `no-store`).
+    pub max_age: Option<u64>,
+    /// `no-store`.
+    pub no_store: bool,
+}
+
+impl SurrogateControl {
+    /// The untargeted directives of the `Surrogate-Control` field lines; `None` when there is
+    /// no field or nothing in it applies here.
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<Self> {
+        let mut c = Self::default();
+        let mut any = false;
+        for value in values {
+            for item in value.split(|&b| b == b',') {
+                let item = String::from_utf8_lossy(item).trim().to_ascii_lowercase();
+                if item.contains(';') {
+                    continue;
+                }
+                match item.split_once('=') {
+                    Some(("max-age", v)) => {
+                        if let Some(s) = delta_seconds(v) {
+                            c.max_age = Some(s);
+                            any = true;
+                        }
+                    }
+                    None if item == "no-store" => {
+                        c.no_store = true;
+                        any = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        any.then_some(c)
+    }
 }
 
 /// The directives of a request.
@@ -174,6 +219,7 @@ impl ResponseControl {
                 "must-revalidate" => c.must_revalidate = true,
                 "proxy-revalidate" => c.proxy_revalidate = true,
                 "immutable" => c.immutable = true,
+                "must-understand" => c.must_understand = true,
                 _ => {}
             }
         }
@@ -258,6 +304,17 @@ mod tests {
         );
         // Empty list elements are allowed (RFC 9110 §5.6.1).
         assert_eq!(resp(&[", ,max-age=5,"]).max_age, Some(5));
+    }
+
+    #[test]
+    fn surrogate_control_untargeted_only() {
+        let sc = |v: &str| SurrogateControl::parse([v.as_bytes()]);
+        assert_eq!(sc("max-age=60").unwrap().max_age, Some(60));
+        assert_eq!(sc("foo, MaX-aGe=60").unwrap().max_age, Some(60));
+        assert!(sc("no-store").unwrap().no_store);
+        assert_eq!(sc("max-age=60;other"), None, "targeted elsewhere");
+        assert_eq!(sc("max-age =60"), None);
+        assert_eq!(sc(""), None);
     }
 
     #[test]

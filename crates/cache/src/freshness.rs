@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::control::{RequestControl, ResponseControl};
+use crate::control::{RequestControl, ResponseControl, SurrogateControl};
 
 /// Why a response is not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,11 @@ pub fn heuristically_cacheable(status: u16) -> bool {
     )
 }
 
+/// Statuses whose caching rules this cache implements (for `must-understand`).
+pub fn understood(status: u16) -> bool {
+    heuristically_cacheable(status) || matches!(status, 302 | 303 | 307)
+}
+
 /// What the route's `cache:` settings allow beyond the defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -87,6 +92,8 @@ pub struct ResponseFacts {
     pub set_cookie: bool,
     /// `Vary` lists `*`.
     pub vary_star: bool,
+    /// `Surrogate-Control`, when it has directives for this cache.
+    pub surrogate: Option<SurrogateControl>,
 }
 
 /// An HTTP-date (IMF-fixdate, RFC 850 or asctime, RFC 9110 §5.6.7).
@@ -116,7 +123,19 @@ pub fn storable(
     if !(200..=599).contains(&resp.status) || resp.status == 206 || resp.status == 304 {
         return Err(NotStored::Status);
     }
-    if req.no_store || c.no_store {
+    // `must-understand` overrides `no-store` for a status whose rules are understood
+    // (RFC 9111 §5.2.2.3); an unknown status is not stored at all.
+    if c.must_understand && !understood(resp.status) {
+        return Err(NotStored::Status);
+    }
+    let surrogate = resp.surrogate.unwrap_or_default();
+    // Surrogate-Control speaks to gateway caches over Cache-Control, no-store included.
+    let no_store = if surrogate.max_age.is_some() {
+        false
+    } else {
+        c.no_store && !(c.must_understand && understood(resp.status))
+    };
+    if req.no_store || surrogate.no_store || no_store {
         return Err(NotStored::NoStore);
     }
     if c.private {
@@ -131,7 +150,10 @@ pub fn storable(
     if resp.vary_star {
         return Err(NotStored::VaryStar);
     }
-    let explicit = c.max_age.is_some() || c.s_maxage.is_some() || resp.expires.is_some();
+    let explicit = c.max_age.is_some()
+        || c.s_maxage.is_some()
+        || resp.expires.is_some()
+        || surrogate.max_age.is_some();
     if !(explicit || c.public || heuristically_cacheable(resp.status)) {
         return Err(NotStored::Status);
     }
@@ -147,6 +169,9 @@ pub fn storable(
 /// invalid.
 pub fn freshness_lifetime(resp: &ResponseFacts, policy: &Policy) -> u64 {
     let c = &resp.control;
+    if let Some(s) = resp.surrogate.and_then(|s| s.max_age) {
+        return s;
+    }
     if c.conflicting {
         return 0;
     }
@@ -354,6 +379,15 @@ mod tests {
         let mut partial = facts("max-age=60");
         partial.status = 206;
         assert_eq!(check(&partial, false), Err(NotStored::Status));
+        let mut odd = facts("max-age=60, must-understand, no-store");
+        odd.status = 599;
+        assert_eq!(check(&odd, false), Err(NotStored::Status));
+        odd.status = 200;
+        assert_eq!(
+            check(&odd, false),
+            Ok(()),
+            "understood: no-store is overridden"
+        );
         let mut created = facts("");
         created.status = 201;
         assert_eq!(check(&created, false), Err(NotStored::Status));

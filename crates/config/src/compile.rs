@@ -10,6 +10,7 @@ use crate::error::{index_path, key_path, ConfigErrors};
 use crate::model::*;
 use crate::spec::*;
 
+mod cache;
 mod policy;
 mod resilience;
 mod tls;
@@ -178,7 +179,9 @@ impl Compiler {
         }
 
         let telemetry = self.telemetry(&spec.telemetry);
+        let cache = self.cache(&spec.cache);
         Config {
+            cache,
             workers,
             admin,
             upstreams,
@@ -672,6 +675,10 @@ impl Compiler {
                 .as_ref()
                 .map(|c| self.client_cert_rule(&format!("{path}.client_cert"), c)),
             websocket: spec.websocket,
+            cache: spec
+                .cache
+                .as_ref()
+                .map(|c| self.route_cache(&format!("{path}.cache"), c, spec.proxy.is_some())),
         }
     }
 

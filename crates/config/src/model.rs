@@ -36,6 +36,36 @@ pub struct Config {
     pub telemetry: Telemetry,
     /// Client identity and access: trusted proxies, IP filter, credentials, plans.
     pub policies: Policies,
+    /// Edge cache memory.
+    pub cache: CacheSettings,
+}
+
+/// `cache`: memory for stored responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Bytes for the whole process, split evenly between the workers.
+    pub memory_bytes: u64,
+}
+
+/// A route's edge cache (RFC 9111 shared cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteCache {
+    /// Larger bodies (and unknown lengths) stream through unstored.
+    pub max_object_bytes: u64,
+    /// Request header values in the key (lowercase names).
+    pub key_headers: Vec<String>,
+    /// The consumer in the key.
+    pub key_consumer: bool,
+    /// Store responses with `Set-Cookie`.
+    pub store_set_cookie: bool,
+    /// Heuristic freshness, percent of the time since `Last-Modified`.
+    pub heuristic_percent: Option<u8>,
+    /// Cap of heuristic freshness.
+    pub heuristic_max: Duration,
+    /// Variants per key.
+    pub max_variants: usize,
+    /// Longest wait for another request's fetch of the same key.
+    pub coalesce_wait: Duration,
 }
 
 impl Config {
@@ -643,6 +673,8 @@ pub struct Route {
     pub client_cert: Option<ClientCertRule>,
     /// WebSocket connections are passed through.
     pub websocket: bool,
+    /// The route's responses are cached.
+    pub cache: Option<RouteCache>,
 }
 
 /// Match criteria of a route.

@@ -334,7 +334,7 @@ listeners:
         assert_eq!(
             errors(yaml),
             [
-                "colour: unknown key; expected one of: workers, drain_timeout, admin, upstreams, listeners, telemetry, trusted_proxies, ip_filter, auth",
+                "colour: unknown key; expected one of: workers, drain_timeout, admin, upstreams, listeners, telemetry, trusted_proxies, ip_filter, auth, cache",
                 "upstreams.users.endpoints[0].wieght: unknown key; expected one of: address, weight",
                 "upstreams.users.timeouts.http_timeout: unknown key; expected one of: connect, response",
                 "listeners[0].routes[0].match.path.regex: unknown key; expected one of: exact, prefix, pattern",

@@ -21,8 +21,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+mod cache;
 mod resilience;
 mod tls;
+pub use cache::*;
 pub use resilience::*;
 pub use tls::*;
 
@@ -101,6 +103,8 @@ pub struct ConfigSpec {
     pub ip_filter: IpFilterSpec,
     /// Credentials: JWT providers, API keys, consumers and plans. Default: none.
     pub auth: AuthSpec,
+    /// Memory for the edge cache (routes opt in with `cache`). Default 256 MiB.
+    pub cache: CacheSpec,
 }
 
 /// `telemetry`: where request records go.
@@ -180,6 +184,7 @@ impl Default for ConfigSpec {
             trusted_proxies: Vec::new(),
             ip_filter: IpFilterSpec::default(),
             auth: AuthSpec::default(),
+            cache: CacheSpec::default(),
         }
     }
 }
@@ -604,6 +609,8 @@ pub struct RouteSpec {
     /// Pass WebSocket connections through (proxy routes): the opening handshake is checked
     /// and forwarded, then bytes are copied both ways. Default `false` (an upgrade is a 400).
     pub websocket: bool,
+    /// Store and serve GET responses (RFC 9111). Default: none (not cached).
+    pub cache: Option<RouteCacheSpec>,
 }
 
 /// `listeners[].routes[].match`: every criterion given must hold.

@@ -79,6 +79,7 @@ listeners:
                 rate_limits: Vec::new(),
                 client_cert: None,
                 websocket: false,
+                cache: None,
             }],
             limits: Limits::default(),
             timeouts: ClientTimeouts::default(),
@@ -89,6 +90,9 @@ listeners:
         }],
         drain_timeout: Duration::from_secs(15),
         policies: Default::default(),
+        cache: ringway_config::model::CacheSettings {
+            memory_bytes: 256 << 20,
+        },
     };
     assert_eq!(config, expected);
 }

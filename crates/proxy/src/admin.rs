@@ -23,6 +23,10 @@ pub type OptionalRenderer = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// Runs a reload: the status and JSON body to answer.
 pub type ReloadHandler = Arc<dyn Fn() -> (u16, String) + Send + Sync>;
 
+/// Purges the edge cache by host (any when `None`) and target prefix: entries removed, and
+/// whether every core answered in time.
+pub type PurgeHandler = Arc<dyn Fn(Option<&str>, &str) -> (usize, bool) + Send + Sync>;
+
 /// What the admin endpoints report.
 #[derive(Clone)]
 pub struct AdminState {
@@ -40,6 +44,8 @@ pub struct AdminState {
     pub certificates: (OptionalRenderer, MetricsRenderer),
     /// `POST /reload`.
     pub reload: ReloadHandler,
+    /// `POST /cache/purge?host=H&prefix=P`.
+    pub purge: PurgeHandler,
 }
 
 impl Admin {
@@ -76,6 +82,34 @@ impl Drop for Admin {
         self.stop.store(true, Ordering::Release);
         let _ = TcpStream::connect(self.addr);
     }
+}
+
+/// `POST /cache/purge?host=H&prefix=P` (both optional; `prefix` defaults to `/`): the entries
+/// removed over every core. Values are taken as written (no percent-decoding).
+fn purge(target: &[u8], state: &AdminState) -> (&'static str, &'static str, String) {
+    let text = String::from_utf8_lossy(target);
+    let (path, query) = text.split_once('?').unwrap_or((&text, ""));
+    if path != "/cache/purge" {
+        let body = "{\"error\":\"not_found\"}\n".to_owned();
+        return ("404 Not Found", "application/json", body);
+    }
+    let (mut host, mut prefix) = (None, "/".to_owned());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("host", v)) if !v.is_empty() => host = Some(v.to_owned()),
+            Some(("prefix", v)) if v.starts_with('/') => prefix = v.to_owned(),
+            _ => {
+                let body = format!(
+                    "{{\"error\":\"bad parameter {:?}: use host=NAME and prefix=/PATH\"}}\n",
+                    pair
+                );
+                return ("400 Bad Request", "application/json", body);
+            }
+        }
+    }
+    let (removed, complete) = (state.purge)(host.as_deref(), &prefix);
+    let body = format!("{{\"removed\":{removed},\"complete\":{complete}}}\n");
+    ("200 OK", "application/json", body)
 }
 
 fn serve(mut s: TcpStream, state: &AdminState) -> io::Result<()> {
@@ -121,6 +155,7 @@ fn serve(mut s: TcpStream, state: &AdminState) -> io::Result<()> {
             };
             (status, "application/json", body)
         }
+        (b"POST", p) if p.starts_with(b"/cache/purge") => purge(p, state),
         (b"GET", b"/certificates") => match (state.certificates.0)() {
             Some(json) => ("200 OK", "application/json", json),
             None => (

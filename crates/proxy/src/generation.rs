@@ -87,6 +87,8 @@ pub(crate) struct Control {
     next_bind: AtomicU64,
     /// Set at shutdown: every worker and health thread stops.
     pub stop: Arc<AtomicBool>,
+    /// The cores' cache queues and published numbers.
+    pub cache: Arc<crate::cache::CacheBus>,
     /// The health thread of the newest generation, and its stop flag.
     health: Mutex<Option<(Arc<AtomicBool>, JoinHandle<Handover>)>>,
     /// One reload at a time.
@@ -120,6 +122,7 @@ impl Control {
             workers,
             next_bind,
             stop: Arc::new(AtomicBool::new(false)),
+            cache: crate::cache::CacheBus::new(workers),
             health: Mutex::new(None),
             reloading: Mutex::new(()),
         });
@@ -130,6 +133,11 @@ impl Control {
     /// The newest generation.
     pub(crate) fn current(&self) -> Arc<Generation> {
         self.current.load_full()
+    }
+
+    /// Number of workers.
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
     }
 
     /// The newest generation's number, without taking a reference.

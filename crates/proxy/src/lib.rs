@@ -6,6 +6,7 @@
 //! workers. [`Server::start`] runs a compiled [`ringway_config::model::Config`].
 
 pub mod admin;
+mod cache;
 pub mod codec;
 mod config;
 mod framing;
@@ -15,10 +16,12 @@ mod health;
 mod io;
 mod per_core;
 mod session;
+mod signal;
 mod stats;
 mod upstream;
 mod worker;
 
+pub use cache::CacheBus;
 pub use config::{RunOptions, Services, TelemetryHooks};
 pub use health::Resilience;
 pub use stats::WorkerStats;

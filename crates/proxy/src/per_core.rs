@@ -22,6 +22,7 @@ use ringway_telemetry::metrics::{CoreMetrics, Labels, MetricsHub};
 use ringway_telemetry::queue::Producer;
 use ringway_telemetry::record::RequestRecord;
 
+use crate::cache::CoreCache;
 use crate::codec::HeadLimits;
 use crate::generation::Generation;
 use crate::stats::CoreStats;
@@ -171,6 +172,8 @@ pub(crate) struct CoreBase {
     published_refused: Cell<u64>,
     /// Per listening socket (bind id): this core's open connections on it.
     open: RefCell<HashMap<u64, Rc<Cell<usize>>>>,
+    /// This core's edge cache (kept across reloads).
+    pub cache: CoreCache,
 }
 
 /// One configuration generation's state on a core.
@@ -274,7 +277,12 @@ impl Core {
 
 impl CoreBase {
     /// A worker's lasting state.
-    pub(crate) fn new(id: usize, telemetry: Option<Producer>, hub: Arc<MetricsHub>) -> Rc<Self> {
+    pub(crate) fn new(
+        id: usize,
+        telemetry: Option<Producer>,
+        hub: Arc<MetricsHub>,
+        cache: CoreCache,
+    ) -> Rc<Self> {
         let seed = (id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         Rc::new(Self {
             id,
@@ -291,6 +299,7 @@ impl CoreBase {
             published_tls: Cell::new((0, 0)),
             published_refused: Cell::new(0),
             open: RefCell::new(HashMap::new()),
+            cache,
         })
     }
 

@@ -3,7 +3,7 @@
 //! endpoint (LIFO, so the warmest is reused and cold ones age out), the retry budget, and this
 //! core's leases of the group's circuit-breaker slots.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -131,33 +131,8 @@ pub(crate) struct Group {
     speaks_h2: RefCell<Vec<Option<bool>>>,
 }
 
-/// An HTTP/2 connection being opened, and the streams waiting for it.
-#[derive(Default)]
-struct Opening {
-    done: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
-}
-
-impl Opening {
-    fn finish(&self) {
-        self.done.set(true);
-        for w in self.waiters.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
-
-    async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            if self.done.get() {
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-}
+/// An HTTP/2 connection being opened: the streams asking meanwhile wait for it.
+type Opening = crate::signal::Signal;
 
 impl Group {
     pub(crate) fn new(

@@ -18,6 +18,7 @@ use ringway_config::model::Config;
 use ringway_telemetry::metrics::{Labels, MetricsHub};
 use ringway_telemetry::queue::Producer;
 
+use crate::cache::{CacheBus, CoreCache};
 use crate::config::{RunOptions, Services, TelemetryHooks};
 use crate::generation::{Control, Generation};
 use crate::per_core::{self, Core, CoreBase};
@@ -163,6 +164,11 @@ impl Server {
             .collect()
     }
 
+    /// The cores' caches: purge, metrics.
+    pub fn cache(&self) -> Arc<CacheBus> {
+        Arc::clone(&self.control.cache)
+    }
+
     /// A handle that reloads this server's configuration.
     pub fn reloader(&self) -> Reloader {
         Reloader(Arc::clone(&self.control))
@@ -212,8 +218,14 @@ fn run_worker(
         .build()?;
     let stop = Arc::clone(&control.stop);
     rt.block_on(async move {
-        let base = CoreBase::new(id, queue, hub);
         let generation = control.current();
+        let budget = generation.cfg.cache.memory_bytes / control.workers().max(1) as u64;
+        let cache = CoreCache::new(
+            usize::try_from(budget).unwrap_or(usize::MAX),
+            Arc::clone(&control.cache),
+            id,
+        );
+        let base = CoreBase::new(id, queue, hub, cache);
         let mut core = Rc::new(Core::new(&base, &generation, None));
         per_core::install(Some(Rc::clone(&core)));
         let mut loops: HashMap<u64, AcceptLoop> = HashMap::new();
@@ -236,12 +248,14 @@ fn run_worker(
                 );
             }
             sweep_leases(&core);
+            base.cache.drain();
             if last.elapsed() >= SWEEP {
                 last = Instant::now();
                 for g in &core.groups {
                     g.sweep();
                 }
                 core.publish_metrics();
+                base.cache.publish();
             }
         }
         for (_, l) in loops.drain() {

@@ -86,6 +86,7 @@ fn route(name: &str, hosts: &[&str], path: PathMatch, methods: &[&str], headers:
         rate_limits: Vec::new(),
         client_cert: None,
         websocket: false,
+        cache: None,
     }
 }
 

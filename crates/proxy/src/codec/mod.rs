@@ -23,7 +23,7 @@ pub use head::{
 };
 pub use rewrite::{
     write_chunk, write_direct_response, write_error_response, write_request_head,
-    write_response_head, ForwardInfo, OutBody, RequestEdits,
+    write_response_head, write_stored_head, ForwardInfo, OutBody, RequestEdits,
 };
 
 /// Length of the empty lines (CRLF pairs) that may precede a request line (RFC 9112 §2.2).

@@ -95,6 +95,26 @@ fn put_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&tmp[i..]);
 }
 
+/// A response's status line as received (the version always HTTP/1.1).
+fn put_status_line(out: &mut Vec<u8>, buf: &[u8], head: &ResponseHead) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_u64(out, u64::from(head.status));
+    put(out, &[b" ", head.reason.of(buf), b"\r\n"]);
+}
+
+/// The end of a response head: framing, the `connection` value, the request id, the empty
+/// line.
+fn put_end(out: &mut Vec<u8>, body: OutBody, connection: Option<&[u8]>, request_id: &RequestId) {
+    put_framing(out, body);
+    if let Some(value) = connection {
+        put(out, &[b"connection: ", value, b"\r\n"]);
+    }
+    put(
+        out,
+        &[b"x-request-id: ", request_id.as_bytes(), b"\r\n\r\n"],
+    );
+}
+
 fn put_framing(out: &mut Vec<u8>, body: OutBody) {
     match body {
         OutBody::Length(n) => {
@@ -222,9 +242,7 @@ pub fn write_response_head(
     ops: Option<&HeaderOps>,
     out: &mut Vec<u8>,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    put_u64(out, u64::from(head.status));
-    put(out, &[b" ", head.reason.of(buf), b"\r\n"]);
+    put_status_line(out, buf, head);
     let keep_length = head.body == Body::None && head.status != 204 && head.status >= 200;
     for h in &head.headers {
         // A HEAD or 304 response's Content-Length describes the representation: keep it.
@@ -236,14 +254,42 @@ pub fn write_response_head(
         }
     }
     put_ops(out, ops);
-    put_framing(out, body);
-    if let Some(value) = connection {
-        put(out, &[b"connection: ", value, b"\r\n"]);
+    put_end(out, body, connection, request_id);
+}
+
+/// Writes the head of a stored response (the edge cache): its end-to-end fields as received
+/// except `Age`, then the route's edits, the current `Age`, `Cache-Status`, the framing, the
+/// `connection` value and the request id.
+#[allow(clippy::too_many_arguments, reason = "one head, written in one pass")]
+pub fn write_stored_head(
+    buf: &[u8],
+    head: &ResponseHead,
+    body: OutBody,
+    connection: Option<&[u8]>,
+    request_id: &RequestId,
+    ops: Option<&HeaderOps>,
+    age: u64,
+    cache_status: &[u8],
+    out: &mut Vec<u8>,
+) {
+    put_status_line(out, buf, head);
+    for h in &head.headers {
+        let name = h.name.of(buf);
+        if forwarded(h)
+            && h.kind != Name::XRequestId
+            && !name.eq_ignore_ascii_case(b"age")
+            && !name.eq_ignore_ascii_case(b"cache-status")
+            && !name.eq_ignore_ascii_case(b"surrogate-control")
+            && !edited_away(ops, name)
+        {
+            put(out, &[name, b": ", h.value.of(buf), b"\r\n"]);
+        }
     }
-    put(
-        out,
-        &[b"x-request-id: ", request_id.as_bytes(), b"\r\n\r\n"],
-    );
+    put_ops(out, ops);
+    out.extend_from_slice(b"age: ");
+    put_u64(out, age);
+    put(out, &[b"\r\ncache-status: ", cache_status, b"\r\n"]);
+    put_end(out, body, connection, request_id);
 }
 
 /// Writes a response configured on a route (`respond:`): status, the configured fields, a

@@ -9,6 +9,7 @@ use ringway_policy::RouteId;
 use ringway_resilience::Outcome;
 
 use super::attempt::{AttemptFailure, Plan};
+use super::cache::Lookup;
 use super::pump::{self, Timeouts};
 use super::retry::{self, Attempted, Next, Tries};
 use super::tunnel::{self, TunnelEnd};
@@ -20,7 +21,8 @@ use crate::io::Conn;
 use crate::per_core::Core;
 use crate::stats::bump;
 use crate::upstream::{Group, InFlight, UpConn};
-use ringway_telemetry::record::GRPC_NONE;
+use ringway_cache::Handled;
+use ringway_telemetry::record::{CacheStatus, GRPC_NONE};
 
 impl Session {
     /// Forwards the request to the route's upstream group, retrying where the decision allows,
@@ -32,6 +34,55 @@ impl Session {
         route: usize,
         action: &ProxyAction,
     ) -> Result<bool, Failure> {
+        let cache = core.cfg.listeners[self.listener].routes[route]
+            .cache
+            .as_ref();
+        let ops = Some(&action.response_headers).filter(|o| !is_empty_ops(o));
+        let mut fill = None;
+        let mut invalidate = None;
+        // The request that fetches a key for this core (others wait for it), until it ends.
+        let mut _filling = None;
+        if let Some(rc) = cache {
+            let appended = self.req.policy_headers.len();
+            let mut waited = false;
+            loop {
+                match self.cache_lookup(client, core, rc)? {
+                    Lookup::Hit(v, ttl) => {
+                        bump(&core.cache.counters.hits);
+                        self.req.rec.cache = CacheStatus::Hit;
+                        let not_modified = self.client_not_modified(client, &v);
+                        client.consume(self.head.len);
+                        let handled = Handled::Hit { ttl, detail: None };
+                        return self
+                            .serve_stored(client, &v, handled, ops, not_modified)
+                            .await;
+                    }
+                    Lookup::Fill(f) => {
+                        // One fetch per key per core: a second miss waits for the first
+                        // (bounded), then looks again; a key found uncacheable lately, or a
+                        // wait that ended without a stored response, goes to the origin.
+                        if !waited && f.coalesces() && !core.cache.recently_uncacheable(f.key()) {
+                            match core.cache.begin_fill(f.key()) {
+                                Ok(guard) => _filling = Some(guard),
+                                Err(pending) => {
+                                    waited = true;
+                                    self.req.policy_headers.truncate(appended);
+                                    let _ = monoio::time::timeout(rc.coalesce_wait, pending.wait())
+                                        .await;
+                                    continue;
+                                }
+                            }
+                        }
+                        bump(&core.cache.counters.misses);
+                        self.req.rec.cache = CacheStatus::Miss;
+                        fill = Some(f);
+                    }
+                    Lookup::Invalidate(key) => invalidate = Some(key),
+                    Lookup::Bypass => self.req.rec.cache = CacheStatus::Bypass,
+                }
+                break;
+            }
+        }
         let (group, has_key) = self.select(client, core, route, action);
         // Held until the response is forwarded.
         let _request_slot = group.request_slot().map_err(Failure::Respond)?;
@@ -144,10 +195,61 @@ impl Session {
             let wait = ringway_balance::backoff(attempt, policy.backoff, policy.backoff_max, r);
             monoio::time::sleep(wait).await;
         };
+        // A 304 to the cache's own validation freshens the stored entry, which is served.
+        if let (Some(f), Some(rc)) = (&fill, cache) {
+            if self.resp.status == 304 && f.validating() {
+                if let Some((v, stored)) = self.cache_freshen(&up, core, f, rc) {
+                    let not_modified = self.client_not_modified(client, &v);
+                    client.consume(self.head.len);
+                    up.conn.consume(self.resp.len);
+                    if self.resp.keep_alive && up.conn.buffered().is_empty() {
+                        group.release(up);
+                    }
+                    drop(inflight);
+                    let handled = Handled::Forward {
+                        fwd: ringway_cache::Forward::Stale,
+                        status: Some(304),
+                        stored,
+                        collapsed: false,
+                        detail: None,
+                    };
+                    return self
+                        .serve_stored(client, &v, handled, ops, not_modified)
+                        .await;
+                }
+            }
+        }
+        // Decided while the request head is still buffered (Vary values come from it).
+        let to_store = match (fill, cache) {
+            (Some(f), Some(rc)) => {
+                let hash = f.key().hash;
+                match self.cache_plan(client, &up, f, rc) {
+                    Ok(plan) => Some(plan),
+                    Err(_) => {
+                        bump(&core.cache.counters.not_stored);
+                        core.cache.mark_uncacheable(hash);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(inv) = invalidate.filter(|_| (200..400).contains(&self.resp.status)) {
+            self.cache_invalidate(&up, core, inv);
+        }
         if plan.replayable {
             client.consume(self.head.len);
         }
-        let ops = Some(&action.response_headers).filter(|o| !is_empty_ops(o));
+        if let (Some(plan), Some(rc)) = (to_store, cache) {
+            let keep_alive = self
+                .store_and_send(client, &mut up, core, plan, rc, ops)
+                .await?;
+            if self.resp.keep_alive && up.conn.buffered().is_empty() {
+                group.release(up);
+            }
+            drop(inflight);
+            return Ok(keep_alive);
+        }
         if self.resp.status == 101 {
             // Checked by the attempt: a WebSocket handshake answered by a switch to it.
             self.switch_protocols(client, &mut up, ops).await?;

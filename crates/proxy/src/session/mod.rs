@@ -15,6 +15,7 @@
 
 mod admission;
 mod attempt;
+mod cache;
 mod forward;
 mod pump;
 mod respond;

@@ -22,7 +22,7 @@ use ringway_config::model::Config;
 use ringway_config::{ConfigError, ConfigErrors};
 use ringway_policy::{KeyMaterial, Policies, Secrets, System};
 use ringway_proxy::admin::{Admin, AdminState, MetricsRenderer};
-use ringway_proxy::{Resilience, RunOptions, Server, Services, TelemetryHooks};
+use ringway_proxy::{CacheBus, Resilience, RunOptions, Server, Services, TelemetryHooks};
 use ringway_router::Router;
 use ringway_telemetry::metrics::{ExtraGauges, MetricsHub, Registry};
 
@@ -217,7 +217,7 @@ pub(crate) fn start(
     }));
     let admin = match admin_listen {
         Some(listen) => {
-            let state = admin_state(&ready, &hub, logs.as_ref(), &reloads);
+            let state = admin_state(&ready, &hub, logs.as_ref(), &reloads, &server.cache());
             let admin = Admin::start(listen, state)
                 .with_context(|| format!("binding the admin listener {listen}"))?;
             Some(admin)
@@ -258,6 +258,7 @@ fn admin_state(
     hub: &Arc<MetricsHub>,
     logs: Option<&pipeline::Logs>,
     reloads: &Arc<Reloads>,
+    cache: &Arc<CacheBus>,
 ) -> AdminState {
     let live = Arc::clone(&reloads.live);
     let (json, comments) = (Arc::clone(&live), Arc::clone(&live));
@@ -266,7 +267,7 @@ fn admin_state(
     AdminState {
         ready: Arc::clone(ready),
         config_text: Arc::new(move || text.load().text.clone()),
-        metrics: metrics_renderer(hub, logs, reloads),
+        metrics: metrics_renderer(hub, logs, reloads, cache),
         anomalies: logs.and_then(pipeline::Logs::board).map(|b| {
             let render: MetricsRenderer = Arc::new(move || b.load().to_json());
             render
@@ -286,6 +287,10 @@ fn admin_state(
             }),
         ),
         reload: Arc::new(move || reload.answer()),
+        purge: {
+            let cache = Arc::clone(cache);
+            Arc::new(move |host, prefix| cache.purge(host, prefix, Duration::from_secs(1)))
+        },
     }
 }
 
@@ -294,8 +299,10 @@ fn metrics_renderer(
     hub: &Arc<MetricsHub>,
     logs: Option<&pipeline::Logs>,
     reloads: &Arc<Reloads>,
+    cache: &Arc<CacheBus>,
 ) -> MetricsRenderer {
     let hub = Arc::clone(hub);
+    let cache = Arc::clone(cache);
     let written = logs.map(pipeline::Logs::counters);
     let board = logs.and_then(pipeline::Logs::board);
     let reloads = Arc::clone(reloads);
@@ -309,6 +316,7 @@ fn metrics_renderer(
         live.tls.render_prometheus(&mut text);
         live.resilience.render_prometheus(&mut text);
         reloads.render_prometheus(&mut text);
+        cache.render_prometheus(&mut text);
         if let Some(b) = &board {
             render_anomalies(&b.load(), &mut text);
         }

@@ -326,6 +326,9 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> ConfigErrors {
     if old.admin != new.admin {
         errors.push("admin", "changing the admin listener needs a restart");
     }
+    if old.cache != new.cache {
+        errors.push("cache", "changing the cache memory needs a restart");
+    }
     if old.telemetry != new.telemetry {
         errors.push(
             "telemetry",

@@ -64,6 +64,18 @@ pub mod name {
     pub const TLS_CERT_EXPIRY: &str = "ringway_tls_certificate_expiry_timestamp_seconds";
     /// Counter: certificate reloads by result.
     pub const TLS_CERT_RELOADS: &str = "ringway_tls_certificate_reloads_total";
+    /// Counter: requests on cached routes, by `core` and `result` (`hit`, `miss`).
+    pub const CACHE_REQUESTS_TOTAL: &str = "ringway_cache_requests_total";
+    /// Counter: responses to cache misses, by `core` and `result` (`stored`, `not_stored`).
+    pub const CACHE_STORES_TOTAL: &str = "ringway_cache_stores_total";
+    /// Counter: cache entries purged or invalidated, by `core`.
+    pub const CACHE_PURGED_TOTAL: &str = "ringway_cache_purged_total";
+    /// Gauge: bytes of stored responses, by `core`.
+    pub const CACHE_BYTES: &str = "ringway_cache_bytes";
+    /// Gauge: cache keys stored, by `core`.
+    pub const CACHE_ENTRIES: &str = "ringway_cache_entries";
+    /// Counter: cache invalidations and purges a core's full queue dropped.
+    pub const CACHE_MESSAGES_DROPPED_TOTAL: &str = "ringway_cache_messages_dropped_total";
     /// Gauge: the configuration generation new requests run on (1 at start, +1 per reload).
     pub const CONFIG_GENERATION: &str = "ringway_config_generation";
     /// Counter: configuration reloads by `result` (`ok`, `failed`).
