@@ -31,6 +31,9 @@ fn origin() -> (Upstream, Arc<AtomicUsize>) {
             "/public" => "cache-control: public, max-age=60\r\n",
             "/vary" => "cache-control: max-age=60\r\nvary: Accept-Language\r\n",
             "/star" => "cache-control: max-age=60\r\nvary: *\r\n",
+            "/swr" => "cache-control: max-age=1, stale-while-revalidate=30\r\n",
+            "/sie" => "cache-control: max-age=1, stale-if-error=60\r\n",
+            "/strict" => "cache-control: max-age=1, stale-if-error=60, must-revalidate\r\n",
             _ => "",
         };
         if path == "/etag" {
@@ -49,6 +52,11 @@ fn origin() -> (Upstream, Arc<AtomicUsize>) {
                     body.len()
                 )
                 .into_bytes(),
+            );
+        }
+        if r.header("x-fail").is_some() {
+            return Reply::Raw(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\ndown".to_vec(),
             );
         }
         let lang = r.header("accept-language").unwrap_or("-");
@@ -315,4 +323,44 @@ fn concurrent_misses_make_one_origin_fetch_per_core() {
         bodies.iter().all(|b| b.starts_with("/slow #")),
         "{bodies:?}"
     );
+}
+
+#[test]
+fn stale_while_revalidate_serves_at_once_and_refreshes_behind() {
+    let (up, fetched) = origin();
+    let gw = gateway(&up, 1);
+    assert_eq!(get(&gw, "/swr", "").text(), "/swr - #1");
+    std::thread::sleep(Duration::from_millis(2100));
+    let stale = get(&gw, "/swr", "");
+    assert_eq!(stale.text(), "/swr - #1", "served stale at once");
+    let status = stale.header("cache-status").unwrap();
+    assert!(status.contains("detail=stale-while-revalidate"), "{status}");
+    // The refresh runs after the answer; the next request finds the new copy.
+    assert!(ringway_testkit::eventually(
+        Duration::from_secs(3),
+        || fetched.load(Ordering::SeqCst) == 2
+    ));
+    let fresh = get(&gw, "/swr", "");
+    assert_eq!(fresh.text(), "/swr - #2");
+    assert!(fresh
+        .header("cache-status")
+        .unwrap()
+        .contains("; hit; ttl="));
+}
+
+#[test]
+fn stale_if_error_answers_an_origin_failure_unless_revalidation_is_required() {
+    let (up, _) = origin();
+    let gw = gateway(&up, 1);
+    assert_eq!(get(&gw, "/sie", "").text(), "/sie - #1");
+    assert_eq!(get(&gw, "/strict", "").text(), "/strict - #2");
+    std::thread::sleep(Duration::from_millis(2100));
+    // The origin answers 503 now: the stale copy goes out instead.
+    let saved = get(&gw, "/sie", "x-fail: 1\r\n");
+    assert_eq!((saved.status, saved.text()), (200, "/sie - #1".to_owned()));
+    let status = saved.header("cache-status").unwrap();
+    assert!(status.contains("detail=stale-if-error"), "{status}");
+    // must-revalidate forbids it: the 503 is the answer.
+    let failed = get(&gw, "/strict", "x-fail: 1\r\n");
+    assert_eq!(failed.status, 503);
 }

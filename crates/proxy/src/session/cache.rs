@@ -11,8 +11,8 @@ use ringway_cache::{
     cache_status, freshness, storable, usable, vary_names, vary_values, Forward, Handled,
     NotStored, Policy, PrimaryKey, RequestControl, ResponseControl, ResponseFacts, Timing, Use,
 };
-use ringway_config::model::{HeaderOps, RouteCache};
-use ringway_core::ErrorKind;
+use ringway_config::model::{HeaderOps, ProxyAction, RouteCache};
+use ringway_core::{ErrorKind, Side};
 use ringway_telemetry::record::CacheStatus;
 
 use super::{Failure, Session};
@@ -31,6 +31,8 @@ const CACHE_NAME: &str = "ringway";
 pub(super) enum Lookup {
     /// Serve this stored response (fresh for `ttl` more seconds).
     Hit(Rc<Variant>, i64),
+    /// Serve this stale response now (within `stale-while-revalidate`), then refresh it.
+    Stale(Rc<Variant>, i64, Fill),
     /// Go forward; the response may be stored.
     Fill(Fill),
     /// Go forward; nothing is stored (not GET/HEAD, a body, ...).
@@ -83,12 +85,32 @@ pub(super) struct Fill {
     stale: Option<Rc<Variant>>,
     /// Conditional fields for `stale` were added to the request: a 304 freshens it.
     validating: bool,
+    /// `stale` may be served if the origin fails (`stale-if-error`).
+    if_error: bool,
+}
+
+/// What the cache hands to the origin path of a request.
+#[derive(Default)]
+pub(super) struct Origin<'c> {
+    /// The route's cache settings, on a cached route.
+    pub cache: Option<&'c RouteCache>,
+    /// A response to store, or to freshen a stale entry with.
+    pub fill: Option<Fill>,
+    /// What a successful unsafe request invalidates.
+    pub invalidate: Option<Invalidation>,
+    /// A refresh after a stale response was served: nothing goes to the client.
+    pub background: bool,
 }
 
 impl Fill {
     /// Whether a 304 from the origin answers this fill's own validation.
     pub(super) fn validating(&self) -> bool {
         self.validating
+    }
+
+    /// The stale entry to serve if the origin fails.
+    pub(super) fn stale_if_error(&self) -> Option<&Rc<Variant>> {
+        self.stale.as_ref().filter(|_| self.if_error)
     }
 
     /// The key being filled.
@@ -169,6 +191,122 @@ fn response_facts(buf: &[u8], head: &ResponseHead) -> ResponseFacts {
 }
 
 impl Session {
+    /// [`Session::forward`] on a cached route: a hit is served from the store; a stale entry
+    /// within `stale-while-revalidate` is served, then refreshed by this same task before it
+    /// reads the connection's next request; a miss is fetched once per key and core
+    /// (coalescing) and stored; a stale entry within `stale-if-error` answers an origin
+    /// failure. Returns whether the client connection stays open.
+    pub(super) async fn forward_cached(
+        &mut self,
+        client: &mut Conn,
+        core: &Core,
+        route: usize,
+        action: &ProxyAction,
+        rc: &RouteCache,
+        ops: Option<&HeaderOps>,
+    ) -> Result<bool, Failure> {
+        let appended = self.req.policy_headers.len();
+        let mut waited = false;
+        let mut origin = Origin {
+            cache: Some(rc),
+            ..Origin::default()
+        };
+        // The request that fetches a key for this core (others wait for it), until it ends.
+        let mut _filling = None;
+        loop {
+            match self.cache_lookup(client, core, rc)? {
+                Lookup::Hit(v, ttl) => {
+                    bump(&core.cache.counters.hits);
+                    self.req.rec.cache = CacheStatus::Hit;
+                    let not_modified = self.client_not_modified(client, &v);
+                    client.consume(self.head.len);
+                    let handled = Handled::Hit { ttl, detail: None };
+                    return self
+                        .serve_stored(client, &v, handled, ops, not_modified)
+                        .await;
+                }
+                Lookup::Stale(v, ttl, fill) => {
+                    bump(&core.cache.counters.hits);
+                    self.req.rec.cache = CacheStatus::Hit;
+                    let not_modified = self.client_not_modified(client, &v);
+                    let handled = Handled::Hit {
+                        ttl,
+                        detail: Some("stale-while-revalidate"),
+                    };
+                    // The head stays buffered for the refresh.
+                    let keep_alive = self
+                        .serve_stored(client, &v, handled, ops, not_modified)
+                        .await?;
+                    let served = self.req.rec.status;
+                    // One refresh per key and core; the client already has its answer.
+                    if let Ok(_refreshing) = core.cache.begin_fill(fill.key()) {
+                        let refresh = Origin {
+                            cache: Some(rc),
+                            fill: Some(fill),
+                            invalidate: None,
+                            background: true,
+                        };
+                        let _ = self
+                            .forward_to_origin(client, core, route, action, ops, refresh)
+                            .await;
+                    }
+                    self.req.rec.status = served;
+                    client.consume(self.head.len);
+                    return Ok(keep_alive);
+                }
+                Lookup::Fill(f) => {
+                    // One fetch per key per core: a second miss waits for the first
+                    // (bounded), then looks again; a key found uncacheable lately, or a
+                    // wait that ended without a stored response, goes to the origin.
+                    if !waited && f.coalesces() && !core.cache.recently_uncacheable(f.key()) {
+                        match core.cache.begin_fill(f.key()) {
+                            Ok(guard) => _filling = Some(guard),
+                            Err(pending) => {
+                                waited = true;
+                                self.req.policy_headers.truncate(appended);
+                                let _ =
+                                    monoio::time::timeout(rc.coalesce_wait, pending.wait()).await;
+                                continue;
+                            }
+                        }
+                    }
+                    bump(&core.cache.counters.misses);
+                    self.req.rec.cache = CacheStatus::Miss;
+                    origin.fill = Some(f);
+                }
+                Lookup::Invalidate(inv) => origin.invalidate = Some(inv),
+                Lookup::Bypass => self.req.rec.cache = CacheStatus::Bypass,
+            }
+            break;
+        }
+        let stale = origin.fill.as_ref().and_then(Fill::stale_if_error).cloned();
+        let written = client.written;
+        let result = self
+            .forward_to_origin(client, core, route, action, ops, origin)
+            .await;
+        match (result, stale) {
+            // The origin failed (or answered 5xx) before anything was sent: the stale entry
+            // answers instead (RFC 5861 `stale-if-error`).
+            (Err(Failure::Respond(kind)), Some(v))
+                if kind.side() != Side::Client && client.written == written =>
+            {
+                let mut not_modified = false;
+                if client.consumed == self.req.consumed_at_start {
+                    not_modified = self.client_not_modified(client, &v);
+                    client.consume(self.head.len);
+                }
+                let handled = Handled::Hit {
+                    ttl: v.timing.ttl_at(SystemTime::now()),
+                    detail: Some("stale-if-error"),
+                };
+                self.req.rec.cache = CacheStatus::Hit;
+                self.serve_stored(client, &v, handled, ops, not_modified)
+                    .await
+            }
+            (result, _) => result,
+        }
+    }
+
     /// Looks the request up on a cached route (`rc`).
     pub(super) fn cache_lookup(
         &mut self,
@@ -219,6 +357,7 @@ impl Session {
         control.no_cache |= pragma;
         let now = SystemTime::now();
         let mut stale = None;
+        let (mut if_error, mut swr) = (false, false);
         let found = core
             .cache
             .lookup(&key, |names| vary_values(names, |n| lines(buf, h, n)));
@@ -228,7 +367,11 @@ impl Session {
                     let ttl = v.timing.ttl_at(now);
                     return Ok(Lookup::Hit(v, ttl));
                 }
-                _ => {
+                not_fresh => {
+                    match not_fresh {
+                        Use::Revalidate { if_error: e } => if_error = e,
+                        _ => swr = true,
+                    }
                     let fwd = if control.no_cache || control.max_age.is_some() {
                         Forward::Request
                     } else {
@@ -265,15 +408,24 @@ impl Session {
             // RFC 9111 §5.2.1.7: nothing usable stored.
             return Err(Failure::Respond(ErrorKind::UpstreamTimeout));
         }
-        Ok(Lookup::Fill(Fill {
+        let fill = Fill {
             key,
             authorization: !lines(buf, h, "authorization").is_empty(),
             control,
             sent_at: now,
             fwd,
-            stale,
+            stale: stale.clone(),
             validating,
-        }))
+            if_error,
+        };
+        match stale {
+            // A HEAD is not refreshed behind (its response is not stored): it validates.
+            Some(v) if swr && self.head.method_kind == Method::Get => {
+                let ttl = v.timing.ttl_at(now);
+                Ok(Lookup::Stale(v, ttl, fill))
+            }
+            _ => Ok(Lookup::Fill(fill)),
+        }
     }
 
     /// Whether the client's own conditional (`If-None-Match`, else `If-Modified-Since`) is
@@ -493,8 +645,12 @@ impl Session {
         })
     }
 
-    /// Reads the whole body of a response to store, stores it, and sends it. Returns whether
-    /// the client connection stays open.
+    /// Reads the whole body of a response to store, stores it, and sends it (unless `send` is
+    /// false: a background refresh). Returns whether the client connection stays open.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the session's parts and the plan"
+    )]
     pub(super) async fn store_and_send(
         &mut self,
         client: &mut Conn,
@@ -503,6 +659,7 @@ impl Session {
         plan: ToStore,
         rc: &RouteCache,
         ops: Option<&HeaderOps>,
+        send: bool,
     ) -> Result<bool, Failure> {
         up.conn.consume(self.resp.len);
         while up.conn.buffered().len() < plan.len {
@@ -532,6 +689,9 @@ impl Session {
             &core.cache.counters.not_stored
         };
         bump(counter);
+        if !send {
+            return Ok(true);
+        }
         self.req.rec.cache = CacheStatus::Miss;
         let handled = Handled::Forward {
             fwd: plan.fwd,

@@ -9,7 +9,7 @@ use ringway_policy::RouteId;
 use ringway_resilience::Outcome;
 
 use super::attempt::{AttemptFailure, Plan};
-use super::cache::Lookup;
+use super::cache::Origin;
 use super::pump::{self, Timeouts};
 use super::retry::{self, Attempted, Next, Tries};
 use super::tunnel::{self, TunnelEnd};
@@ -22,11 +22,13 @@ use crate::per_core::Core;
 use crate::stats::bump;
 use crate::upstream::{Group, InFlight, UpConn};
 use ringway_cache::Handled;
-use ringway_telemetry::record::{CacheStatus, GRPC_NONE};
+use ringway_config::model::HeaderOps;
+use ringway_telemetry::record::GRPC_NONE;
 
 impl Session {
     /// Forwards the request to the route's upstream group, retrying where the decision allows,
-    /// and streams the response back. Returns whether the client connection stays open.
+    /// and streams the response back; on a cached route, through the cache first. Returns
+    /// whether the client connection stays open.
     pub(super) async fn forward(
         &mut self,
         client: &mut Conn,
@@ -34,55 +36,39 @@ impl Session {
         route: usize,
         action: &ProxyAction,
     ) -> Result<bool, Failure> {
-        let cache = core.cfg.listeners[self.listener].routes[route]
-            .cache
-            .as_ref();
         let ops = Some(&action.response_headers).filter(|o| !is_empty_ops(o));
-        let mut fill = None;
-        let mut invalidate = None;
-        // The request that fetches a key for this core (others wait for it), until it ends.
-        let mut _filling = None;
-        if let Some(rc) = cache {
-            let appended = self.req.policy_headers.len();
-            let mut waited = false;
-            loop {
-                match self.cache_lookup(client, core, rc)? {
-                    Lookup::Hit(v, ttl) => {
-                        bump(&core.cache.counters.hits);
-                        self.req.rec.cache = CacheStatus::Hit;
-                        let not_modified = self.client_not_modified(client, &v);
-                        client.consume(self.head.len);
-                        let handled = Handled::Hit { ttl, detail: None };
-                        return self
-                            .serve_stored(client, &v, handled, ops, not_modified)
-                            .await;
-                    }
-                    Lookup::Fill(f) => {
-                        // One fetch per key per core: a second miss waits for the first
-                        // (bounded), then looks again; a key found uncacheable lately, or a
-                        // wait that ended without a stored response, goes to the origin.
-                        if !waited && f.coalesces() && !core.cache.recently_uncacheable(f.key()) {
-                            match core.cache.begin_fill(f.key()) {
-                                Ok(guard) => _filling = Some(guard),
-                                Err(pending) => {
-                                    waited = true;
-                                    self.req.policy_headers.truncate(appended);
-                                    let _ = monoio::time::timeout(rc.coalesce_wait, pending.wait())
-                                        .await;
-                                    continue;
-                                }
-                            }
-                        }
-                        bump(&core.cache.counters.misses);
-                        self.req.rec.cache = CacheStatus::Miss;
-                        fill = Some(f);
-                    }
-                    Lookup::Invalidate(key) => invalidate = Some(key),
-                    Lookup::Bypass => self.req.rec.cache = CacheStatus::Bypass,
-                }
-                break;
+        match core.cfg.listeners[self.listener].routes[route]
+            .cache
+            .as_ref()
+        {
+            Some(rc) => {
+                self.forward_cached(client, core, route, action, rc, ops)
+                    .await
+            }
+            None => {
+                let origin = Origin::default();
+                self.forward_to_origin(client, core, route, action, ops, origin)
+                    .await
             }
         }
+    }
+
+    /// The origin part of [`Session::forward`]: what the cache decided rides in `origin`.
+    pub(super) async fn forward_to_origin(
+        &mut self,
+        client: &mut Conn,
+        core: &Core,
+        route: usize,
+        action: &ProxyAction,
+        ops: Option<&HeaderOps>,
+        origin: Origin<'_>,
+    ) -> Result<bool, Failure> {
+        let Origin {
+            cache,
+            fill,
+            invalidate,
+            background,
+        } = origin;
         let (group, has_key) = self.select(client, core, route, action);
         // Held until the response is forwarded.
         let _request_slot = group.request_slot().map_err(Failure::Respond)?;
@@ -195,17 +181,24 @@ impl Session {
             let wait = ringway_balance::backoff(attempt, policy.backoff, policy.backoff_max, r);
             monoio::time::sleep(wait).await;
         };
-        // A 304 to the cache's own validation freshens the stored entry, which is served.
         if let (Some(f), Some(rc)) = (&fill, cache) {
+            // An origin error for a stale entry that allows it: the caller serves the entry.
+            if self.resp.status >= 500 && f.stale_if_error().is_some() {
+                return Err(Failure::Respond(ErrorKind::UpstreamBadResponse));
+            }
+            // A 304 to the cache's own validation freshens the stored entry, which is served.
             if self.resp.status == 304 && f.validating() {
                 if let Some((v, stored)) = self.cache_freshen(&up, core, f, rc) {
                     let not_modified = self.client_not_modified(client, &v);
-                    client.consume(self.head.len);
                     up.conn.consume(self.resp.len);
                     if self.resp.keep_alive && up.conn.buffered().is_empty() {
                         group.release(up);
                     }
                     drop(inflight);
+                    if background {
+                        return Ok(true);
+                    }
+                    client.consume(self.head.len);
                     let handled = Handled::Forward {
                         fwd: ringway_cache::Forward::Stale,
                         status: Some(304),
@@ -237,18 +230,23 @@ impl Session {
         if let Some(inv) = invalidate.filter(|_| (200..400).contains(&self.resp.status)) {
             self.cache_invalidate(&up, core, inv);
         }
-        if plan.replayable {
+        if plan.replayable && !background {
             client.consume(self.head.len);
         }
         if let (Some(plan), Some(rc)) = (to_store, cache) {
+            let send = !background;
             let keep_alive = self
-                .store_and_send(client, &mut up, core, plan, rc, ops)
+                .store_and_send(client, &mut up, core, plan, rc, ops, send)
                 .await?;
             if self.resp.keep_alive && up.conn.buffered().is_empty() {
                 group.release(up);
             }
             drop(inflight);
             return Ok(keep_alive);
+        }
+        if background {
+            // A background refresh that brought nothing to store: the connection goes.
+            return Ok(true);
         }
         if self.resp.status == 101 {
             // Checked by the attempt: a WebSocket handshake answered by a switch to it.
