@@ -31,6 +31,13 @@ use crate::upstream::Group;
 thread_local! {
     /// This worker thread's newest [`Core`].
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// Its generation, read per request without touching the `Rc`.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The generation of this worker thread's newest [`Core`] (0 before one is installed).
+pub(crate) fn current_generation() -> u64 {
+    GENERATION.with(Cell::get)
 }
 
 /// This worker thread's newest [`Core`] (the one new requests start on).
@@ -43,6 +50,7 @@ pub(crate) fn current() -> Rc<Core> {
 
 /// Makes `core` this thread's current one (`None` at the worker's end).
 pub(crate) fn install(core: Option<Rc<Core>>) {
+    GENERATION.with(|g| g.set(core.as_ref().map_or(0, |c| c.generation)));
     CURRENT.with(|c| *c.borrow_mut() = core);
 }
 

@@ -449,13 +449,11 @@ impl Session {
     /// head on). If the reload removed this connection's listener, the request is served on
     /// the old configuration and the connection closes after it.
     fn follow_reload(&mut self) {
-        if self.closing {
+        // One thread-local read per request; the core is fetched only after a reload.
+        if self.closing || crate::per_core::current_generation() == self.core.generation {
             return;
         }
         let now = crate::per_core::current();
-        if now.generation == self.core.generation {
-            return;
-        }
         match now.listener_on(self.bind) {
             Some(li) => {
                 self.lt = now.listeners[li].rt;
