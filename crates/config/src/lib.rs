@@ -74,7 +74,14 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
             format!("cannot read the configuration file: {e}"),
         ))
     })?;
-    let mut config = from_yaml_str(&yaml)?;
+    from_file_text(&yaml, path)
+}
+
+/// [`from_yaml_str`] for text read from `path`: relative key-file paths are then relative to
+/// the file's directory. For callers that keep the text (to show it, or to read the file
+/// once).
+pub fn from_file_text(yaml: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    let mut config = from_yaml_str(yaml)?;
     if let Some(dir) = path.parent() {
         config.resolve_paths(dir);
     }

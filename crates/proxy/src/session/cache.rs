@@ -15,6 +15,7 @@ use ringway_config::model::{HeaderOps, ProxyAction, RouteCache};
 use ringway_core::{ErrorKind, Side};
 use ringway_telemetry::record::CacheStatus;
 
+use super::view::header_value;
 use super::{Failure, Session};
 use crate::cache::{Found, Variant};
 use crate::codec::{write_stored_head, Body, Method, OutBody, ResponseHead};
@@ -60,7 +61,7 @@ const CONDITIONALS: [&str; 5] = [
 
 /// The first value of field `name` in a stored response.
 fn stored_field<'a>(v: &'a Variant, name: &str) -> Option<&'a [u8]> {
-    lines(&v.raw, &v.head.headers, name).first().copied()
+    header_value(&v.raw, &v.head.headers, name.as_bytes())
 }
 
 /// Whether an `If-None-Match` list matches entity tag `etag` (weak comparison, RFC 9110
@@ -158,7 +159,7 @@ fn policy(rc: &RouteCache) -> Policy {
 /// The facts of a response head the decisions need.
 fn response_facts(buf: &[u8], head: &ResponseHead) -> ResponseFacts {
     let h = &head.headers;
-    let one = |name: &str| lines(buf, h, name).first().copied();
+    let one = |name: &str| header_value(buf, h, name.as_bytes());
     let mut control = ResponseControl::parse(lines(buf, h, "cache-control"));
     // `Age` must be one valid delta-seconds; anything else makes the response stale.
     let ages = lines(buf, h, "age");
@@ -327,7 +328,7 @@ impl Session {
         let mut extras: Vec<&[u8]> = rc
             .key_headers
             .iter()
-            .map(|n| lines(buf, h, n).first().copied().unwrap_or_default())
+            .map(|n| header_value(buf, h, n.as_bytes()).unwrap_or_default())
             .collect();
         let consumer = self.req.rec.client_id;
         if rc.key_consumer {
@@ -453,7 +454,7 @@ impl Session {
         let buf = &up.conn.buffered()[..self.resp.len];
         let extras: Vec<&[u8]> = inv.extras.iter().map(Vec::as_slice).collect();
         for name in ["location", "content-location"] {
-            let Some(value) = lines(buf, &self.resp.headers, name).first().copied() else {
+            let Some(value) = header_value(buf, &self.resp.headers, name.as_bytes()) else {
                 continue;
             };
             let target = if value.starts_with(b"/") && !value.starts_with(b"//") {

@@ -191,9 +191,7 @@ impl Session {
                 if let Some((v, stored)) = self.cache_freshen(&up, core, f, rc) {
                     let not_modified = self.client_not_modified(client, &v);
                     up.conn.consume(self.resp.len);
-                    if self.resp.keep_alive && up.conn.buffered().is_empty() {
-                        group.release(up);
-                    }
+                    self.done_with(group, up);
                     drop(inflight);
                     if background {
                         return Ok(true);
@@ -238,9 +236,7 @@ impl Session {
             let keep_alive = self
                 .store_and_send(client, &mut up, core, plan, rc, ops, send)
                 .await?;
-            if self.resp.keep_alive && up.conn.buffered().is_empty() {
-                group.release(up);
-            }
+            self.done_with(group, up);
             drop(inflight);
             return Ok(keep_alive);
         }
@@ -255,11 +251,17 @@ impl Session {
             return Ok(false);
         }
         let keep_alive = self.respond_upstream(client, &mut up, ops).await?;
+        self.done_with(group, up);
+        drop(inflight);
+        Ok(keep_alive)
+    }
+
+    /// The upstream connection after its response: back to the pool when the response left it
+    /// reusable (keep-alive, nothing unread), else closed.
+    fn done_with(&self, group: &Group, up: UpConn) {
         if self.resp.keep_alive && up.conn.buffered().is_empty() {
             group.release(up);
         }
-        drop(inflight);
-        Ok(keep_alive)
     }
 
     /// Upstream selection: the route's group (a weighted split, or the one a force header

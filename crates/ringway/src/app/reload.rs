@@ -162,7 +162,8 @@ impl Reloads {
         let prefixed = |errors: &ConfigErrors| -> Vec<String> {
             errors.iter().map(|e| format!("{shown}: {e}")).collect()
         };
-        let cfg = ringway_config::load_file(&path).map_err(|e| prefixed(&e))?;
+        // Parsed from the text read above (which `/config` shows), not read a second time.
+        let cfg = ringway_config::from_file_text(&text, &path).map_err(|e| prefixed(&e))?;
         let restart = restart_needed(&state.cfg, &cfg);
         let (checked, problems) = check(&cfg, self.workers, Secrets::Required);
         let mut errors = prefixed(&restart);

@@ -13,16 +13,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(config_error(&[format!("{}: {e}", args.config.display())])),
     };
     let shown = args.config.display();
-    let mut cfg = match ringway_config::from_yaml_str(&text) {
+    let cfg = match ringway_config::from_file_text(&text, &args.config) {
         Ok(cfg) => cfg,
         Err(errors) => {
             let lines: Vec<String> = errors.iter().map(|e| format!("{shown}: {e}")).collect();
             return Ok(config_error(&lines));
         }
     };
-    if let Some(dir) = args.config.parent() {
-        cfg.resolve_paths(dir);
-    }
     let mut errors = Vec::new();
     let opts = args.process.options(cfg.workers, &mut errors);
     if !errors.is_empty() {
