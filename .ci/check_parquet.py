@@ -12,7 +12,7 @@ COLUMNS = [
     "status", "status_class", "outcome", "cache", "retries", "total_us", "upstream_us",
     "ttfb_us", "request_bytes", "response_bytes", "client_ip", "client_id", "request_id",
     "path", "user_agent", "tls_version", "tls_session", "alpn", "sni", "grpc_status",
-    "trace_id",
+    "trace_id", "parent_id",
 ]
 
 root = pathlib.Path(sys.argv[1])
@@ -23,7 +23,7 @@ rows = 0
 for f in files:
     meta = pq.read_metadata(f)
     kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
-    assert kv.get("ringway.schema_version") == "4", (f, kv)
+    assert kv.get("ringway.schema_version") == "5", (f, kv)
     table = pq.read_table(f)
     missing = [c for c in COLUMNS if c not in table.column_names]
     assert not missing, (f, missing)

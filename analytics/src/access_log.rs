@@ -7,11 +7,12 @@
 //!  "endpoint":"10.0.0.7:8080","method":"GET","path":"/v1/users","http_version":"1.1",
 //!  "status":200,"outcome":"ok","total_us":812,"upstream_us":640,"request_bytes":96,
 //!  "response_bytes":1342,"client_ip":"203.0.113.9","client_id":"alice","request_id":"...",
-//!  "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user_agent":"curl/8.5.0","retries":0,
-//!  "tls":"TLSv1.3","sni":"api.example.com","grpc_status":null}
+//!  "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","parent_id":null,"user_agent":"curl/8.5.0",
+//!  "retries":0,"tls":"TLSv1.3","sni":"api.example.com","grpc_status":null}
 //! ```
 //!
-//! (one line in the file). Absent values are `null`.
+//! (one line in the file). Absent values are `null`. `parent_id` is set on the records of an
+//! aggregate route's sub-requests: the client request's id.
 
 use ringway_telemetry::record::{RequestRecord, TlsVersion, GRPC_NONE, NONE};
 use serde_json::{json, Value};
@@ -84,6 +85,7 @@ pub fn write_json_line(rec: &RequestRecord, names: &Names, out: &mut Vec<u8>) {
         "client_id": text(rec.client_id.as_bytes()),
         "request_id": text(rec.request_id.as_bytes()),
         "trace_id": (rec.trace_id != [0; 16]).then(|| hex(&rec.trace_id)),
+        "parent_id": text(rec.parent_id.as_bytes()),
         "user_agent": text(rec.user_agent.as_bytes()),
         "retries": rec.retries,
         "tls": (rec.tls_version != TlsVersion::None).then(|| rec.tls_version.as_str()),

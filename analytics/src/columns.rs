@@ -85,7 +85,8 @@ mod pos {
     pub(super) const SNI: usize = 26;
     pub(super) const GRPC_STATUS: usize = 27;
     pub(super) const TRACE_ID: usize = 28;
-    pub(super) const COUNT: usize = 29;
+    pub(super) const PARENT_ID: usize = 29;
+    pub(super) const COUNT: usize = 30;
 }
 
 /// A text column chunk with more distinct values than this percentage of its non-null rows
@@ -135,11 +136,12 @@ enum KeyKind {
     TlsSession,
     Alpn,
     Sni,
+    ParentId,
     GrpcStatus,
 }
 
 /// The dictionary-encoded columns: schema position and dictionary, in schema order.
-const KEY_COLUMNS: [(usize, KeyKind); 21] = [
+const KEY_COLUMNS: [(usize, KeyKind); 22] = [
     (pos::CORE, KeyKind::Int),
     (pos::LISTENER, KeyKind::Listener),
     (pos::ROUTE, KeyKind::Route),
@@ -161,6 +163,7 @@ const KEY_COLUMNS: [(usize, KeyKind); 21] = [
     (pos::ALPN, KeyKind::Alpn),
     (pos::SNI, KeyKind::Sni),
     (pos::GRPC_STATUS, KeyKind::GrpcStatus),
+    (pos::PARENT_ID, KeyKind::ParentId),
 ];
 
 /// The row group being buffered; see the [module docs](self).
@@ -206,6 +209,7 @@ pub(crate) struct Columns {
     tls_sessions: EnumDict,
     alpns: EnumDict,
     snis: TextDict,
+    parent_ids: TextDict,
     grpc_statuses: EnumDict,
     /// Trace ids of the page's rows that have one, as hex, and their lengths (always 32).
     /// Random: a dictionary would hold every value and compression would gain little, so
@@ -268,6 +272,7 @@ impl Columns {
             tls_sessions: EnumDict::new(),
             alpns: EnumDict::new(),
             snis: TextDict::new(),
+            parent_ids: TextDict::new(),
             grpc_statuses: EnumDict::with_values(&GRPC_CODES),
             trace_ids: Vec::with_capacity(page * 32),
             trace_id_lens: Vec::with_capacity(page),
@@ -311,6 +316,7 @@ impl Columns {
         self.paths.clear();
         self.user_agents.clear();
         self.snis.clear();
+        self.parent_ids.clear();
         self.keys[pos::TRACE_ID].clear();
         self.trace_ids.clear();
         self.trace_id_lens.clear();
@@ -416,6 +422,12 @@ impl Columns {
                 let i = usize::from(code).min(GRPC_CODES.len() - 1);
                 self.grpc_statuses.key(i as u8, GRPC_CODES[i])
             }
+        });
+        let parent = r.parent_id.as_bytes();
+        k[pos::PARENT_ID].push(if parent.is_empty() {
+            NULL_KEY
+        } else {
+            self.parent_ids.key(parent)
         });
         // A presence marker per row (the nulls of the value column below).
         if r.trace_id == [0; 16] {
@@ -648,6 +660,7 @@ impl Columns {
             KeyKind::Path => Some(&mut self.paths),
             KeyKind::UserAgent => Some(&mut self.user_agents),
             KeyKind::Sni => Some(&mut self.snis),
+            KeyKind::ParentId => Some(&mut self.parent_ids),
             _ => None,
         };
         if let Some(dict) = text {
@@ -726,7 +739,8 @@ impl Columns {
                 | KeyKind::ClientId
                 | KeyKind::Path
                 | KeyKind::UserAgent
-                | KeyKind::Sni => {
+                | KeyKind::Sni
+                | KeyKind::ParentId => {
                     unreachable!("text columns return above")
                 }
             }

@@ -37,7 +37,7 @@ pub const SYNC_EVERY: Duration = Duration::from_millis(500);
 /// The journal's directory under the logs directory (hidden: no reader's glob sees it).
 pub const DIR: &str = ".journal";
 /// Largest journal record: length, fields with full texts, CRC.
-pub const MAX_RECORD_BYTES: usize = 2 + 462 + 4;
+pub const MAX_RECORD_BYTES: usize = 2 + 462 + 65 + 4;
 const MAGIC: &[u8; 4] = b"RWJ1";
 
 /// The segment of the Parquet file being written.
@@ -249,6 +249,9 @@ fn encode(rec: &RequestRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(sni);
     out.push(rec.grpc_status);
     out.extend_from_slice(&rec.trace_id);
+    let parent = rec.parent_id.as_bytes();
+    out.push(parent.len() as u8);
+    out.extend_from_slice(parent);
     let len = (out.len() - at - 2) as u16;
     out[at..at + 2].copy_from_slice(&len.to_le_bytes());
     let crc = crc32fast::hash(&out[at..]);
@@ -310,6 +313,10 @@ impl Reader<'_> {
         rec.sni = self.text()?;
         rec.grpc_status = self.byte()?;
         rec.trace_id = self.take()?;
+        // Journals written before sub-requests had no parent id.
+        if self.at < self.b.len() {
+            rec.parent_id = self.text()?;
+        }
         Some(rec)
     }
 }
@@ -397,6 +404,7 @@ mod tests {
             sni: Inline::new(b"api.example.com"),
             grpc_status: 14,
             trace_id: [0xab; 16],
+            parent_id: Inline::new(b"parent-1"),
         }
     }
 

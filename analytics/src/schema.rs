@@ -19,12 +19,13 @@ use ringway_telemetry::record::{Outcome, RequestRecord};
 /// Version of the column layout, stored in every file's key-value metadata under
 /// [`META_SCHEMA_VERSION`]. Bumped when a column is added, removed, renamed or changes type;
 /// readers refuse versions they do not know. Version 2 added the TLS columns (`tls_version`,
-/// `tls_session`, `alpn`, `sni`), version 3 `grpc_status`, version 4 `trace_id`.
-pub const SCHEMA_VERSION: &str = "4";
+/// `tls_session`, `alpn`, `sni`), version 3 `grpc_status`, version 4 `trace_id`, version 5
+/// `parent_id`.
+pub const SCHEMA_VERSION: &str = "5";
 
 /// Versions this build reads: earlier versions are the current one without the columns
 /// added since, which no query needs.
-pub const READABLE_SCHEMA_VERSIONS: [&str; 4] = ["1", "2", "3", "4"];
+pub const READABLE_SCHEMA_VERSIONS: [&str; 5] = ["1", "2", "3", "4", "5"];
 
 /// Key-value metadata key holding [`SCHEMA_VERSION`].
 pub const META_SCHEMA_VERSION: &str = "ringway.schema_version";
@@ -99,6 +100,9 @@ pub mod col {
     /// The W3C trace id the request was forwarded with, 32 lowercase hex digits (null:
     /// none). Since version 4.
     pub const TRACE_ID: &str = "trace_id";
+    /// For a sub-request an aggregate route made, the client request's `request_id` (null:
+    /// a client request). Since version 5.
+    pub const PARENT_ID: &str = "parent_id";
 }
 
 /// Dictionary key type of the names columns (listener, route, upstream, endpoint).
@@ -149,6 +153,7 @@ pub fn schema() -> SchemaRef {
                 Field::new(col::SNI, DataType::Utf8, true),
                 Field::new(col::GRPC_STATUS, dict(ENUM_KEY), true),
                 Field::new(col::TRACE_ID, DataType::Utf8, true),
+                Field::new(col::PARENT_ID, DataType::Utf8, true),
             ]))
         })
         .clone()
@@ -327,7 +332,8 @@ mod tests {
                 "alpn",
                 "sni",
                 "grpc_status",
-                "trace_id"
+                "trace_id",
+                "parent_id"
             ]
         );
     }

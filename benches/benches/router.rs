@@ -115,6 +115,7 @@ fn route(
         client_cert: None,
         websocket: false,
         cache: None,
+        reshape: None,
     }
 }
 

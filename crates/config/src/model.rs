@@ -14,6 +14,7 @@ pub use ringway_auth::jwt::{Algorithm, TokenSource};
 pub use ringway_ratelimit::Rate;
 /// A quota's UTC-aligned window, as the limiter takes it.
 pub use ringway_ratelimit::Window as QuotaWindow;
+pub use ringway_transform::{Merge, Shape};
 // TLS choices are the TLS crate's own values, checked by name at compile time.
 pub use ringway_tls::{
     ClientAuthMode, Profile as TlsProfile, ServerOptions as TlsOptions, TlsVersion, UnknownSni,
@@ -675,6 +676,8 @@ pub struct Route {
     pub websocket: bool,
     /// The route's responses are cached.
     pub cache: Option<RouteCache>,
+    /// The route's JSON responses are reshaped.
+    pub reshape: Option<Reshape>,
 }
 
 /// Match criteria of a route.
@@ -744,6 +747,47 @@ pub enum Action {
     Proxy(Box<ProxyAction>),
     /// Answer directly.
     Respond(DirectResponse),
+    /// Fan out to several groups and merge their JSON bodies.
+    Aggregate(Box<AggregateAction>),
+}
+
+/// An aggregate route: sub-requests to several groups at once, their JSON bodies merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateAction {
+    /// The sub-requests, in configuration order (the order of the merge).
+    pub backends: Vec<AggregateBackend>,
+    /// How the bodies make one object.
+    pub merge: Merge,
+    /// Deadline of the whole aggregate (every backend's fits inside it).
+    pub timeout: Duration,
+    /// Largest body accepted from one backend.
+    pub max_body_bytes: u64,
+    /// Client request headers passed on (lowercase).
+    pub forward_headers: Vec<String>,
+}
+
+/// One sub-request of an aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateBackend {
+    /// Member name of its body, and its label.
+    pub name: String,
+    /// The group asked.
+    pub upstream: UpstreamId,
+    /// The path requested (the client's query appended).
+    pub path: String,
+    /// Its deadline.
+    pub timeout: Duration,
+    /// Its failure fails the request.
+    pub required: bool,
+}
+
+/// A route's JSON response reshaping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reshape {
+    /// What is done to a body.
+    pub shape: Shape,
+    /// Larger bodies pass unchanged.
+    pub max_body_bytes: u64,
 }
 
 /// Forwarding to upstream groups, with rewrites.

@@ -24,9 +24,11 @@ use serde::Deserialize;
 mod cache;
 mod resilience;
 mod tls;
+mod transform;
 pub use cache::*;
 pub use resilience::*;
 pub use tls::*;
+pub use transform::*;
 
 /// The documented default of every optional value.
 pub mod defaults {
@@ -593,6 +595,8 @@ pub struct RouteSpec {
     pub proxy: Option<ProxySpec>,
     /// Answer directly.
     pub respond: Option<RespondSpec>,
+    /// Fan out to several upstream groups and merge their JSON bodies.
+    pub aggregate: Option<AggregateSpec>,
     /// Overrides of the listener's limits. Default: inherit.
     pub limits: RouteLimitsSpec,
     /// Overrides of the upstream timeouts. Default: inherit.
@@ -611,6 +615,8 @@ pub struct RouteSpec {
     pub websocket: bool,
     /// Store and serve GET responses (RFC 9111). Default: none (not cached).
     pub cache: Option<RouteCacheSpec>,
+    /// Rewrite JSON response bodies. Default: none.
+    pub reshape: Option<ReshapeSpec>,
 }
 
 /// `listeners[].routes[].match`: every criterion given must hold.

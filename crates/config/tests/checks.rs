@@ -223,9 +223,23 @@ rejects! {
     duplicate_route_name: with_route("{ name: r, proxy: { upstream: users } }\n      - { name: r, proxy: { upstream: users } }")
         => "listeners[0].routes[1].name", "duplicate route name \"r\" (also routes[0])";
     route_without_action: with_route("{ name: r }")
-        => R0, "a route needs one of proxy or respond";
+        => R0, "a route needs one of proxy, respond or aggregate";
     route_with_two_actions: with_route("{ name: r, proxy: { upstream: users }, respond: { status: 200 } }")
-        => R0, "proxy and respond are mutually exclusive";
+        => R0, "proxy, respond and aggregate are mutually exclusive";
+    aggregate_backend_timeout_over_route: with_route("{ name: r, aggregate: { timeout: 1s, backends: [{ upstream: users, path: /a, timeout: 2s }] } }")
+        => "listeners[0].routes[0].aggregate.backends[0].timeout", "longer than the aggregate's timeout";
+    aggregate_too_many_backends: with_route("{ name: r, aggregate: { backends: [{ name: a0, upstream: users, path: /a }, { name: a1, upstream: users, path: /a }, { name: a2, upstream: users, path: /a }, { name: a3, upstream: users, path: /a }, { name: a4, upstream: users, path: /a }, { name: a5, upstream: users, path: /a }, { name: a6, upstream: users, path: /a }, { name: a7, upstream: users, path: /a }, { name: a8, upstream: users, path: /a }, { name: a9, upstream: users, path: /a }, { name: b0, upstream: users, path: /a }, { name: b1, upstream: users, path: /a }, { name: b2, upstream: users, path: /a }, { name: b3, upstream: users, path: /a }, { name: b4, upstream: users, path: /a }, { name: b5, upstream: users, path: /a }, { name: b6, upstream: users, path: /a }] } }")
+        => "listeners[0].routes[0].aggregate.backends", "17 backends; at most 16";
+    aggregate_response_timeout: with_route("{ name: r, aggregate: { backends: [{ upstream: users, path: /a }] }, timeouts: { response: 1s } }")
+        => "listeners[0].routes[0].timeouts.response", "aggregate routes take aggregate.timeout";
+    reshape_cached_route: with_route("{ name: r, proxy: { upstream: users }, cache: {}, reshape: { wrap: data } }")
+        => "listeners[0].routes[0].reshape", "reshaping a cached route is not supported";
+    reshape_nothing: with_route("{ name: r, proxy: { upstream: users }, reshape: {} }")
+        => "listeners[0].routes[0].reshape", "does nothing";
+    reshape_rename_collision: with_route("{ name: r, proxy: { upstream: users }, reshape: { rename: { a: x, b: x } } }")
+        => "listeners[0].routes[0].reshape.rename.b", "new name of another field too";
+    reshape_bad_path: with_route("{ name: r, proxy: { upstream: users }, reshape: { allow: [a..b] } }")
+        => "listeners[0].routes[0].reshape.allow", "empty segment";
     route_body_limit_zero: with_route("{ name: r, proxy: { upstream: users }, limits: { max_body_bytes: 0 } }")
         => "listeners[0].routes[0].limits.max_body_bytes", "must be greater than zero";
     route_response_timeout_zero: with_route("{ name: r, proxy: { upstream: users }, timeouts: { response: 0s } }")

@@ -80,6 +80,7 @@ listeners:
                 client_cert: None,
                 websocket: false,
                 cache: None,
+                reshape: None,
             }],
             limits: Limits::default(),
             timeouts: ClientTimeouts::default(),

@@ -320,6 +320,20 @@ impl CoreBase {
         }
     }
 
+    /// Hands an aggregate's sub-request record to the logs; the metrics take only its
+    /// upstream latency (the client request is counted once, by its own record).
+    pub(crate) fn emit_sub(&self, rec: &RequestRecord) {
+        self.metrics.borrow_mut().record_upstream(rec);
+        if let Some(q) = &self.telemetry {
+            q.push(*rec);
+        }
+    }
+
+    /// Counts an aggregate request or a body on a reshaping route.
+    pub(crate) fn count(&self, t: ringway_telemetry::metrics::Transformed) {
+        self.metrics.borrow_mut().add_transformed(t);
+    }
+
     /// Sends this core's metrics to the hub (once per second, off the request path).
     pub(crate) fn publish_metrics(&self) {
         let mut m = self.metrics.borrow_mut();

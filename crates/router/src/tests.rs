@@ -87,6 +87,7 @@ fn route(name: &str, hosts: &[&str], path: PathMatch, methods: &[&str], headers:
         client_cert: None,
         websocket: false,
         cache: None,
+        reshape: None,
     }
 }
 

@@ -41,6 +41,11 @@ impl<const N: usize> Inline<N> {
         &self.bytes[..self.len as usize]
     }
 
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The most bytes kept (`N`).
     pub const fn capacity(&self) -> usize {
         N
@@ -363,6 +368,8 @@ pub struct RequestRecord {
     pub grpc_status: u8,
     /// The W3C trace id the request was forwarded with (all zero: none).
     pub trace_id: [u8; 16],
+    /// For a sub-request an aggregate route made: the client request's id (empty otherwise).
+    pub parent_id: Inline<REQUEST_ID_BYTES>,
 }
 
 impl Default for RequestRecord {
@@ -396,6 +403,7 @@ impl Default for RequestRecord {
             sni: Inline::default(),
             grpc_status: GRPC_NONE,
             trace_id: [0; 16],
+            parent_id: Inline::default(),
         }
     }
 }

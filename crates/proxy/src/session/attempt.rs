@@ -18,7 +18,7 @@ use crate::per_core::Core;
 use crate::upstream::{Group, InFlight, UpConn};
 
 /// Limits applied to upstream response heads.
-const RESPONSE_LIMITS: HeadLimits = HeadLimits {
+pub(super) const RESPONSE_LIMITS: HeadLimits = HeadLimits {
     max_uri_bytes: 0,
     max_head_bytes: 64 * 1024,
     max_headers: 200,
@@ -141,58 +141,68 @@ impl Session {
 
     /// Reads the final response head into `self.resp`, skipping interim (1xx) responses.
     async fn read_response_head(&mut self, up: &mut UpConn) -> Result<(), ReadFailure> {
-        let wait = deadline(self.req.response_timeout);
+        let until = deadline(self.req.response_timeout);
         let head_request = self.head.method_kind == Method::Head;
-        let bad = |_: ErrorKind| ReadFailure::Kind(ErrorKind::UpstreamBadResponse);
-        let mut scanned = 0;
-        let mut received = false;
-        loop {
-            if scanned == 0 {
-                // Tolerate empty lines before a status line (seen after `100 Continue`).
-                if let Ok(n) = leading_empty_lines(up.conn.buffered()) {
-                    up.conn.consume(n);
-                }
+        let websocket = self.head.websocket;
+        read_final_head(up, &mut self.resp, until, head_request, websocket).await
+    }
+}
+
+/// Reads the final response head of `up` into `resp`, skipping interim (1xx) responses; a
+/// `101` is final only for a WebSocket handshake (`websocket`) switching to it.
+pub(super) async fn read_final_head(
+    up: &mut UpConn,
+    resp: &mut ResponseHead,
+    until: Instant,
+    head_request: bool,
+    websocket: bool,
+) -> Result<(), ReadFailure> {
+    let bad = |_: ErrorKind| ReadFailure::Kind(ErrorKind::UpstreamBadResponse);
+    let mut scanned = 0;
+    let mut received = false;
+    loop {
+        if scanned == 0 {
+            // Tolerate empty lines before a status line (seen after `100 Continue`).
+            if let Ok(n) = leading_empty_lines(up.conn.buffered()) {
+                up.conn.consume(n);
             }
-            if !up.conn.buffered().is_empty() {
-                received = true;
-                let found = find_head_end(up.conn.buffered(), &mut scanned, &RESPONSE_LIMITS)
+        }
+        if !up.conn.buffered().is_empty() {
+            received = true;
+            let found =
+                find_head_end(up.conn.buffered(), &mut scanned, &RESPONSE_LIMITS).map_err(bad)?;
+            if let Some(end) = found {
+                let max_headers = RESPONSE_LIMITS.max_headers;
+                resp.parse(&up.conn.buffered()[..end], head_request, max_headers)
                     .map_err(bad)?;
-                if let Some(end) = found {
-                    let max_headers = RESPONSE_LIMITS.max_headers;
-                    self.resp
-                        .parse(&up.conn.buffered()[..end], head_request, max_headers)
-                        .map_err(bad)?;
-                    match self.resp.status {
-                        // A switch only to what was asked: a WebSocket, by a WebSocket handshake.
-                        101 if self.head.websocket
-                            && upgrades_to_websocket(&self.resp, up.conn.buffered()) =>
-                        {
-                            return Ok(())
-                        }
-                        101 => return Err(bad(ErrorKind::UpstreamBadResponse)),
-                        100..=199 => {
-                            up.conn.consume(end);
-                            scanned = 0;
-                            continue;
-                        }
-                        _ => return Ok(()),
+                match resp.status {
+                    // A switch only to what was asked: a WebSocket, by a WebSocket handshake.
+                    101 if websocket && upgrades_to_websocket(resp, up.conn.buffered()) => {
+                        return Ok(())
                     }
+                    101 => return Err(bad(ErrorKind::UpstreamBadResponse)),
+                    100..=199 => {
+                        up.conn.consume(end);
+                        scanned = 0;
+                        continue;
+                    }
+                    _ => return Ok(()),
                 }
             }
-            match up.conn.fill(wait).await {
-                Ok(_) => {}
-                Err(IoError::Timeout) => return Err(ReadFailure::Kind(ErrorKind::UpstreamTimeout)),
-                // Nothing was processed: like a refused connection, safe to send elsewhere.
-                Err(IoError::Refused) => return Err(ReadFailure::Kind(ErrorKind::UpstreamConnect)),
-                Err(_) if !received => return Err(ReadFailure::BeforeAnyByte),
-                Err(_) => return Err(ReadFailure::Kind(ErrorKind::UpstreamReset)),
-            }
+        }
+        match up.conn.fill(until).await {
+            Ok(_) => {}
+            Err(IoError::Timeout) => return Err(ReadFailure::Kind(ErrorKind::UpstreamTimeout)),
+            // Nothing was processed: like a refused connection, safe to send elsewhere.
+            Err(IoError::Refused) => return Err(ReadFailure::Kind(ErrorKind::UpstreamConnect)),
+            Err(_) if !received => return Err(ReadFailure::BeforeAnyByte),
+            Err(_) => return Err(ReadFailure::Kind(ErrorKind::UpstreamReset)),
         }
     }
 }
 
 /// Why no response head was read.
-enum ReadFailure {
+pub(super) enum ReadFailure {
     /// The connection ended before any byte of a response.
     BeforeAnyByte,
     /// Anything else, classified.

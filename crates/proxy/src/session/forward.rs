@@ -250,7 +250,13 @@ impl Session {
             drop(inflight);
             return Ok(false);
         }
-        let keep_alive = self.respond_upstream(client, &mut up, ops).await?;
+        let reshape = core.cfg.listeners[self.listener].routes[route]
+            .reshape
+            .as_ref();
+        let keep_alive = match reshape {
+            Some(r) => self.respond_reshaped(client, &mut up, core, r, ops).await?,
+            None => self.respond_upstream(client, &mut up, ops).await?,
+        };
         self.done_with(group, up);
         drop(inflight);
         Ok(keep_alive)
@@ -316,7 +322,7 @@ impl Session {
 
     /// Sends the response head and streams the body, framed for this client. Returns whether
     /// the client connection stays open.
-    async fn respond_upstream(
+    pub(super) async fn respond_upstream(
         &mut self,
         client: &mut Conn,
         up: &mut UpConn,
@@ -407,7 +413,7 @@ impl Session {
 /// How a failed attempt counts for outlier detection: connect errors, timeouts and resets
 /// are local failures, a malformed response is the server's; a pooled connection found closed
 /// and a refusal by the gateway's own limits say nothing about the endpoint.
-fn outlier_outcome(kind: ErrorKind) -> Option<Outcome> {
+pub(super) fn outlier_outcome(kind: ErrorKind) -> Option<Outcome> {
     match kind {
         ErrorKind::UpstreamConnect
         | ErrorKind::UpstreamConnectTimeout

@@ -14,10 +14,13 @@
 //! are answered in order. Every gateway-made error goes through [`Session::respond_error`].
 
 mod admission;
+mod aggregate;
 mod attempt;
+mod body;
 mod cache;
 mod forward;
 mod pump;
+mod reshape;
 mod respond;
 mod retry;
 mod tunnel;
@@ -609,6 +612,9 @@ impl Session {
             }
             ringway_config::model::Action::Proxy(action) => {
                 self.forward(client, &core, route, action).await
+            }
+            ringway_config::model::Action::Aggregate(action) => {
+                self.aggregate(client, &core, route, action).await
             }
         }
     }

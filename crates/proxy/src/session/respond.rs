@@ -40,13 +40,27 @@ impl Session {
         client: &mut Conn,
         d: &DirectResponse,
     ) -> Result<bool, Failure> {
-        self.req.rec.status = d.status;
+        self.send_generated(client, d.status, &d.headers, &d.body)
+            .await
+    }
+
+    /// Sends a response the gateway made (status, fields, body; the head only for HEAD). A
+    /// request body is not read: the connection closes after the answer instead of draining
+    /// it. Returns whether the connection stays open.
+    pub(super) async fn send_generated(
+        &mut self,
+        client: &mut Conn,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<bool, Failure> {
+        self.req.rec.status = status;
         let f = framing::generated(self.head.body, self.head.version, self.keeps_alive());
         self.out.clear();
         write_direct_response(
-            d.status,
-            &d.headers,
-            &d.body,
+            status,
+            headers,
+            body,
             self.head.method_kind == Method::Head,
             f.connection,
             &self.req.request_id,

@@ -467,7 +467,9 @@ fn run(
                     if let Some(a) = &mut access {
                         a.push(&rec);
                     }
-                    if let Some(d) = &detectors {
+                    // The detectors judge client traffic; an aggregate's sub-requests are in
+                    // their parent's numbers already.
+                    if let Some(d) = detectors.as_ref().filter(|_| rec.parent_id.is_empty()) {
                         d.queue.push(rec);
                     }
                     moved += 1;

@@ -368,6 +368,56 @@ pub struct CoreSnapshot {
     tls_handshakes: [u64; 2],
     /// Connections closed at accept: a listener's per-core limit was reached.
     connections_refused: u64,
+    /// Aggregate requests and reshaped bodies, by [`Transformed`] index.
+    transformed: [u64; Transformed::COUNT],
+}
+
+/// What became of an aggregate request, or of a body on a reshaping route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transformed {
+    /// An aggregate with every backend's part.
+    AggregateComplete,
+    /// An aggregate answered without some optional backend's part.
+    AggregatePartial,
+    /// An aggregate failed by a required backend.
+    AggregateFailed,
+    /// A body reshaped.
+    ReshapeApplied,
+    /// A body passed unchanged: not JSON (by type or content).
+    ReshapeNotJson,
+    /// A body passed unchanged: over the size limit, or of unknown length.
+    ReshapeTooLarge,
+}
+
+impl Transformed {
+    /// Every value, in index order.
+    pub const ALL: [Transformed; 6] = [
+        Transformed::AggregateComplete,
+        Transformed::AggregatePartial,
+        Transformed::AggregateFailed,
+        Transformed::ReshapeApplied,
+        Transformed::ReshapeNotJson,
+        Transformed::ReshapeTooLarge,
+    ];
+    /// Number of values.
+    pub const COUNT: usize = 6;
+
+    /// The `result` label.
+    pub fn result(self) -> &'static str {
+        match self {
+            Transformed::AggregateComplete => "complete",
+            Transformed::AggregatePartial => "partial",
+            Transformed::AggregateFailed => "failed",
+            Transformed::ReshapeApplied => "applied",
+            Transformed::ReshapeNotJson => "not_json",
+            Transformed::ReshapeTooLarge => "too_large",
+        }
+    }
+
+    /// Whether it counts an aggregate (else a reshaped body).
+    pub fn is_aggregate(self) -> bool {
+        (self as usize) < 3
+    }
 }
 
 impl CoreSnapshot {
@@ -388,6 +438,7 @@ impl CoreSnapshot {
             telemetry_dropped: 0,
             tls_handshakes: [0; 2],
             connections_refused: 0,
+            transformed: [0; Transformed::COUNT],
         }
     }
 
@@ -417,6 +468,9 @@ impl CoreSnapshot {
             *a += b;
         }
         self.connections_refused += other.connections_refused;
+        for (a, b) in self.transformed.iter_mut().zip(other.transformed) {
+            *a += b;
+        }
         Ok(())
     }
 
@@ -443,6 +497,7 @@ impl CoreSnapshot {
         out.telemetry_dropped = self.telemetry_dropped;
         out.tls_handshakes = self.tls_handshakes;
         out.connections_refused = self.connections_refused;
+        out.transformed = self.transformed;
         Some(out)
     }
 
@@ -465,6 +520,7 @@ impl CoreSnapshot {
         self.telemetry_dropped = other.telemetry_dropped;
         self.tls_handshakes = other.tls_handshakes;
         self.connections_refused = other.connections_refused;
+        self.transformed = other.transformed;
     }
 
     /// Sets everything back to zero, keeping the allocations.
@@ -478,6 +534,7 @@ impl CoreSnapshot {
         self.telemetry_dropped = 0;
         self.tls_handshakes = [0; 2];
         self.connections_refused = 0;
+        self.transformed = [0; Transformed::COUNT];
     }
 
     /// The stats of (listener, route) as [`CoreMetrics::record`] files them: route [`NONE`] or
@@ -525,6 +582,11 @@ impl CoreSnapshot {
     /// Connections closed at accept by a listener's per-core limit.
     pub fn connections_refused(&self) -> u64 {
         self.connections_refused
+    }
+
+    /// Aggregate requests or reshaped bodies that ended as `t`.
+    pub fn transformed(&self, t: Transformed) -> u64 {
+        self.transformed[t as usize]
     }
 
     /// Records the telemetry queue dropped.
@@ -610,6 +672,21 @@ impl CoreMetrics {
     /// Sets the number of open client connections on this core.
     pub fn set_active_connections(&mut self, n: u64) {
         self.data.active_connections = n;
+    }
+
+    /// Counts an aggregate request or a body on a reshaping route.
+    pub fn add_transformed(&mut self, t: Transformed) {
+        self.data.transformed[t as usize] += 1;
+    }
+
+    /// Files a sub-request's upstream latency (an aggregate's: the client request is counted
+    /// once, by [`CoreMetrics::record`]).
+    pub fn record_upstream(&mut self, rec: &RequestRecord) {
+        if rec.upstream_us > 0 {
+            if let Some(u) = self.data.upstreams.get_mut(rec.upstream as usize) {
+                u.record(rec.upstream_us);
+            }
+        }
     }
 
     /// Adds `n` newly opened upstream connections.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{CoreSnapshot, Latency, MetricNames, StatusClass};
+use super::{CoreSnapshot, Latency, MetricNames, StatusClass, Transformed};
 use crate::record::Outcome;
 
 /// Metric and label names. Every rendered name comes from here.
@@ -56,6 +56,11 @@ pub mod name {
     pub const ANOMALIES_TOTAL: &str = "ringway_anomalies_total";
     /// Counter: records the anomaly detectors did not see (their queue was full).
     pub const ANOMALY_RECORDS_DROPPED_TOTAL: &str = "ringway_anomaly_records_dropped_total";
+    /// Counter: requests on aggregate routes, by `result` (`complete`, `partial`, `failed`).
+    pub const AGGREGATE_REQUESTS_TOTAL: &str = "ringway_aggregate_requests_total";
+    /// Counter: responses on reshaping routes, by `result` (`applied`, `not_json`,
+    /// `too_large`).
+    pub const RESHAPE_TOTAL: &str = "ringway_reshape_total";
     /// Counter: connections closed at accept by a listener's per-core limit.
     pub const CONNECTIONS_REFUSED_TOTAL: &str = "ringway_connections_refused_total";
     /// Counter: client TLS handshakes by `result` (`ok`, `failed`).
@@ -338,6 +343,24 @@ pub fn render_prometheus(
         &[],
         snap.connections_refused(),
     );
+
+    for (metric, aggregate, help) in [
+        (
+            name::AGGREGATE_REQUESTS_TOTAL,
+            true,
+            "Requests on aggregate routes: every part, some optional part missing, or failed by a required backend.",
+        ),
+        (
+            name::RESHAPE_TOTAL,
+            false,
+            "Responses on reshaping routes: reshaped, or passed unchanged (not JSON, too large).",
+        ),
+    ] {
+        family(out, metric, "counter", help);
+        for t in Transformed::ALL.into_iter().filter(|t| t.is_aggregate() == aggregate) {
+            sample_u64(out, metric, &[("result", t.result())], snap.transformed(t));
+        }
+    }
 
     family(
         out,

@@ -637,6 +637,16 @@ ringway_active_connections 3
 # HELP ringway_connections_refused_total Client connections closed at accept: a listener's per-core limit was reached.
 # TYPE ringway_connections_refused_total counter
 ringway_connections_refused_total 4
+# HELP ringway_aggregate_requests_total Requests on aggregate routes: every part, some optional part missing, or failed by a required backend.
+# TYPE ringway_aggregate_requests_total counter
+ringway_aggregate_requests_total{result="complete"} 0
+ringway_aggregate_requests_total{result="partial"} 1
+ringway_aggregate_requests_total{result="failed"} 0
+# HELP ringway_reshape_total Responses on reshaping routes: reshaped, or passed unchanged (not JSON, too large).
+# TYPE ringway_reshape_total counter
+ringway_reshape_total{result="applied"} 0
+ringway_reshape_total{result="not_json"} 0
+ringway_reshape_total{result="too_large"} 2
 # HELP ringway_upstream_connections_total Upstream connections used for requests: newly opened or reused from the pool.
 # TYPE ringway_upstream_connections_total counter
 ringway_upstream_connections_total{kind="new"} 1
@@ -685,6 +695,9 @@ fn renders_golden_text() {
     m.add_upstream_reuses(3);
     m.add_tls_handshakes(5, 2);
     m.add_connections_refused(4);
+    m.add_transformed(Transformed::AggregatePartial);
+    m.add_transformed(Transformed::ReshapeTooLarge);
+    m.add_transformed(Transformed::ReshapeTooLarge);
     m.set_telemetry_dropped(2);
     let extra = ExtraGauges {
         parquet_files_written: 4,
@@ -719,6 +732,9 @@ fn renders_golden_text() {
     b.add_tls_handshakes(3, 0);
     a.add_connections_refused(1);
     b.add_connections_refused(3);
+    a.add_transformed(Transformed::AggregatePartial);
+    a.add_transformed(Transformed::ReshapeTooLarge);
+    b.add_transformed(Transformed::ReshapeTooLarge);
     a.set_telemetry_dropped(2);
     assert!(hub.publish(0, a.snapshot()).is_none());
     assert!(hub.publish(1, b.snapshot()).is_none());
