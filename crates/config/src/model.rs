@@ -235,6 +235,28 @@ pub struct RateLimitRule {
     pub rate: Rate,
     /// Counted, not enforced.
     pub shadow: bool,
+    /// The store that makes it fleet-wide, if any.
+    pub store: Option<LimitStore>,
+}
+
+/// A fleet-wide limit's store (Redis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitStore {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// Longest wait for one store call.
+    pub timeout: Duration,
+    /// What happens while the store is down.
+    pub on_failure: StoreFailure,
+}
+
+/// A fleet-wide limit while its store is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// Refuse (503).
+    Deny,
+    /// Apply this rate on each gateway alone.
+    Allow(Rate),
 }
 
 /// What a rate limit counts by.

@@ -23,10 +23,12 @@ use serde::Deserialize;
 
 mod cache;
 mod resilience;
+mod store;
 mod tls;
 mod transform;
 pub use cache::*;
 pub use resilience::*;
+pub use store::*;
 pub use tls::*;
 pub use transform::*;
 
@@ -981,4 +983,6 @@ pub struct RateLimitSpec {
     /// Count the requests the limit would refuse (`ringway_policy_shadow_refusals_total`)
     /// without refusing them: to try a limit before enforcing it. Default `false`.
     pub shadow: bool,
+    /// Count over every gateway sharing this store. Default: this gateway alone.
+    pub store: Option<LimitStoreSpec>,
 }

@@ -238,6 +238,18 @@ rejects! {
         => "listeners[0].routes[0].reshape", "does nothing";
     reshape_rename_collision: with_route("{ name: r, proxy: { upstream: users }, reshape: { rename: { a: x, b: x } } }")
         => "listeners[0].routes[0].reshape.rename.b", "new name of another field too";
+    store_bad_url: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"http://x\" } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.url", "is not redis://host:port[/db]";
+    store_unknown_type: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { type: memcached, url: \"redis://x:1\" } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.type", "unknown store type";
+    store_allow_without_fallback: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", on_failure: allow } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.fallback", "needs the rate each gateway applies alone";
+    store_deny_with_fallback: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", fallback: { requests: 1 } } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.fallback", "only used with on_failure: allow";
+    store_slow_timeout: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", timeout: 2s } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.timeout", "must be at most 1s";
+    store_bad_failure_mode: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", on_failure: maybe } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.on_failure", "unknown value";
     reshape_bad_path: with_route("{ name: r, proxy: { upstream: users }, reshape: { allow: [a..b] } }")
         => "listeners[0].routes[0].reshape.allow", "empty segment";
     route_body_limit_zero: with_route("{ name: r, proxy: { upstream: users }, limits: { max_body_bytes: 0 } }")

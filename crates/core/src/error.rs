@@ -65,6 +65,9 @@ pub enum ErrorKind {
     RateLimited,
     /// Over a quota (429, with `Retry-After`).
     QuotaExceeded,
+    /// A fleet-wide limit's store is down and the limit is set to refuse meanwhile (503, with
+    /// `Retry-After`).
+    LimitStoreUnavailable,
 }
 
 impl ErrorKind {
@@ -85,7 +88,7 @@ impl ErrorKind {
             | Self::UpstreamReset
             | Self::UpstreamBadResponse => 502,
             Self::UpstreamTimeout | Self::UpstreamConnectTimeout => 504,
-            Self::NoEndpoint | Self::UpstreamOverloaded => 503,
+            Self::NoEndpoint | Self::UpstreamOverloaded | Self::LimitStoreUnavailable => 503,
             Self::NoRoute => 404,
             Self::Unauthorized => 401,
             Self::Forbidden | Self::IpDenied => 403,
@@ -119,6 +122,7 @@ impl ErrorKind {
             Self::IpDenied => "ip_denied",
             Self::RateLimited => "rate_limited",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::LimitStoreUnavailable => "limit_store_unavailable",
         }
     }
 
@@ -131,7 +135,9 @@ impl ErrorKind {
             | Self::UpstreamReset
             | Self::UpstreamBadResponse
             | Self::UpstreamTimeout => Side::Upstream,
-            Self::NoEndpoint | Self::UpstreamOverloaded => Side::Internal,
+            Self::NoEndpoint | Self::UpstreamOverloaded | Self::LimitStoreUnavailable => {
+                Side::Internal
+            }
             _ => Side::Client,
         }
     }
@@ -213,6 +219,7 @@ mod tests {
             (ErrorKind::IpDenied, 403, Side::Client),
             (ErrorKind::RateLimited, 429, Side::Client),
             (ErrorKind::QuotaExceeded, 429, Side::Client),
+            (ErrorKind::LimitStoreUnavailable, 503, Side::Internal),
         ];
         for (kind, status, side) in table {
             assert_eq!(kind.status(), status, "{kind:?}");

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use ringway_auth::apikey::ApiKeys;
 use ringway_auth::ip::{IpFilter, TrustedProxies};
 use ringway_auth::jwt::{KeySet, Provider, ProviderSettings, Requirement, TokenSource};
-use ringway_config::model::{self, ClientCertRule, Config, LimitKey, RouteAuth};
+use ringway_config::model::{self, ClientCertRule, Config, LimitKey, RouteAuth, StoreFailure};
 use ringway_config::ConfigErrors;
-use ringway_ratelimit::{Limiter, LimiterOptions, Quota, QuotaSpec};
+use ringway_ratelimit::{FleetLimiter, FleetOptions, Limiter, LimiterOptions, Quota, QuotaSpec};
+
+use crate::fleet::FleetRt;
 
 use crate::keys::{KeyMaterial, ProviderKeys};
 use crate::{CorePolicy, RouteId};
@@ -28,9 +30,13 @@ pub(crate) struct LimitRt {
     pub(crate) scope: String,
     pub(crate) name: String,
     pub(crate) key: LimitKey,
+    /// The host's table; for a fleet-wide limit, the fallback each gateway applies alone
+    /// while the store is down (at the fleet rate when it refuses then: unused).
     pub(crate) limiter: Arc<Limiter>,
     /// In shadow mode: the index of its counter in [`Policies::shadow`].
     pub(crate) shadow: Option<usize>,
+    /// A fleet-wide limit's host share and store.
+    pub(crate) fleet: Option<Arc<FleetRt>>,
 }
 
 /// A rule in shadow mode: what it would have refused, counted instead.
@@ -225,8 +231,25 @@ impl Policies {
                                     scope: route.clone(),
                                     name: rule.name.clone(),
                                     key: rule.key.clone(),
-                                    limiter: Limiter::new(rule.rate, opts),
+                                    limiter: Limiter::new(
+                                        match rule.store.as_ref().map(|s| s.on_failure) {
+                                            Some(StoreFailure::Allow(fallback)) => fallback,
+                                            _ => rule.rate,
+                                        },
+                                        opts,
+                                    ),
                                     shadow: shadow_rule(rule.shadow, &route, &rule.name),
+                                    fleet: rule.store.as_ref().map(|store| {
+                                        Arc::new(FleetRt::new(
+                                            &rule.name,
+                                            FleetLimiter::new(
+                                                &rule.name,
+                                                rule.rate,
+                                                FleetOptions::default(),
+                                            ),
+                                            store.clone(),
+                                        ))
+                                    }),
                                 })
                                 .collect(),
                         }
@@ -327,6 +350,7 @@ fn plan_rt(plan: &model::Plan, opts: LimiterOptions) -> PlanRt {
             key: LimitKey::Consumer,
             limiter: Limiter::new(rate, opts),
             shadow: None,
+            fleet: None,
         }),
         quotas: plan
             .quotas

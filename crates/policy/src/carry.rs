@@ -48,6 +48,13 @@ impl Policies {
             let Some(before) = limits.get(&(limit.scope.as_str(), limit.name.as_str())) else {
                 continue;
             };
+            // A fleet-wide limit keeps its host share and the store thread serving it (a
+            // reload that changes one is refused: it needs a restart).
+            if let (Some(a), Some(b)) = (&before.fleet, &limit.fleet) {
+                if a.store == b.store && a.limiter.rate() == b.limiter.rate() {
+                    limit.fleet = Some(Arc::clone(a));
+                }
+            }
             if before.key == limit.key && same_rate(&before.limiter, &limit.limiter) {
                 limit.limiter = Arc::clone(&before.limiter);
                 adopted.limits += 1;

@@ -134,7 +134,27 @@ impl CorePolicy {
                     self.limit_key(&limit.key, &identity, req, &mut key);
                     limit.limiter.key(&key)
                 };
-                let decision = shard.check(k, mono_ns);
+                let decision = match &limit.fleet {
+                    None => shard.check(k, mono_ns),
+                    Some(fleet) => {
+                        let fk = match limit.key {
+                            LimitKey::Global => fleet.limiter.key_global(),
+                            _ => fleet.limiter.key(&key),
+                        };
+                        match fleet.check(fk, mono_ns) {
+                            Some(d) => d,
+                            None if fleet.denies_when_down() => {
+                                if let Some(i) = limit.shadow {
+                                    self.rt.count_shadow(i);
+                                    continue;
+                                }
+                                return Err(Refusal::new(RefusalKind::StoreDown).of(identity));
+                            }
+                            // The store is down: each gateway counts alone at the fallback rate.
+                            None => shard.check(k, mono_ns),
+                        }
+                    }
+                };
                 if let Decision::Deny(_) = decision {
                     if let Some(i) = limit.shadow {
                         self.rt.count_shadow(i);

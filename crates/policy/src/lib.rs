@@ -47,6 +47,7 @@
 mod build;
 mod carry;
 mod check;
+mod fleet;
 mod jwks;
 mod keys;
 mod metrics;
@@ -61,6 +62,7 @@ use ringway_auth::jwt::Claims;
 pub use build::Policies;
 pub use carry::Adopted;
 pub use check::CorePolicy;
+pub use fleet::FleetRt;
 pub use jwks::{JwksEvent, JwksRefresher};
 pub use keys::{KeyMaterial, Loaded, Secrets, Sources, System, MIN_HMAC_SECRET_BYTES};
 pub use refusal::{Challenge, LimitHit, OAuthError, Refusal, RefusalKind, REALM};

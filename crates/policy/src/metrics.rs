@@ -78,6 +78,7 @@ impl Policies {
             .iter()
             .filter_map(|p| Some((p.name.as_str(), p.jwks.as_ref()?)))
             .collect();
+        self.render_fleet(out);
         if jwks.is_empty() {
             return;
         }
@@ -110,6 +111,29 @@ impl Policies {
                 &[(name::PROVIDER, provider)],
                 errors,
             );
+        }
+    }
+
+    /// The fleet-wide limits' store counters, by limit name.
+    fn render_fleet(&self, out: &mut String) {
+        let fleet = self.fleet_limits();
+        if fleet.is_empty() {
+            return;
+        }
+        type Read = fn(&ringway_ratelimit::FleetLimiter) -> u64;
+        let families: [(&str, Kind, &str, Read); 6] = [
+            ("ringway_ratelimit_store_up", Kind::Gauge, "1 while a fleet-wide limit's store answers, 0 while it is taken as down.", |f| u64::from(f.store_up())),
+            ("ringway_ratelimit_store_commands_total", Kind::Counter, "Calls to a fleet-wide limit's store (leases and returns).", |f| f.stats.commands.load(Ordering::Relaxed)),
+            ("ringway_ratelimit_store_errors_total", Kind::Counter, "Failed calls to a fleet-wide limit's store (timeouts, connection errors).", |f| f.stats.errors.load(Ordering::Relaxed)),
+            ("ringway_ratelimit_store_fallback_total", Kind::Counter, "Requests a fleet-wide limit decided without its store (store down, or no slot for the key).", |f| f.stats.fallback.load(Ordering::Relaxed)),
+            ("ringway_ratelimit_store_granted_tokens_total", Kind::Counter, "Tokens the store granted this gateway.", |f| f.stats.granted.load(Ordering::Relaxed)),
+            ("ringway_ratelimit_store_returned_tokens_total", Kind::Counter, "Unused tokens this gateway gave back to the store.", |f| f.stats.returned.load(Ordering::Relaxed)),
+        ];
+        for (metric, kind, help, read) in families {
+            write_family(out, metric, kind, help);
+            for f in &fleet {
+                write_sample(out, metric, &[("limit", &f.name)], read(&f.limiter));
+            }
         }
     }
 }

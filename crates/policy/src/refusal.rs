@@ -23,6 +23,8 @@ pub enum RefusalKind {
     RateLimited,
     /// Over a quota: 429.
     QuotaExceeded,
+    /// A fleet-wide limit's store is down and the limit refuses meanwhile: 503.
+    StoreDown,
 }
 
 impl RefusalKind {
@@ -35,6 +37,7 @@ impl RefusalKind {
             RefusalKind::IpDenied => ErrorKind::IpDenied,
             RefusalKind::RateLimited => ErrorKind::RateLimited,
             RefusalKind::QuotaExceeded => ErrorKind::QuotaExceeded,
+            RefusalKind::StoreDown => ErrorKind::LimitStoreUnavailable,
         }
     }
 }

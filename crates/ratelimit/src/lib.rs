@@ -71,6 +71,7 @@
 //! * [`Status`] values (`remaining`, `reset`) are this core's view of the shared state as of its
 //!   last exchange: exact on one core, approximate across cores.
 
+pub mod fleet;
 mod gcra;
 mod headers;
 mod key;
@@ -79,6 +80,10 @@ mod quota;
 mod shard;
 mod table;
 
+pub use fleet::{
+    store_key, Ask, FleetLimiter, FleetOptions, FleetStats, FleetVerdict, Give, DOWN_AFTER,
+    FLEET_LEASE_CAP, LEASE_SCRIPT, RETURN_SCRIPT,
+};
 pub use gcra::{Limiter, LimiterOptions, Rate, LEASE_CAP};
 pub use headers::write_headers;
 pub use quota::{Quota, QuotaShard, QuotaSpec, Window};

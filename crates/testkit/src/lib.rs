@@ -18,6 +18,7 @@ mod duckdb;
 mod gateway;
 mod message;
 mod python;
+mod redis;
 mod request;
 mod upstream;
 
@@ -27,6 +28,7 @@ pub use duckdb::duckdb_rows;
 pub use gateway::Gateway;
 pub use message::{parse_requests, Request};
 pub use python::ensure_python;
+pub use redis::Redis;
 pub use request::{read_one, roundtrip, Req, PATIENCE};
 pub use upstream::{Reply, Upstream};
 

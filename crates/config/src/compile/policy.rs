@@ -208,6 +208,62 @@ impl Compiler {
         }
     }
 
+    fn limit_store(&mut self, path: &str, spec: &LimitStoreSpec) -> LimitStore {
+        if spec.kind != "redis" {
+            self.error(
+                format!("{path}.type"),
+                format!("unknown store type {:?} (redis)", spec.kind),
+            );
+        }
+        let url_ok = spec
+            .url
+            .strip_prefix("redis://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        if !url_ok {
+            self.error(
+                format!("{path}.url"),
+                format!("{:?} is not redis://host:port[/db]", spec.url),
+            );
+        }
+        let timeout = self.duration(&format!("{path}.timeout"), &spec.timeout, false);
+        if timeout > Duration::from_secs(1) {
+            self.error(
+                format!("{path}.timeout"),
+                "must be at most 1s (requests never wait on the store; this bounds a lease)",
+            );
+        }
+        let fallback_path = format!("{path}.fallback");
+        let on_failure = match (spec.on_failure.as_str(), &spec.fallback) {
+            ("deny", None) => StoreFailure::Deny,
+            ("deny", Some(_)) => {
+                self.error(&fallback_path, "only used with on_failure: allow");
+                StoreFailure::Deny
+            }
+            ("allow", Some(f)) => {
+                StoreFailure::Allow(self.rate(&fallback_path, f.requests, f.per.as_ref(), f.burst))
+            }
+            ("allow", None) => {
+                self.error(
+                    &fallback_path,
+                    "on_failure: allow needs the rate each gateway applies alone",
+                );
+                StoreFailure::Deny
+            }
+            (other, _) => {
+                self.error(
+                    format!("{path}.on_failure"),
+                    format!("unknown value {other:?} (deny or allow)"),
+                );
+                StoreFailure::Deny
+            }
+        };
+        LimitStore {
+            url: spec.url.clone(),
+            timeout,
+            on_failure,
+        }
+    }
+
     fn plan(&mut self, path: &str, name: &str, spec: &PlanSpec) -> Plan {
         let rate_limit = spec.rate_limit.as_ref().map(|r| {
             self.rate(
@@ -558,11 +614,16 @@ impl Compiler {
                 },
             };
             let rate = self.rate(&rpath, spec.requests, spec.per.as_ref(), spec.burst);
+            let store = spec
+                .store
+                .as_ref()
+                .map(|s| self.limit_store(&format!("{rpath}.store"), s));
             rules.push(RateLimitRule {
                 name,
                 key,
                 rate,
                 shadow: spec.shadow,
+                store,
             });
         }
         rules

@@ -366,7 +366,7 @@ fn outcome_of(kind: ErrorKind) -> Outcome {
         | ErrorKind::UpstreamClosedIdle
         | ErrorKind::UpstreamBadResponse => Outcome::UpstreamError,
         ErrorKind::NoEndpoint => Outcome::NoEndpoint,
-        ErrorKind::UpstreamOverloaded => Outcome::Overloaded,
+        ErrorKind::UpstreamOverloaded | ErrorKind::LimitStoreUnavailable => Outcome::Overloaded,
         ErrorKind::NoRoute => Outcome::NoRoute,
         ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::IpDenied => Outcome::AuthFailed,
         ErrorKind::RateLimited | ErrorKind::QuotaExceeded => Outcome::RateLimited,

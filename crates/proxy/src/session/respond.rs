@@ -29,6 +29,7 @@ fn keeps_connection(kind: ErrorKind) -> bool {
             | ErrorKind::RateLimited
             | ErrorKind::QuotaExceeded
             | ErrorKind::UpstreamOverloaded
+            | ErrorKind::LimitStoreUnavailable
     )
 }
 
@@ -90,7 +91,10 @@ impl Session {
             request_id = self.req.request_id.as_str(),
             "Request failed"
         );
-        if kind == ErrorKind::UpstreamOverloaded {
+        if matches!(
+            kind,
+            ErrorKind::UpstreamOverloaded | ErrorKind::LimitStoreUnavailable
+        ) {
             // Shed, not failed: worth trying again shortly.
             self.req
                 .refusal_headers

@@ -3,6 +3,7 @@
 //! workers and the JWKS refreshers; then waiting for a signal and stopping in order. Used by
 //! `run`, `proxy` and `demo` alike.
 
+mod fleet;
 mod jwks;
 pub(crate) mod patch;
 pub(crate) mod pipeline;
@@ -152,6 +153,8 @@ pub(crate) struct Running {
     /// Bound address of the admin listener.
     pub(crate) admin_addr: Option<SocketAddr>,
     logs: Option<pipeline::Logs>,
+    /// The fleet-wide limits' store threads (for the process: reloads keep those limits).
+    _stores: fleet::StoreThreads,
 }
 
 /// Checks and starts a gateway for `cfg` (`config_text` is what `/config` shows; `source`, the
@@ -203,6 +206,7 @@ pub(crate) fn start(
     let server = Server::start(Arc::new(cfg), opts, hooks, services, labels)
         .context("starting the gateway")?;
     let side = SideThreads::start(&policies, &tls, &tls_hup)?;
+    let stores = fleet::start(&policies)?;
     let reloads = Arc::new(Reloads::new(reload::Started {
         source,
         cfg: running_cfg,
@@ -249,6 +253,7 @@ pub(crate) fn start(
         addrs,
         admin_addr,
         logs,
+        _stores: stores,
     })
 }
 

@@ -336,7 +336,29 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> ConfigErrors {
             "changing telemetry (logs, journal, access log, anomalies) needs a restart",
         );
     }
+    if fleet_limits(old) != fleet_limits(new) {
+        errors.push(
+            "listeners",
+            "adding, removing or changing a fleet-wide rate limit (one with a store) needs a restart",
+        );
+    }
     errors
+}
+
+/// Every rate limit with a store, by listener, route and name (their store threads live for
+/// the process).
+fn fleet_limits(cfg: &Config) -> Vec<(&str, &str, &ringway_config::model::RateLimitRule)> {
+    cfg.listeners
+        .iter()
+        .flat_map(|l| {
+            l.routes.iter().flat_map(move |r| {
+                r.rate_limits
+                    .iter()
+                    .filter(|rule| rule.store.is_some())
+                    .map(move |rule| (l.name.as_str(), r.name.as_str(), rule))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -376,5 +398,25 @@ upstreams:
             .unwrap()
             .message
             .contains("one per CPU to 4"));
+    }
+
+    #[test]
+    fn fleet_wide_limits_need_a_restart_to_change_local_ones_do_not() {
+        let limit = |store: &str| {
+            BASE.replace(
+                "proxy: { upstream: app }",
+                &format!("proxy: {{ upstream: app }}\n        rate_limits: [{{ name: l, key: global, requests: 10{store} }}]"),
+            )
+        };
+        let local = cfg(&limit(""));
+        let fleet = cfg(&limit(", store: { url: \"redis://127.0.0.1:6379\" }"));
+        let other = cfg(&limit(", store: { url: \"redis://127.0.0.1:6380\" }"));
+        assert!(restart_needed(&cfg(BASE), &local).is_empty());
+        assert!(restart_needed(&fleet, &fleet.clone()).is_empty());
+        for (a, b) in [(&local, &fleet), (&fleet, &local), (&fleet, &other)] {
+            let errors = restart_needed(a, b);
+            assert_eq!(errors.iter().count(), 1);
+            assert!(errors.iter().next().unwrap().message.contains("fleet-wide"));
+        }
     }
 }

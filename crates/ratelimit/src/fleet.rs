@@ -1,0 +1,624 @@
+//! Fleet-wide rate limits: the host's side of token leases taken from a shared store (Redis),
+//! one level above the cores. Pure: the store exchange is done by the caller (the binary runs
+//! it on a side thread), time is passed in.
+//!
+//! # Mechanism
+//!
+//! A [`FleetLimiter`] holds, per key, the tokens this host was granted by the store and has
+//! not used yet (`tokens`, an atomic count every core of the host takes from with one
+//! compare-and-swap; no lock, no wait). The store keeps the fleet's GCRA state per key and
+//! grants leases of up to [`FleetLimiter::lease_size`] tokens with one atomic script call
+//! (GCRA on the store's clock, so host clocks do not matter).
+//!
+//! * A request takes a token if the host holds one. It may also take one **on credit**, down
+//!   to `-lease` held, so a cold key or a host whose lease is on its way is not refused while
+//!   the fleet has tokens: the next lease asks for the debt too and repays it first.
+//! * When a key's tokens fall below half a lease (or into debt) its slot is queued for the
+//!   store thread ([`FleetLimiter::take_work`]), which asks for `lease + debt`; a grant of
+//!   fewer (the fleet bucket is short) defers the next ask until tokens have accrued
+//!   ([`FleetLimiter::granted`]).
+//! * Tokens held for a key idle for [`FleetOptions::idle_return`] go back to the store.
+//! * The data plane never waits on the store: when it is marked down (after
+//!   [`DOWN_AFTER`] failures in a row, probed again with backoff) requests get
+//!   [`FleetVerdict::StoreDown`] and the caller applies the configured fallback.
+//!
+//! # Bound
+//!
+//! Per key, rate `r = 1/T`, burst `b`, `h` hosts, lease `k`: over any interval of length `W`,
+//! admitted ≤ `b + ⌊W/T⌋ + h·k` (held at its start) `+ h·k` (credit), i.e. at most `2·h·k`
+//! over a single GCRA (`k` = `r` × 20 ms, at least 1, at most the burst and
+//! [`FLEET_LEASE_CAP`]); under sustained demand from a fresh start, admitted ≥
+//! `b + ⌊W/T⌋ − h·k` (tokens held unused at the end). Outside the bound, all counted: the
+//! fallback while the store is down, and keys beyond the table's capacity (decided by the
+//! fallback too).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use siphasher::sip::SipHasher13;
+
+use crate::Rate;
+
+/// Most tokens one lease takes from the store.
+pub const FLEET_LEASE_CAP: u64 = 1000;
+/// A lease is sized to last about this long at the full rate.
+const LEASE_SPAN_NS: u64 = 20_000_000;
+/// Failures in a row that mark the store down.
+pub const DOWN_AFTER: u32 = 3;
+/// Probing a down store: first after this long, doubling up to [`PROBE_MAX_NS`].
+const PROBE_FIRST_NS: u64 = 100_000_000;
+const PROBE_MAX_NS: u64 = 2_000_000_000;
+/// Slots a key may use, from its hash on.
+const PROBES: usize = 8;
+
+/// Sizing of a [`FleetLimiter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FleetOptions {
+    /// Keys held at once (rounded up to a power of two). Default 65,536.
+    pub capacity: usize,
+    /// Tokens held for a key idle this long go back to the store. Default 100 ms.
+    pub idle_return: Duration,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            capacity: 65_536,
+            idle_return: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What [`FleetLimiter::check`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetVerdict {
+    /// Admitted.
+    Allow {
+        /// Tokens the host still holds for the key.
+        held: u64,
+    },
+    /// Refused.
+    Deny {
+        /// About how long until the store has a token again (0: asked for already).
+        retry_after_ns: u64,
+    },
+    /// The store is down, or the key found no slot: the caller's fallback decides.
+    StoreDown,
+}
+
+/// A lease to ask the store for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ask {
+    /// The slot the grant goes to.
+    pub slot: usize,
+    /// The key's hash (the store key is derived from it).
+    pub key: u64,
+    /// Tokens asked: a lease plus the debt.
+    pub want: u64,
+}
+
+/// Tokens to give back to the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Give {
+    /// The key's hash.
+    pub key: u64,
+    /// Tokens returned.
+    pub tokens: u64,
+}
+
+/// Counters of a [`FleetLimiter`] (all hosts' cores together on this host).
+#[derive(Debug, Default)]
+pub struct FleetStats {
+    /// Store calls (one per lease or return in a pipeline).
+    pub commands: AtomicU64,
+    /// Store calls that failed (timeout, connection, script error).
+    pub errors: AtomicU64,
+    /// Tokens granted by the store.
+    pub granted: AtomicU64,
+    /// Tokens given back to the store.
+    pub returned: AtomicU64,
+    /// Requests decided by the fallback (store down or table full).
+    pub fallback: AtomicU64,
+    /// Keys that found no slot.
+    pub table_full: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// The key's hash; 0: free. Set once (slots are not reclaimed).
+    key: AtomicU64,
+    /// Tokens held by this host; negative: taken on credit.
+    tokens: AtomicI64,
+    /// Monotonic ns of the last request.
+    last_use: AtomicU64,
+    /// Queued for the store thread.
+    queued: AtomicBool,
+    /// Not to be asked again before this (ns): the fleet bucket was short.
+    ask_after: AtomicU64,
+}
+
+/// The host's share of one fleet-wide limit; see the [module docs](self).
+#[derive(Debug)]
+pub struct FleetLimiter {
+    rate: Rate,
+    /// The key hash every host computes alike (the store key is made of it).
+    hasher: SipHasher13,
+    /// This host's random mix of keys into table positions: clients know the key hash, not
+    /// where it lands here.
+    seed: u64,
+    lease: u64,
+    opts: FleetOptions,
+    slots: Box<[Slot]>,
+    /// Slots waiting for the store thread (a bounded ring: a full one drops, and the slot is
+    /// queued again by its next request).
+    queue: crossbeam_queue::ArrayQueue<usize>,
+    up: AtomicBool,
+    failures: AtomicU64,
+    next_probe: AtomicU64,
+    probe_wait: AtomicU64,
+    /// Set when work was queued since the store thread last looked.
+    pending: AtomicUsize,
+    /// Counters.
+    pub stats: FleetStats,
+}
+
+impl FleetLimiter {
+    /// A limit of `rate` over the fleet, named `name` (hosts with the same name and store
+    /// share its counts).
+    pub fn new(name: &str, rate: Rate, opts: FleetOptions) -> Self {
+        let mut h = SipHasher13::new_with_keys(0x7269_6e67_7761_7921, 0x666c_6565_742d_6b31);
+        h.write(name.as_bytes());
+        let k0 = h.finish();
+        h.write_u8(0xff);
+        let k1 = h.finish();
+        let cap = opts.capacity.max(PROBES).next_power_of_two();
+        let t = rate.interval_ns();
+        let lease = (LEASE_SPAN_NS / t)
+            .clamp(1, FLEET_LEASE_CAP)
+            .min(rate.burst.max(1));
+        Self {
+            rate,
+            hasher: SipHasher13::new_with_keys(k0, k1),
+            seed: RandomState::new().hash_one(0u8) | 1,
+            lease,
+            opts,
+            slots: (0..cap).map(|_| Slot::default()).collect(),
+            queue: crossbeam_queue::ArrayQueue::new(cap.min(1 << 16)),
+            up: AtomicBool::new(true),
+            failures: AtomicU64::new(0),
+            next_probe: AtomicU64::new(0),
+            probe_wait: AtomicU64::new(PROBE_FIRST_NS),
+            pending: AtomicUsize::new(0),
+            stats: FleetStats::default(),
+        }
+    }
+
+    /// The fleet-wide hash of a client key's bytes (never 0): the same on every host, so every
+    /// host counts the client under one store key. SipHash-1-3 with keys derived from the
+    /// limit's name (stable across builds, unlike `std`'s hasher).
+    pub fn key(&self, bytes: &[u8]) -> u64 {
+        let mut h = self.hasher;
+        h.write_u8(1);
+        h.write(bytes);
+        h.finish().max(1)
+    }
+
+    /// The hash of the limit's one global key.
+    pub fn key_global(&self) -> u64 {
+        let mut h = self.hasher;
+        h.write_u8(2);
+        h.finish().max(1)
+    }
+
+    /// The fleet's rate.
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// Tokens one lease asks for (also the credit a host may run ahead by).
+    pub fn lease_size(&self) -> u64 {
+        self.lease
+    }
+
+    /// Whether the store is taken as up.
+    pub fn store_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Decides one request of `key` (a non-zero hash) at `now_ns`. Returns whether the store
+    /// thread has new work (the caller wakes it).
+    pub fn check(&self, key: u64, now_ns: u64) -> (FleetVerdict, bool) {
+        if !self.store_up() {
+            self.stats.fallback.fetch_add(1, Ordering::Relaxed);
+            return (FleetVerdict::StoreDown, false);
+        }
+        let Some(i) = self.slot(key) else {
+            self.stats.table_full.fetch_add(1, Ordering::Relaxed);
+            self.stats.fallback.fetch_add(1, Ordering::Relaxed);
+            return (FleetVerdict::StoreDown, false);
+        };
+        let s = &self.slots[i];
+        s.last_use.store(now_ns, Ordering::Relaxed);
+        let credit = -(self.lease as i64);
+        let mut t = s.tokens.load(Ordering::Acquire);
+        loop {
+            if t <= credit {
+                let wake = self.queue_slot(i);
+                let after = s.ask_after.load(Ordering::Relaxed);
+                return (
+                    FleetVerdict::Deny {
+                        retry_after_ns: after.saturating_sub(now_ns),
+                    },
+                    wake,
+                );
+            }
+            match s
+                .tokens
+                .compare_exchange_weak(t, t - 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => t = now,
+            }
+        }
+        let left = t - 1;
+        let wake = left < (self.lease / 2) as i64 && self.queue_slot(i);
+        (
+            FleetVerdict::Allow {
+                held: left.max(0) as u64,
+            },
+            wake,
+        )
+    }
+
+    /// The key's slot, claimed if new.
+    fn slot(&self, key: u64) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        // A multiply-xorshift of the key with this host's seed.
+        let m = (key ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let start = ((m ^ (m >> 29)) as usize) & mask;
+        for p in 0..PROBES {
+            let i = (start + p) & mask;
+            let k = self.slots[i].key.load(Ordering::Acquire);
+            if k == key {
+                return Some(i);
+            }
+            if k == 0 {
+                match self.slots[i].key.compare_exchange(
+                    0,
+                    key,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return Some(i),
+                    Err(k) if k == key => return Some(i),
+                    Err(_) => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// Queues slot `i` for the store thread unless it is already. Returns whether it queued.
+    fn queue_slot(&self, i: usize) -> bool {
+        if self.slots[i].queued.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if self.queue.push(i).is_err() {
+            self.slots[i].queued.store(false, Ordering::Release);
+            return false;
+        }
+        self.pending.fetch_add(1, Ordering::Release);
+        true
+    }
+
+    /// The store thread's work at `now_ns`: leases to ask for (queued keys short of tokens,
+    /// not deferred) and tokens of idle keys to give back (taken from the slots now). Keys
+    /// deferred by a short grant are kept in `deferred` and asked for when due. With
+    /// `scan_idle`, every key is looked at for idleness (do it every few ms, not per call).
+    pub fn take_work(
+        &self,
+        now_ns: u64,
+        scan_idle: bool,
+        deferred: &mut Vec<usize>,
+        asks: &mut Vec<Ask>,
+        gives: &mut Vec<Give>,
+    ) {
+        self.pending.store(0, Ordering::Release);
+        let consider = |i: usize, asks: &mut Vec<Ask>, deferred: &mut Vec<usize>| {
+            let s = &self.slots[i];
+            let t = s.tokens.load(Ordering::Acquire);
+            if t >= (self.lease / 2) as i64 || asks.iter().any(|a| a.slot == i) {
+                return;
+            }
+            if s.ask_after.load(Ordering::Relaxed) > now_ns {
+                if !deferred.contains(&i) {
+                    deferred.push(i);
+                }
+                return;
+            }
+            asks.push(Ask {
+                slot: i,
+                key: s.key.load(Ordering::Acquire),
+                want: self.lease + (-t).max(0) as u64,
+            });
+        };
+        let waiting: Vec<usize> = std::mem::take(deferred);
+        for i in waiting {
+            consider(i, asks, deferred);
+        }
+        while let Some(i) = self.queue.pop() {
+            self.slots[i].queued.store(false, Ordering::Release);
+            consider(i, asks, deferred);
+        }
+        if scan_idle {
+            let idle = self.opts.idle_return.as_nanos() as u64;
+            for s in self.slots.iter() {
+                let key = s.key.load(Ordering::Acquire);
+                if key == 0 || now_ns.saturating_sub(s.last_use.load(Ordering::Relaxed)) < idle {
+                    continue;
+                }
+                let mut t = s.tokens.load(Ordering::Acquire);
+                while t > 0 {
+                    match s
+                        .tokens
+                        .compare_exchange_weak(t, 0, Ordering::AcqRel, Ordering::Acquire)
+                    {
+                        Ok(_) => {
+                            gives.push(Give {
+                                key,
+                                tokens: t as u64,
+                            });
+                            break;
+                        }
+                        Err(now) => t = now,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether work was queued since the last [`FleetLimiter::take_work`].
+    pub fn has_work(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+
+    /// The store granted `granted` tokens for the ask of `slot`; `next_ns` is how long until
+    /// its bucket has a token again when it granted fewer than asked.
+    pub fn granted(&self, ask: &Ask, granted: u64, next_ns: u64, now_ns: u64) {
+        let s = &self.slots[ask.slot];
+        s.tokens.fetch_add(granted as i64, Ordering::AcqRel);
+        self.stats.granted.fetch_add(granted, Ordering::Relaxed);
+        if granted < ask.want {
+            // Ask again once about half a lease has accrued (or the next token is due).
+            let half = (self.lease / 2).max(1) * self.rate.interval_ns();
+            s.ask_after
+                .store(now_ns + next_ns.max(half), Ordering::Relaxed);
+        } else {
+            s.ask_after.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts tokens given back.
+    pub fn returned(&self, tokens: u64) {
+        self.stats.returned.fetch_add(tokens, Ordering::Relaxed);
+    }
+
+    /// The store answered: it is up.
+    pub fn store_ok(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+        self.probe_wait.store(PROBE_FIRST_NS, Ordering::Relaxed);
+        self.up.store(true, Ordering::Release);
+    }
+
+    /// A store call failed at `now_ns`; after [`DOWN_AFTER`] in a row the store is down.
+    pub fn store_failed(&self, now_ns: u64) {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= u64::from(DOWN_AFTER) {
+            if self.up.swap(false, Ordering::AcqRel) {
+                self.probe_wait.store(PROBE_FIRST_NS, Ordering::Relaxed);
+            }
+            let wait = self.probe_wait.load(Ordering::Relaxed);
+            self.next_probe.store(now_ns + wait, Ordering::Relaxed);
+            self.probe_wait
+                .store((wait * 2).min(PROBE_MAX_NS), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a down store is due for a probe at `now_ns`.
+    pub fn probe_due(&self, now_ns: u64) -> bool {
+        !self.store_up() && now_ns >= self.next_probe.load(Ordering::Relaxed)
+    }
+}
+
+/// The store's lease script (Redis Lua): GCRA on the server's clock. `KEYS[1]` the key's TAT
+/// (µs); `ARGV`: emission interval µs, burst tolerance µs (`burst × T`), tokens wanted, TTL ms.
+/// Returns `{granted, µs until the next token}`.
+pub const LEASE_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local T = tonumber(ARGV[1])
+local tol = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local avail = math.floor((now + tol - tat) / T)
+if avail < 0 then avail = 0 end
+local g = want
+if avail < g then g = avail end
+if g > 0 then
+  tat = tat + g * T
+  redis.call('SET', KEYS[1], tat, 'PX', tonumber(ARGV[4]))
+end
+local next = tat + T - tol - now
+if next < 0 then next = 0 end
+return {g, next}
+";
+
+/// The store's return script: `KEYS[1]` the TAT; `ARGV`: emission interval µs, tokens, TTL
+/// ms. Moves the TAT back by the tokens, never before now.
+pub const RETURN_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+tat = tat - tonumber(ARGV[1]) * tonumber(ARGV[2])
+if tat > now then
+  redis.call('SET', KEYS[1], tat, 'PX', tonumber(ARGV[3]))
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
+";
+
+/// The store key of `key` under limit `name`: the braces make it one cluster slot per key.
+pub fn store_key(name: &str, key: u64) -> String {
+    format!("{{rw:{name}:{key:016x}}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's GCRA, in ns, for the model.
+    struct Store {
+        tat: u64,
+        t: u64,
+        tol: u64,
+    }
+
+    impl Store {
+        fn lease(&mut self, want: u64, now: u64) -> (u64, u64) {
+            let tat = self.tat.max(now);
+            let avail = (now + self.tol).saturating_sub(tat) / self.t;
+            let g = want.min(avail);
+            self.tat = tat + g * self.t;
+            (g, (self.tat + self.t).saturating_sub(self.tol + now))
+        }
+
+        fn give(&mut self, n: u64, now: u64) {
+            self.tat = self.tat.saturating_sub(n * self.t).max(now);
+        }
+    }
+
+    /// `hosts` hosts offered `offered` requests per second each for `secs`, one store thread
+    /// step every ms: admitted stays within the bound.
+    fn run(hosts: usize, rate: u64, offered: u64, secs: u64) -> (u64, u64) {
+        let r = Rate::per_second(rate, rate / 10);
+        let limiters: Vec<FleetLimiter> = (0..hosts)
+            .map(|_| FleetLimiter::new("t", r, FleetOptions::default()))
+            .collect();
+        let mut store = Store {
+            tat: 0,
+            t: r.interval_ns(),
+            tol: r.burst * r.interval_ns(),
+        };
+        let mut deferred: Vec<Vec<usize>> = vec![Vec::new(); hosts];
+        let gap = 1_000_000_000 / offered;
+        let mut admitted = 0;
+        let end = secs * 1_000_000_000;
+        let mut next_req = vec![0u64; hosts];
+        let mut now = 0;
+        while now < end {
+            for h in 0..hosts {
+                while next_req[h] <= now {
+                    if let (FleetVerdict::Allow { .. }, _) = limiters[h].check(42, next_req[h]) {
+                        admitted += 1;
+                    }
+                    next_req[h] += gap;
+                }
+                let (mut asks, mut gives) = (Vec::new(), Vec::new());
+                limiters[h].take_work(
+                    now,
+                    now % 10_000_000 == 0,
+                    &mut deferred[h],
+                    &mut asks,
+                    &mut gives,
+                );
+                for a in &asks {
+                    let (g, next) = store.lease(a.want, now);
+                    limiters[h].granted(a, g, next, now);
+                }
+                for g in &gives {
+                    store.give(g.tokens, now);
+                }
+            }
+            now += 1_000_000;
+        }
+        let bound = r.burst + rate * secs + 2 * hosts as u64 * limiters[0].lease_size();
+        (admitted, bound)
+    }
+
+    #[test]
+    fn fleet_admits_the_rate_within_the_bound() {
+        for (hosts, factor) in [(2, 2), (3, 10), (1, 3)] {
+            let rate = 1000;
+            let (admitted, bound) = run(hosts, rate, rate * factor / hosts as u64, 5);
+            let target = rate * 5;
+            assert!(
+                admitted <= bound,
+                "{hosts} hosts ×{factor}: {admitted} > {bound}"
+            );
+            assert!(
+                admitted * 100 >= target * 95,
+                "{hosts} hosts ×{factor}: {admitted} < 95% of {target}"
+            );
+        }
+    }
+
+    #[test]
+    fn under_the_limit_everything_is_admitted() {
+        let rate = 1000;
+        // Half the rate over two hosts: all admitted.
+        let (admitted, _) = run(2, rate, rate / 4, 3);
+        assert!(admitted >= 1500 - 2, "{admitted}");
+    }
+
+    #[test]
+    fn a_cold_key_is_admitted_on_credit_and_the_debt_is_asked_for() {
+        let f = FleetLimiter::new("t", Rate::per_second(100, 100), FleetOptions::default());
+        let k = f.lease_size() as i64;
+        assert_eq!(k, 2);
+        let (v, wake) = f.check(7, 0);
+        assert!(matches!(v, FleetVerdict::Allow { .. }));
+        assert!(wake);
+        assert!(matches!(f.check(7, 1).0, FleetVerdict::Allow { .. }));
+        // Credit used up: refused until the store grants.
+        assert!(matches!(f.check(7, 2).0, FleetVerdict::Deny { .. }));
+        let (mut d, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
+        f.take_work(3, false, &mut d, &mut asks, &mut gives);
+        assert_eq!(asks.len(), 1);
+        assert_eq!(asks[0].want, 2 + 2, "a lease plus the debt");
+        f.granted(&asks[0], 4, 0, 3);
+        assert!(matches!(f.check(7, 4).0, FleetVerdict::Allow { held: 1 }));
+    }
+
+    #[test]
+    fn idle_tokens_go_back_and_a_failing_store_goes_down_then_is_probed() {
+        let f = FleetLimiter::new("t", Rate::per_second(1000, 1000), FleetOptions::default());
+        let _ = f.check(9, 0);
+        let (mut d, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
+        f.take_work(0, false, &mut d, &mut asks, &mut gives);
+        f.granted(&asks[0], asks[0].want, 0, 0);
+        let held = asks[0].want - 1;
+        f.take_work(200_000_000, true, &mut d, &mut Vec::new(), &mut gives);
+        assert_eq!(
+            gives,
+            vec![Give {
+                key: 9,
+                tokens: held
+            }]
+        );
+        for i in 0..DOWN_AFTER {
+            assert!(f.store_up());
+            f.store_failed(u64::from(i));
+        }
+        assert!(!f.store_up());
+        assert_eq!(f.check(9, 10).0, FleetVerdict::StoreDown);
+        assert!(!f.probe_due(10));
+        assert!(f.probe_due(10 + PROBE_FIRST_NS));
+        f.store_ok();
+        assert!(f.store_up());
+    }
+}
