@@ -183,6 +183,8 @@ pub struct Plan {
     pub rate_limit: Option<Rate>,
     /// Quotas per consumer.
     pub quotas: Vec<Quota>,
+    /// The store that makes its limit and quotas fleet-wide, if any.
+    pub store: Option<LimitStore>,
 }
 
 /// A fixed-window quota.

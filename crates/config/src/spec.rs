@@ -909,6 +909,9 @@ pub struct PlanSpec {
     pub rate_limit: Option<RateSpec>,
     /// Quotas per consumer over fixed UTC windows. Default: none.
     pub quotas: Vec<QuotaSpec>,
+    /// Count the plan's rate limit and quotas over every gateway sharing this store (quotas
+    /// then survive restarts). Default: this gateway alone.
+    pub store: Option<LimitStoreSpec>,
 }
 
 /// A rate: `requests` per `per`, with `burst` admitted at once from idle.

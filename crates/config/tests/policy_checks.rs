@@ -168,6 +168,10 @@ fn unknown_policy_keys_name_the_allowed_ones() {
 }
 
 rejects! {
+    plan_store_bad_url:
+        config(&auth_with("      quotas: [{ requests: 1000, per: day }]", "      quotas: [{ requests: 1000, per: day }]\n      store: { url: \"redis:/x\" }"), PROXY) => "auth.plans.free.store.url", "redis://host:port";
+    plan_store_without_counts:
+        config(&auth_with("      rate_limit: { requests: 10, per: 1s, burst: 20 }\n      quotas: [{ requests: 1000, per: day }]", "      store: { url: \"redis://x:1\" }"), PROXY) => "auth.plans.free.store", "no rate limit or quota";
     trusted_proxy_not_an_address:
         config("trusted_proxies: [proxy.local]", PROXY) => "trusted_proxies[0]", "invalid address";
     trusted_proxy_prefix_too_long:

@@ -9,9 +9,13 @@ use std::time::{Duration, Instant};
 use ringway_auth::apikey::ApiKeys;
 use ringway_auth::ip::{IpFilter, TrustedProxies};
 use ringway_auth::jwt::{KeySet, Provider, ProviderSettings, Requirement, TokenSource};
-use ringway_config::model::{self, ClientCertRule, Config, LimitKey, RouteAuth, StoreFailure};
+use ringway_config::model::{
+    self, ClientCertRule, Config, LimitKey, LimitStore, RouteAuth, StoreFailure,
+};
 use ringway_config::ConfigErrors;
-use ringway_ratelimit::{FleetLimiter, FleetOptions, Limiter, LimiterOptions, Quota, QuotaSpec};
+use ringway_ratelimit::{
+    FleetKind, FleetLimiter, FleetOptions, Limiter, LimiterOptions, Quota, QuotaSpec,
+};
 
 use crate::fleet::FleetRt;
 
@@ -106,6 +110,9 @@ pub(crate) struct PlanRt {
     pub(crate) limit: Option<LimitRt>,
     /// `(name, quota)`, the name being `<plan>-<window>`.
     pub(crate) quotas: Vec<(String, Arc<Quota>)>,
+    /// With a store: each quota's host share (in `quotas`' order). The local quotas then
+    /// count only while the store is down (`on_failure: allow`).
+    pub(crate) fleet_quotas: Vec<Arc<FleetRt>>,
 }
 
 /// Per-core numbers published by [`CorePolicy::sweep`] for `/metrics`.
@@ -240,11 +247,13 @@ impl Policies {
                                     ),
                                     shadow: shadow_rule(rule.shadow, &route, &rule.name),
                                     fleet: rule.store.as_ref().map(|store| {
+                                        // Scoped: limits of other routes may share the name.
+                                        let name = format!("{route}/{}", rule.name);
                                         Arc::new(FleetRt::new(
-                                            &rule.name,
+                                            &name,
                                             FleetLimiter::new(
-                                                &rule.name,
-                                                rule.rate,
+                                                &name,
+                                                FleetKind::Rate(rule.rate),
                                                 FleetOptions::default(),
                                             ),
                                             store.clone(),
@@ -343,15 +352,43 @@ impl Policies {
 }
 
 fn plan_rt(plan: &model::Plan, opts: LimiterOptions) -> PlanRt {
+    let fleet = |name: String, kind: FleetKind, store: &LimitStore| {
+        let limiter = FleetLimiter::new(&name, kind, FleetOptions::default());
+        Arc::new(FleetRt::new(&name, limiter, store.clone()))
+    };
     PlanRt {
         limit: plan.rate_limit.map(|rate| LimitRt {
             scope: format!("plan:{}", plan.name),
             name: plan.name.clone(),
             key: LimitKey::Consumer,
-            limiter: Limiter::new(rate, opts),
+            limiter: Limiter::new(
+                match plan.store.as_ref().map(|s| s.on_failure) {
+                    Some(StoreFailure::Allow(fallback)) => fallback,
+                    _ => rate,
+                },
+                opts,
+            ),
             shadow: None,
-            fleet: None,
+            fleet: plan
+                .store
+                .as_ref()
+                .map(|s| fleet(format!("plan:{}", plan.name), FleetKind::Rate(rate), s)),
         }),
+        fleet_quotas: match &plan.store {
+            None => Vec::new(),
+            Some(s) => plan
+                .quotas
+                .iter()
+                .map(|q| {
+                    let spec = QuotaSpec {
+                        limit: q.requests,
+                        window: q.window,
+                    };
+                    let name = format!("plan:{}:{}s", plan.name, q.window.secs());
+                    fleet(name, FleetKind::Quota(spec), s)
+                })
+                .collect(),
+        },
         quotas: plan
             .quotas
             .iter()

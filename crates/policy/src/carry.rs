@@ -51,7 +51,7 @@ impl Policies {
             // A fleet-wide limit keeps its host share and the store thread serving it (a
             // reload that changes one is refused: it needs a restart).
             if let (Some(a), Some(b)) = (&before.fleet, &limit.fleet) {
-                if a.store == b.store && a.limiter.rate() == b.limiter.rate() {
+                if a.store == b.store && a.limiter.kind() == b.limiter.kind() {
                     limit.fleet = Some(Arc::clone(a));
                 }
             }

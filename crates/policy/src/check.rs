@@ -13,6 +13,7 @@ use ringway_core::HeaderFields;
 use ringway_ratelimit::{Decision, QuotaShard, Shard};
 
 use crate::build::{AuthRt, LimitRt, Policies};
+use crate::fleet::FleetRt;
 use crate::refusal::{Challenge, OAuthError, Refusal, RefusalKind};
 use crate::{Identity, Request, RouteId};
 
@@ -123,6 +124,7 @@ impl CorePolicy {
             None => Identity::Anonymous,
         };
         let mono_ns = req.now.saturating_duration_since(self.rt.epoch).as_nanos() as u64;
+        let now_ms = (req.now_unix_us / 1000).max(0) as u64;
         let mut key = self.key.borrow_mut();
         {
             let mut shards = self.route_shards.borrow_mut();
@@ -134,26 +136,17 @@ impl CorePolicy {
                     self.limit_key(&limit.key, &identity, req, &mut key);
                     limit.limiter.key(&key)
                 };
-                let decision = match &limit.fleet {
-                    None => shard.check(k, mono_ns),
-                    Some(fleet) => {
-                        let fk = match limit.key {
-                            LimitKey::Global => fleet.limiter.key_global(),
-                            _ => fleet.limiter.key(&key),
-                        };
-                        match fleet.check(fk, mono_ns) {
-                            Some(d) => d,
-                            None if fleet.denies_when_down() => {
-                                if let Some(i) = limit.shadow {
-                                    self.rt.count_shadow(i);
-                                    continue;
-                                }
-                                return Err(Refusal::new(RefusalKind::StoreDown).of(identity));
-                            }
-                            // The store is down: each gateway counts alone at the fallback rate.
-                            None => shard.check(k, mono_ns),
-                        }
+                let global = limit.key == LimitKey::Global;
+                let fleet = limit.fleet.as_deref();
+                let decided = fleet_or_local(fleet, &key, global, (mono_ns, now_ms), || {
+                    shard.check(k, mono_ns)
+                });
+                let Ok(decision) = decided else {
+                    if let Some(i) = limit.shadow {
+                        self.rt.count_shadow(i);
+                        continue;
                     }
+                    return Err(Refusal::new(RefusalKind::StoreDown).of(identity));
                 };
                 if let Decision::Deny(_) = decision {
                     if let Some(i) = limit.shadow {
@@ -178,17 +171,29 @@ impl CorePolicy {
         if let Some(limit) = &p.limit {
             let mut shards = self.plan_shards.borrow_mut();
             if let Some(shard) = shards[plan].as_mut() {
-                let decision = shard.check(limit.limiter.key(&key), mono_ns);
+                let fleet = limit.fleet.as_deref();
+                let decided = fleet_or_local(fleet, &key, false, (mono_ns, now_ms), || {
+                    shard.check(limit.limiter.key(&key), mono_ns)
+                });
+                let Ok(decision) = decided else {
+                    return Err(Refusal::new(RefusalKind::StoreDown).of(identity));
+                };
                 if let Decision::Deny(_) = decision {
                     let refusal = Refusal::limited(RefusalKind::RateLimited, &limit.name, decision);
                     return Err(refusal.of(identity));
                 }
             }
         }
-        let now_ms = (req.now_unix_us / 1000).max(0) as u64;
         let mut shards = self.quota_shards.borrow_mut();
-        for ((name, quota), shard) in p.quotas.iter().zip(shards[plan].iter_mut()) {
-            let decision = shard.check(quota.key(&key), now_ms);
+        for (i, ((name, quota), shard)) in p.quotas.iter().zip(shards[plan].iter_mut()).enumerate()
+        {
+            let fleet = p.fleet_quotas.get(i).map(|f| &**f);
+            let decided = fleet_or_local(fleet, &key, false, (mono_ns, now_ms), || {
+                shard.check(quota.key(&key), now_ms)
+            });
+            let Ok(decision) = decided else {
+                return Err(Refusal::new(RefusalKind::StoreDown).of(identity));
+            };
             if let Decision::Deny(_) = decision {
                 let refusal = Refusal::limited(RefusalKind::QuotaExceeded, name, decision);
                 return Err(refusal.of(identity));
@@ -396,5 +401,33 @@ impl CorePolicy {
         g.drift_tokens.store(drift, Ordering::Relaxed);
         g.leases.store(leases, Ordering::Relaxed);
         g.table_full.store(table_full, Ordering::Relaxed);
+    }
+}
+
+/// A fleet-wide limit's store is down and the limit refuses meanwhile.
+struct StoreDown;
+
+/// The decision of a limit: its fleet-wide share's when it has one (by the bytes of `key`, or
+/// its global key), else — or while the store is down with `on_failure: allow` — `local`'s.
+fn fleet_or_local(
+    fleet: Option<&FleetRt>,
+    key: &[u8],
+    global: bool,
+    (mono_ns, now_ms): (u64, u64),
+    local: impl FnOnce() -> Decision,
+) -> Result<Decision, StoreDown> {
+    let Some(fleet) = fleet else {
+        return Ok(local());
+    };
+    let k = if global {
+        fleet.limiter.key_global()
+    } else {
+        fleet.limiter.key(key)
+    };
+    match fleet.check(k, mono_ns, now_ms) {
+        Some(d) => Ok(d),
+        None if fleet.denies_when_down() => Err(StoreDown),
+        // Each gateway counts alone at the fallback rate.
+        None => Ok(local()),
     }
 }

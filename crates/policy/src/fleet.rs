@@ -7,7 +7,7 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use ringway_config::model::{LimitStore, StoreFailure};
-use ringway_ratelimit::{Decision, FleetLimiter, FleetVerdict, Status};
+use ringway_ratelimit::{Decision, FleetKind, FleetLimiter, FleetVerdict, Status};
 
 use crate::build::Policies;
 
@@ -44,34 +44,37 @@ impl FleetRt {
         }
     }
 
-    /// Decides a request of `key` at `now_ns`: `None` when the store is down (or the key
-    /// found no slot) and the limit falls back to each gateway's own count.
-    pub(crate) fn check(&self, key: u64, now_ns: u64) -> Option<Decision> {
-        let (verdict, wake) = self.limiter.check(key, now_ns);
+    /// Decides a request of `key` at `now_ns` (monotonic) and `now_ms` (unix): `None` when
+    /// the store is down (or the key found no slot) and the limit falls back to each
+    /// gateway's own count.
+    pub(crate) fn check(&self, key: u64, now_ns: u64, now_ms: u64) -> Option<Decision> {
+        let (verdict, wake) = self.limiter.check(key, now_ns, now_ms);
         if wake {
             self.wake();
         }
-        let rate = self.limiter.rate();
-        let window_secs = rate.per.as_secs().max(1);
-        let t = rate.interval_ns();
+        let kind = self.limiter.kind();
+        let (limit, window_secs) = kind.limit_and_window();
+        // A rate's bucket is full again after its burst; a quota's resets with its window.
+        let (reset_ns, min_wait) = match kind {
+            FleetKind::Rate(r) => (r.burst.saturating_mul(r.interval_ns()), r.interval_ns()),
+            FleetKind::Quota(_) => (self.limiter.window_left_ns(now_ms), 1),
+        };
+        let secs = |ns: u64| ns.div_ceil(1_000_000_000);
         match verdict {
             FleetVerdict::Allow { held } => Some(Decision::Allow(Status {
-                limit: rate.requests,
+                limit,
                 window_secs,
                 remaining: held,
                 reset_secs: 0,
                 retry_after_secs: 0,
             })),
-            FleetVerdict::Deny { retry_after_ns } => {
-                let wait = retry_after_ns.max(t);
-                Some(Decision::Deny(Status {
-                    limit: rate.requests,
-                    window_secs,
-                    remaining: 0,
-                    reset_secs: rate.burst.saturating_mul(t).div_ceil(1_000_000_000),
-                    retry_after_secs: wait.div_ceil(1_000_000_000).max(1),
-                }))
-            }
+            FleetVerdict::Deny { retry_after_ns } => Some(Decision::Deny(Status {
+                limit,
+                window_secs,
+                remaining: 0,
+                reset_secs: secs(reset_ns),
+                retry_after_secs: secs(retry_after_ns.max(min_wait)).max(1),
+            })),
             FleetVerdict::StoreDown => None,
         }
     }
@@ -94,13 +97,20 @@ impl Policies {
         now.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
-    /// The fleet-wide limits (route limits with a store), for the store threads.
+    /// The fleet-wide limits (route and plan limits, plan quotas with a store), for the store
+    /// threads.
     pub fn fleet_limits(&self) -> Vec<Arc<FleetRt>> {
         self.routes
             .iter()
             .flatten()
             .flat_map(|r| &r.limits)
+            .chain(self.plans.iter().filter_map(|p| p.limit.as_ref()))
             .filter_map(|l| l.fleet.clone())
+            .chain(
+                self.plans
+                    .iter()
+                    .flat_map(|p| p.fleet_quotas.iter().cloned()),
+            )
             .collect()
     }
 }

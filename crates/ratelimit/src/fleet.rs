@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use siphasher::sip::SipHasher13;
 
-use crate::Rate;
+use crate::{QuotaSpec, Rate};
 
 /// Most tokens one lease takes from the store.
 pub const FLEET_LEASE_CAP: u64 = 1000;
@@ -52,6 +52,26 @@ const PROBE_FIRST_NS: u64 = 100_000_000;
 const PROBE_MAX_NS: u64 = 2_000_000_000;
 /// Slots a key may use, from its hash on.
 const PROBES: usize = 8;
+
+/// What a [`FleetLimiter`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetKind {
+    /// A rate (GCRA in the store).
+    Rate(Rate),
+    /// A quota per fixed UTC window (a count per window in the store). A host's held units
+    /// belong to the window they were granted for and are void after it.
+    Quota(QuotaSpec),
+}
+
+impl FleetKind {
+    /// The `RateLimit` limit and window (s) clients are told.
+    pub fn limit_and_window(&self) -> (u64, u64) {
+        match self {
+            FleetKind::Rate(r) => (r.requests, r.per.as_secs().max(1)),
+            FleetKind::Quota(q) => (q.limit, q.window.secs()),
+        }
+    }
+}
 
 /// Sizing of a [`FleetLimiter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +117,8 @@ pub struct Ask {
     pub key: u64,
     /// Tokens asked: a lease plus the debt.
     pub want: u64,
+    /// A quota's window index (0 for a rate).
+    pub window: u64,
 }
 
 /// Tokens to give back to the store.
@@ -106,6 +128,8 @@ pub struct Give {
     pub key: u64,
     /// Tokens returned.
     pub tokens: u64,
+    /// A quota's window index (0 for a rate).
+    pub window: u64,
 }
 
 /// Counters of a [`FleetLimiter`] (all hosts' cores together on this host).
@@ -137,12 +161,14 @@ struct Slot {
     queued: AtomicBool,
     /// Not to be asked again before this (ns): the fleet bucket was short.
     ask_after: AtomicU64,
+    /// A quota's window the held units belong to.
+    window: AtomicU64,
 }
 
 /// The host's share of one fleet-wide limit; see the [module docs](self).
 #[derive(Debug)]
 pub struct FleetLimiter {
-    rate: Rate,
+    kind: FleetKind,
     /// The key hash every host computes alike (the store key is made of it).
     hasher: SipHasher13,
     /// This host's random mix of keys into table positions: clients know the key hash, not
@@ -167,19 +193,22 @@ pub struct FleetLimiter {
 impl FleetLimiter {
     /// A limit of `rate` over the fleet, named `name` (hosts with the same name and store
     /// share its counts).
-    pub fn new(name: &str, rate: Rate, opts: FleetOptions) -> Self {
+    pub fn new(name: &str, kind: FleetKind, opts: FleetOptions) -> Self {
         let mut h = SipHasher13::new_with_keys(0x7269_6e67_7761_7921, 0x666c_6565_742d_6b31);
         h.write(name.as_bytes());
         let k0 = h.finish();
         h.write_u8(0xff);
         let k1 = h.finish();
         let cap = opts.capacity.max(PROBES).next_power_of_two();
-        let t = rate.interval_ns();
-        let lease = (LEASE_SPAN_NS / t)
-            .clamp(1, FLEET_LEASE_CAP)
-            .min(rate.burst.max(1));
+        let lease = match kind {
+            FleetKind::Rate(rate) => (LEASE_SPAN_NS / rate.interval_ns())
+                .clamp(1, FLEET_LEASE_CAP)
+                .min(rate.burst.max(1)),
+            // A hundredth of the quota: the fleet may run over by a lease per host.
+            FleetKind::Quota(q) => (q.limit / 100).clamp(1, FLEET_LEASE_CAP),
+        };
         Self {
-            rate,
+            kind,
             hasher: SipHasher13::new_with_keys(k0, k1),
             seed: RandomState::new().hash_one(0u8) | 1,
             lease,
@@ -212,9 +241,28 @@ impl FleetLimiter {
         h.finish().max(1)
     }
 
-    /// The fleet's rate.
-    pub fn rate(&self) -> Rate {
-        self.rate
+    /// What it counts.
+    pub fn kind(&self) -> FleetKind {
+        self.kind
+    }
+
+    /// A quota's window index at `now_ms` (unix ms), 0 for a rate.
+    pub fn window(&self, now_ms: u64) -> u64 {
+        match self.kind {
+            FleetKind::Rate(_) => 0,
+            FleetKind::Quota(q) => now_ms / (q.window.secs() * 1000),
+        }
+    }
+
+    /// Nanoseconds from `now_ms` to the end of its quota window (0 for a rate).
+    pub fn window_left_ns(&self, now_ms: u64) -> u64 {
+        match self.kind {
+            FleetKind::Rate(_) => 0,
+            FleetKind::Quota(q) => {
+                let len = q.window.secs() * 1000;
+                (len - now_ms % len) * 1_000_000
+            }
+        }
     }
 
     /// Tokens one lease asks for (also the credit a host may run ahead by).
@@ -227,9 +275,10 @@ impl FleetLimiter {
         self.up.load(Ordering::Relaxed)
     }
 
-    /// Decides one request of `key` (a non-zero hash) at `now_ns`. Returns whether the store
-    /// thread has new work (the caller wakes it).
-    pub fn check(&self, key: u64, now_ns: u64) -> (FleetVerdict, bool) {
+    /// Decides one request of `key` (a non-zero hash) at `now_ns` (monotonic) and `now_ms`
+    /// (unix, for quota windows). Returns whether the store thread has new work (the caller
+    /// wakes it).
+    pub fn check(&self, key: u64, now_ns: u64, now_ms: u64) -> (FleetVerdict, bool) {
         if !self.store_up() {
             self.stats.fallback.fetch_add(1, Ordering::Relaxed);
             return (FleetVerdict::StoreDown, false);
@@ -241,6 +290,17 @@ impl FleetLimiter {
         };
         let s = &self.slots[i];
         s.last_use.store(now_ns, Ordering::Relaxed);
+        let w = self.window(now_ms);
+        let held_for = s.window.load(Ordering::Acquire);
+        if held_for != w
+            && s.window
+                .compare_exchange(held_for, w, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            // Units of an earlier window are void (and so is a debt in it).
+            s.tokens.store(0, Ordering::Release);
+            s.ask_after.store(0, Ordering::Relaxed);
+        }
         let credit = -(self.lease as i64);
         let mut t = s.tokens.load(Ordering::Acquire);
         loop {
@@ -342,6 +402,7 @@ impl FleetLimiter {
                 slot: i,
                 key: s.key.load(Ordering::Acquire),
                 want: self.lease + (-t).max(0) as u64,
+                window: s.window.load(Ordering::Acquire),
             });
         };
         let waiting: Vec<usize> = std::mem::take(deferred);
@@ -369,6 +430,7 @@ impl FleetLimiter {
                             gives.push(Give {
                                 key,
                                 tokens: t as u64,
+                                window: s.window.load(Ordering::Acquire),
                             });
                             break;
                         }
@@ -388,13 +450,20 @@ impl FleetLimiter {
     /// its bucket has a token again when it granted fewer than asked.
     pub fn granted(&self, ask: &Ask, granted: u64, next_ns: u64, now_ns: u64) {
         let s = &self.slots[ask.slot];
-        s.tokens.fetch_add(granted as i64, Ordering::AcqRel);
         self.stats.granted.fetch_add(granted, Ordering::Relaxed);
+        if s.window.load(Ordering::Acquire) != ask.window {
+            // Granted for a window that has ended here: void.
+            return;
+        }
+        s.tokens.fetch_add(granted as i64, Ordering::AcqRel);
         if granted < ask.want {
-            // Ask again once about half a lease has accrued (or the next token is due).
-            let half = (self.lease / 2).max(1) * self.rate.interval_ns();
-            s.ask_after
-                .store(now_ns + next_ns.max(half), Ordering::Relaxed);
+            let wait = match self.kind {
+                // Ask again once about half a lease has accrued (or the next token is due).
+                FleetKind::Rate(r) => next_ns.max((self.lease / 2).max(1) * r.interval_ns()),
+                // The quota is spent: the store's `next_ns` is the window's end.
+                FleetKind::Quota(_) => next_ns,
+            };
+            s.ask_after.store(now_ns + wait, Ordering::Relaxed);
         } else {
             s.ask_after.store(0, Ordering::Relaxed);
         }
@@ -472,9 +541,39 @@ end
 return 1
 ";
 
-/// The store key of `key` under limit `name`: the braces make it one cluster slot per key.
-pub fn store_key(name: &str, key: u64) -> String {
-    format!("{{rw:{name}:{key:016x}}}")
+/// The store's quota script: `KEYS[1]` the key's count in one window; `ARGV`: the limit,
+/// units wanted, TTL ms. Returns `{granted, 0}`.
+pub const QUOTA_SCRIPT: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local g = tonumber(ARGV[2])
+local left = tonumber(ARGV[1]) - used
+if left < g then g = left end
+if g < 0 then g = 0 end
+if g > 0 then
+  redis.call('INCRBY', KEYS[1], g)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+end
+return {g, 0}
+";
+
+/// The store's quota return script: `KEYS[1]` the window's count; `ARGV`: units unused.
+pub const QUOTA_RETURN_SCRIPT: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = tonumber(ARGV[1])
+if used > 0 then
+  if n > used then n = used end
+  redis.call('DECRBY', KEYS[1], n)
+end
+return {1, 0}
+";
+
+/// The store key of `key` under limit `name` (and, for a quota, its `window` index): the
+/// braces make every key of one client one cluster slot.
+pub fn store_key(name: &str, key: u64, kind: FleetKind, window: u64) -> String {
+    match kind {
+        FleetKind::Rate(_) => format!("{{rw:{name}:{key:016x}}}"),
+        FleetKind::Quota(_) => format!("{{rw:{name}:{key:016x}}}:{window}"),
+    }
 }
 
 #[cfg(test)]
@@ -507,7 +606,7 @@ mod tests {
     fn run(hosts: usize, rate: u64, offered: u64, secs: u64) -> (u64, u64) {
         let r = Rate::per_second(rate, rate / 10);
         let limiters: Vec<FleetLimiter> = (0..hosts)
-            .map(|_| FleetLimiter::new("t", r, FleetOptions::default()))
+            .map(|_| FleetLimiter::new("t", FleetKind::Rate(r), FleetOptions::default()))
             .collect();
         let mut store = Store {
             tat: 0,
@@ -523,7 +622,7 @@ mod tests {
         while now < end {
             for h in 0..hosts {
                 while next_req[h] <= now {
-                    if let (FleetVerdict::Allow { .. }, _) = limiters[h].check(42, next_req[h]) {
+                    if let (FleetVerdict::Allow { .. }, _) = limiters[h].check(42, next_req[h], 0) {
                         admitted += 1;
                     }
                     next_req[h] += gap;
@@ -577,27 +676,80 @@ mod tests {
 
     #[test]
     fn a_cold_key_is_admitted_on_credit_and_the_debt_is_asked_for() {
-        let f = FleetLimiter::new("t", Rate::per_second(100, 100), FleetOptions::default());
+        let f = FleetLimiter::new(
+            "t",
+            FleetKind::Rate(Rate::per_second(100, 100)),
+            FleetOptions::default(),
+        );
         let k = f.lease_size() as i64;
         assert_eq!(k, 2);
-        let (v, wake) = f.check(7, 0);
+        let (v, wake) = f.check(7, 0, 0);
         assert!(matches!(v, FleetVerdict::Allow { .. }));
         assert!(wake);
-        assert!(matches!(f.check(7, 1).0, FleetVerdict::Allow { .. }));
+        assert!(matches!(f.check(7, 1, 0).0, FleetVerdict::Allow { .. }));
         // Credit used up: refused until the store grants.
-        assert!(matches!(f.check(7, 2).0, FleetVerdict::Deny { .. }));
+        assert!(matches!(f.check(7, 2, 0).0, FleetVerdict::Deny { .. }));
         let (mut d, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
         f.take_work(3, false, &mut d, &mut asks, &mut gives);
         assert_eq!(asks.len(), 1);
         assert_eq!(asks[0].want, 2 + 2, "a lease plus the debt");
         f.granted(&asks[0], 4, 0, 3);
-        assert!(matches!(f.check(7, 4).0, FleetVerdict::Allow { held: 1 }));
+        assert!(matches!(
+            f.check(7, 4, 0).0,
+            FleetVerdict::Allow { held: 1 }
+        ));
+    }
+
+    #[test]
+    fn quota_units_belong_to_their_window() {
+        let spec = QuotaSpec {
+            limit: 1000,
+            window: crate::Window::Minute,
+        };
+        let f = FleetLimiter::new("q", FleetKind::Quota(spec), FleetOptions::default());
+        assert_eq!(f.lease_size(), 10);
+        let minute = 60_000;
+        assert!(matches!(
+            f.check(5, 0, minute + 1).0,
+            FleetVerdict::Allow { .. }
+        ));
+        let (mut d, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
+        f.take_work(1, false, &mut d, &mut asks, &mut gives);
+        assert_eq!((asks[0].window, asks[0].want), (1, 11));
+        f.granted(&asks[0], 11, 0, 1);
+        assert!(matches!(
+            f.check(5, 2, minute + 2).0,
+            FleetVerdict::Allow { held: 9 }
+        ));
+        // The next window: what was held is void, the key starts on credit again.
+        assert!(matches!(
+            f.check(5, 3, 2 * minute).0,
+            FleetVerdict::Allow { held: 0 }
+        ));
+        asks.clear();
+        f.take_work(4, false, &mut d, &mut asks, &mut gives);
+        assert_eq!((asks[0].window, asks[0].want), (2, 11));
+        // A grant for a window that ended here is dropped.
+        let stale = Ask {
+            window: 1,
+            ..asks[0]
+        };
+        f.granted(&stale, 11, 0, 5);
+        assert!(matches!(
+            f.check(5, 6, 2 * minute + 1).0,
+            FleetVerdict::Allow { held: 0 }
+        ));
+        assert_eq!(f.window_left_ns(2 * minute + 1), (minute - 1) * 1_000_000);
     }
 
     #[test]
     fn idle_tokens_go_back_and_a_failing_store_goes_down_then_is_probed() {
-        let f = FleetLimiter::new("t", Rate::per_second(1000, 1000), FleetOptions::default());
-        let _ = f.check(9, 0);
+        let f = FleetLimiter::new(
+            "t",
+            FleetKind::Rate(Rate::per_second(1000, 1000)),
+            FleetOptions::default(),
+        );
+        let _ = f.check(9, 0, 0);
         let (mut d, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
         f.take_work(0, false, &mut d, &mut asks, &mut gives);
         f.granted(&asks[0], asks[0].want, 0, 0);
@@ -607,7 +759,8 @@ mod tests {
             gives,
             vec![Give {
                 key: 9,
-                tokens: held
+                tokens: held,
+                window: 0
             }]
         );
         for i in 0..DOWN_AFTER {
@@ -615,7 +768,7 @@ mod tests {
             f.store_failed(u64::from(i));
         }
         assert!(!f.store_up());
-        assert_eq!(f.check(9, 10).0, FleetVerdict::StoreDown);
+        assert_eq!(f.check(9, 10, 0).0, FleetVerdict::StoreDown);
         assert!(!f.probe_due(10));
         assert!(f.probe_due(10 + PROBE_FIRST_NS));
         f.store_ok();

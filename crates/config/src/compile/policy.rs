@@ -302,10 +302,21 @@ impl Compiler {
                 window,
             });
         }
+        let store = spec
+            .store
+            .as_ref()
+            .map(|s| self.limit_store(&format!("{path}.store"), s));
+        if store.is_some() && rate_limit.is_none() && quotas.is_empty() {
+            self.error(
+                format!("{path}.store"),
+                "the plan has no rate limit or quota to count in it",
+            );
+        }
         Plan {
             name: name.to_owned(),
             rate_limit,
             quotas,
+            store,
         }
     }
 

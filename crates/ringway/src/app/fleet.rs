@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ringway_policy::{FleetRt, Policies};
-use ringway_ratelimit::{store_key, Ask, Give, LEASE_SCRIPT, RETURN_SCRIPT};
+use ringway_ratelimit::{
+    store_key, Ask, FleetKind, Give, LEASE_SCRIPT, QUOTA_RETURN_SCRIPT, QUOTA_SCRIPT, RETURN_SCRIPT,
+};
 
 /// Idle keys are looked at for tokens to give back this often.
 const IDLE_SCAN: Duration = Duration::from_millis(10);
@@ -61,9 +63,12 @@ struct Store {
     fleet: Arc<FleetRt>,
     client: redis::Client,
     conn: Option<Conn>,
-    /// Emission interval and burst tolerance, µs (the scripts' units).
-    t_us: u64,
-    tol_us: u64,
+    kind: FleetKind,
+    /// The lease script's arguments after the units wanted: a rate's emission interval and
+    /// burst tolerance (µs), or a quota's limit; then the TTL (ms).
+    lease_args: Vec<u64>,
+    /// The return script's arguments before the units: a rate's emission interval (µs).
+    return_args: Vec<u64>,
     /// Store keys expire this long after their last write.
     ttl_ms: u64,
 }
@@ -76,17 +81,29 @@ struct Conn {
 
 impl Store {
     fn new(fleet: Arc<FleetRt>, client: redis::Client) -> Self {
-        let rate = fleet.limiter.rate();
-        let t_us = (rate.interval_ns() / 1000).max(1);
-        let tol_us = t_us.saturating_mul(rate.burst.max(1));
+        let kind = fleet.limiter.kind();
+        let (lease_args, return_args, ttl_ms) = match kind {
+            FleetKind::Rate(rate) => {
+                let t_us = (rate.interval_ns() / 1000).max(1);
+                let tol_us = t_us.saturating_mul(rate.burst.max(1));
+                // The bucket is full again after the tolerance: the key can go then.
+                (
+                    vec![t_us, tol_us],
+                    vec![t_us],
+                    (tol_us / 1000).max(1000) + 1000,
+                )
+            }
+            // A window's count outlives its window by a minute (a late return finds it).
+            FleetKind::Quota(q) => (vec![q.limit], vec![], q.window.secs() * 1000 + 60_000),
+        };
         Self {
             fleet,
             client,
             conn: None,
-            t_us,
-            tol_us,
-            // The bucket is full again after the tolerance: the key can go then.
-            ttl_ms: (tol_us / 1000).max(1000) + 1000,
+            kind,
+            lease_args,
+            return_args,
+            ttl_ms,
         }
     }
 
@@ -96,7 +113,8 @@ impl Store {
         let (mut deferred, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
         let mut last_scan = 0;
         while !stop.load(Ordering::Acquire) {
-            if !limiter.has_work() {
+            // Down, the queue is left alone (the cores fall back): sleep, do not spin on it.
+            if !limiter.store_up() || !limiter.has_work() {
                 std::thread::park_timeout(TICK);
             }
             let now = policies.clock_ns(Instant::now());
@@ -121,7 +139,12 @@ impl Store {
                 Ok(grants) => {
                     limiter.store_ok();
                     for (ask, (granted, next_us)) in asks.iter().zip(grants) {
-                        limiter.granted(ask, granted, next_us.saturating_mul(1000), now);
+                        let next_ns = match self.kind {
+                            FleetKind::Rate(_) => next_us.saturating_mul(1000),
+                            // A spent quota has units again when its window ends.
+                            FleetKind::Quota(_) => limiter.window_left_ns(unix_ms()),
+                        };
+                        limiter.granted(ask, granted, next_ns, now);
                     }
                     limiter.returned(gives.iter().map(|g| g.tokens).sum());
                 }
@@ -143,13 +166,17 @@ impl Store {
             let mut conn = self.client.get_connection_with_timeout(timeout)?;
             conn.set_read_timeout(Some(timeout))?;
             conn.set_write_timeout(Some(timeout))?;
+            let (lease, give) = match self.kind {
+                FleetKind::Rate(_) => (LEASE_SCRIPT, RETURN_SCRIPT),
+                FleetKind::Quota(_) => (QUOTA_SCRIPT, QUOTA_RETURN_SCRIPT),
+            };
             let lease_sha: String = redis::cmd("SCRIPT")
                 .arg("LOAD")
-                .arg(LEASE_SCRIPT)
+                .arg(lease)
                 .query(&mut conn)?;
             let return_sha: String = redis::cmd("SCRIPT")
                 .arg("LOAD")
-                .arg(RETURN_SCRIPT)
+                .arg(give)
                 .query(&mut conn)?;
             self.conn = Some(Conn {
                 conn,
@@ -162,7 +189,6 @@ impl Store {
 
     /// Leases and returns in one pipeline: each lease's `(granted, µs to the next token)`.
     fn exchange(&mut self, asks: &[Ask], gives: &[Give]) -> redis::RedisResult<Vec<(u64, u64)>> {
-        let (t_us, tol_us, ttl_ms) = (self.t_us, self.tol_us, self.ttl_ms);
         let fleet = Arc::clone(&self.fleet);
         let name = &fleet.name;
         fleet
@@ -170,15 +196,17 @@ impl Store {
             .stats
             .commands
             .fetch_add((asks.len() + gives.len()) as u64, Ordering::Relaxed);
+        let (kind, ttl_ms) = (self.kind, self.ttl_ms);
+        let (lease_args, return_args) = (self.lease_args.clone(), self.return_args.clone());
         let c = self.connection()?;
         let mut pipe = redis::pipe();
         for a in asks {
+            // GCRA: interval, tolerance, wanted, TTL; a count: limit, wanted, TTL.
             pipe.cmd("EVALSHA")
                 .arg(&c.lease_sha)
                 .arg(1)
-                .arg(store_key(name, a.key))
-                .arg(t_us)
-                .arg(tol_us)
+                .arg(store_key(name, a.key, kind, a.window))
+                .arg(&lease_args)
                 .arg(a.want)
                 .arg(ttl_ms);
         }
@@ -186,12 +214,19 @@ impl Store {
             pipe.cmd("EVALSHA")
                 .arg(&c.return_sha)
                 .arg(1)
-                .arg(store_key(name, g.key))
-                .arg(t_us)
+                .arg(store_key(name, g.key, kind, g.window))
+                .arg(&return_args)
                 .arg(g.tokens)
                 .arg(ttl_ms)
                 .ignore();
         }
         pipe.query(&mut c.conn)
     }
+}
+
+/// Unix time in ms (quota windows are UTC-aligned).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

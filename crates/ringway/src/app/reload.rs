@@ -336,7 +336,11 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> ConfigErrors {
             "changing telemetry (logs, journal, access log, anomalies) needs a restart",
         );
     }
-    if fleet_limits(old) != fleet_limits(new) {
+    let fleet_plans = |c: &'_ Config| -> Vec<ringway_config::model::Plan> {
+        let plans = c.policies.plans.iter();
+        plans.filter(|p| p.store.is_some()).cloned().collect()
+    };
+    if fleet_limits(old) != fleet_limits(new) || fleet_plans(old) != fleet_plans(new) {
         errors.push(
             "listeners",
             "adding, removing or changing a fleet-wide rate limit (one with a store) needs a restart",
