@@ -45,7 +45,8 @@ printf '%s\n' \
   "http { access_log off; keepalive_requests 1000000;" \
   "  server { listen $UP; location / { return 200 \"hello, world\\n\"; } } }" >"$WORK/origin.conf"
 printf '%s\n' \
-  "worker_processes 1; daemon off; error_log $WORK/proxy/error.log; pid $WORK/proxy/nginx.pid;" \
+  "worker_processes 1; master_process off; daemon off; error_log $WORK/proxy/error.log;" \
+  "pid $WORK/proxy/nginx.pid;" \
   "events { worker_connections 4096; }" \
   "http { access_log off; keepalive_requests 1000000;" \
   "  upstream up { server $UP; keepalive 64; }" \

@@ -177,6 +177,10 @@ pub struct FleetLimiter {
     lease: u64,
     opts: FleetOptions,
     slots: Box<[Slot]>,
+    /// The slots claimed so far, each as index + 1 (0: being written), in `claimed_len`
+    /// entries: the idle scan walks these, not the whole table.
+    claimed: Box<[AtomicUsize]>,
+    claimed_len: AtomicUsize,
     /// Slots waiting for the store thread (a bounded ring: a full one drops, and the slot is
     /// queued again by its next request).
     queue: crossbeam_queue::ArrayQueue<usize>,
@@ -214,6 +218,8 @@ impl FleetLimiter {
             lease,
             opts,
             slots: (0..cap).map(|_| Slot::default()).collect(),
+            claimed: (0..cap).map(|_| AtomicUsize::new(0)).collect(),
+            claimed_len: AtomicUsize::new(0),
             queue: crossbeam_queue::ArrayQueue::new(cap.min(1 << 16)),
             up: AtomicBool::new(true),
             failures: AtomicU64::new(0),
@@ -351,7 +357,12 @@ impl FleetLimiter {
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) => return Some(i),
+                    Ok(_) => {
+                        // Slots are claimed once each: the list never overflows.
+                        let n = self.claimed_len.fetch_add(1, Ordering::AcqRel);
+                        self.claimed[n].store(i + 1, Ordering::Release);
+                        return Some(i);
+                    }
                     Err(k) if k == key => return Some(i),
                     Err(_) => {}
                 }
@@ -415,7 +426,12 @@ impl FleetLimiter {
         }
         if scan_idle {
             let idle = self.opts.idle_return.as_nanos() as u64;
-            for s in self.slots.iter() {
+            let n = self.claimed_len.load(Ordering::Acquire);
+            for c in &self.claimed[..n] {
+                let Some(i) = c.load(Ordering::Acquire).checked_sub(1) else {
+                    continue;
+                };
+                let s = &self.slots[i];
                 let key = s.key.load(Ordering::Acquire);
                 if key == 0 || now_ns.saturating_sub(s.last_use.load(Ordering::Relaxed)) < idle {
                     continue;

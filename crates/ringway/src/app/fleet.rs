@@ -20,8 +20,9 @@ use ringway_ratelimit::{
 
 /// Idle keys are looked at for tokens to give back this often.
 const IDLE_SCAN: Duration = Duration::from_millis(10);
-/// The store thread's longest sleep when no core asked for anything.
-const TICK: Duration = Duration::from_millis(1);
+/// The store thread's longest sleep when no core asked for anything (cores wake it when a
+/// key runs short; this paces deferred asks and probes).
+const TICK: Duration = Duration::from_millis(2);
 
 /// The store threads; stopped (and joined) when dropped.
 pub(crate) struct StoreThreads {
