@@ -285,7 +285,7 @@ fn a_body_over_the_limit_or_not_json_fails_its_backend() {
     assert_eq!(r.header("x-ringway-completed"), Some("false"));
     assert_eq!(json(&r), serde_json::json!({"small": {"ok": 1}}));
     assert_eq!(Req::get("/strict").send(gw.addr()).status, 502);
-    // Under the limit, the same chunked body is taken.
+    // The large backend was asked (its body, not the request, was refused).
     assert_eq!(large.requests().len(), 1);
     let admin = gw.admin_addr().unwrap();
     assert!(ringway_testkit::eventually(Duration::from_secs(5), || {

@@ -663,6 +663,14 @@ impl Compiler {
             &spec.rate_limits,
             auth.as_ref(),
         );
+        let reshape = spec.reshape.as_ref().map(|r| {
+            let mut reshape = self.reshape(&format!("{path}.reshape"), r);
+            if let Action::Proxy(p) = &action {
+                reshape.reshaped_headers = p.response_headers.clone();
+            }
+            reshape.reshaped_headers.remove.push("etag".to_owned());
+            reshape
+        });
         Route {
             name: spec.name.clone(),
             matcher,
@@ -682,10 +690,7 @@ impl Compiler {
                 .cache
                 .as_ref()
                 .map(|c| self.route_cache(&format!("{path}.cache"), c, spec.proxy.is_some())),
-            reshape: spec
-                .reshape
-                .as_ref()
-                .map(|r| self.reshape(&format!("{path}.reshape"), r)),
+            reshape,
         }
     }
 

@@ -812,6 +812,9 @@ pub struct Reshape {
     pub shape: Shape,
     /// Larger bodies pass unchanged.
     pub max_body_bytes: u64,
+    /// A proxy route's response header edits for a reshaped body: the route's own, plus
+    /// `etag` removed (another representation). Built here, not per response.
+    pub reshaped_headers: HeaderOps,
 }
 
 /// Forwarding to upstream groups, with rewrites.

@@ -130,15 +130,18 @@ impl CorePolicy {
             let mut shards = self.route_shards.borrow_mut();
             let shards = &mut shards[route.listener][route.route];
             for (limit, shard) in r.limits.iter().zip(shards.iter_mut()) {
-                let k = if limit.key == LimitKey::Global {
-                    limit.limiter.key_global()
-                } else {
-                    self.limit_key(&limit.key, &identity, req, &mut key);
-                    limit.limiter.key(&key)
-                };
                 let global = limit.key == LimitKey::Global;
+                if !global {
+                    self.limit_key(&limit.key, &identity, req, &mut key);
+                }
                 let fleet = limit.fleet.as_deref();
+                // The local table's hash only when the local table decides.
                 let decided = fleet_or_local(fleet, &key, global, (mono_ns, now_ms), || {
+                    let k = if global {
+                        limit.limiter.key_global()
+                    } else {
+                        limit.limiter.key(&key)
+                    };
                     shard.check(k, mono_ns)
                 });
                 let Ok(decision) = decided else {

@@ -189,7 +189,7 @@ pub struct FleetLimiter {
     next_probe: AtomicU64,
     probe_wait: AtomicU64,
     /// Set when work was queued since the store thread last looked.
-    pending: AtomicUsize,
+    pending: AtomicBool,
     /// Counters.
     pub stats: FleetStats,
 }
@@ -225,7 +225,7 @@ impl FleetLimiter {
             failures: AtomicU64::new(0),
             next_probe: AtomicU64::new(0),
             probe_wait: AtomicU64::new(PROBE_FIRST_NS),
-            pending: AtomicUsize::new(0),
+            pending: AtomicBool::new(false),
             stats: FleetStats::default(),
         }
     }
@@ -380,7 +380,7 @@ impl FleetLimiter {
             self.slots[i].queued.store(false, Ordering::Release);
             return false;
         }
-        self.pending.fetch_add(1, Ordering::Release);
+        self.pending.store(true, Ordering::Release);
         true
     }
 
@@ -396,7 +396,7 @@ impl FleetLimiter {
         asks: &mut Vec<Ask>,
         gives: &mut Vec<Give>,
     ) {
-        self.pending.store(0, Ordering::Release);
+        self.pending.store(false, Ordering::Release);
         let consider = |i: usize, asks: &mut Vec<Ask>, deferred: &mut Vec<usize>| {
             let s = &self.slots[i];
             let t = s.tokens.load(Ordering::Acquire);
@@ -459,7 +459,7 @@ impl FleetLimiter {
 
     /// Whether work was queued since the last [`FleetLimiter::take_work`].
     pub fn has_work(&self) -> bool {
-        self.pending.load(Ordering::Acquire) > 0
+        self.pending.load(Ordering::Acquire)
     }
 
     /// The store granted `granted` tokens for the ask of `slot`; `next_ns` is how long until

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use super::Compiler;
 use crate::check;
 use crate::error::index_path;
-use crate::model::{AggregateAction, AggregateBackend, Merge, Reshape, Shape, UpstreamId};
+use crate::model::{
+    AggregateAction, AggregateBackend, HeaderOps, Merge, Reshape, Shape, UpstreamId,
+};
 use crate::spec::{AggregateSpec, ReshapeSpec};
 
 /// Most backends one aggregate fans out to.
@@ -133,6 +135,7 @@ impl Compiler {
                 wrap: spec.wrap.clone(),
             },
             max_body_bytes: self.positive(&format!("{path}.max_body_bytes"), spec.max_body_bytes),
+            reshaped_headers: HeaderOps::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! answer says so (`x-ringway-completed: false`, `cache-control: no-store`). Every
 //! sub-request gets its own record in the logs, carrying its parent's request id.
 
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -20,11 +21,26 @@ use ringway_telemetry::record::{Inline, Method as RecMethod, Outcome as RecOutco
 use super::attempt::{read_final_head, ReadFailure};
 use super::body::{read_whole, BodyError};
 use super::forward::outlier_outcome;
+use super::reshape::reshape_counted;
 use super::{micros, outcome_of, Failure, Session};
 use crate::codec::{Method, ResponseHead};
 use crate::io::Conn;
 use crate::per_core::Core;
 use crate::upstream::{Group, InFlight, UpConn};
+
+/// The answer's fields: complete, and partial (which no cache may keep as if it were whole).
+static ANSWER_HEADERS: LazyLock<[Vec<(String, String)>; 2]> = LazyLock::new(|| {
+    let field = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+    let json = field("content-type", "application/json");
+    [
+        vec![json.clone(), field("x-ringway-completed", "true")],
+        vec![
+            json,
+            field("x-ringway-completed", "false"),
+            field("cache-control", "no-store"),
+        ],
+    ]
+});
 
 /// Why a sub-request's part is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,17 +191,7 @@ impl Session {
             .as_ref();
         let body = match reshape {
             Some(r) if merged.len() as u64 <= r.max_body_bytes => {
-                let mut out = Vec::with_capacity(merged.len());
-                match ringway_transform::reshape(&merged, &r.shape, &mut out) {
-                    Ok(()) => {
-                        core.count(Transformed::ReshapeApplied);
-                        out
-                    }
-                    Err(_) => {
-                        core.count(Transformed::ReshapeNotJson);
-                        merged
-                    }
-                }
+                reshape_counted(core, r, merged).0
             }
             Some(_) => {
                 core.count(Transformed::ReshapeTooLarge);
@@ -194,18 +200,8 @@ impl Session {
             None => merged,
         };
 
-        let mut headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            (
-                "x-ringway-completed".to_owned(),
-                if complete { "true" } else { "false" }.to_owned(),
-            ),
-        ];
-        if !complete {
-            // A partial answer must not be kept by any cache as if it were the whole.
-            headers.push(("cache-control".to_owned(), "no-store".to_owned()));
-        }
-        self.send_generated(client, 200, &headers, &body).await
+        let headers = &ANSWER_HEADERS[usize::from(!complete)];
+        self.send_generated(client, 200, headers, &body).await
     }
 
     /// The header lines every sub-request carries: the client's address and scheme, the

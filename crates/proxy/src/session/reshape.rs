@@ -61,20 +61,12 @@ impl Session {
             // Nothing was sent yet: the client gets the gateway's error.
             Err(BodyError::Upstream(kind)) => return Err(Failure::Respond(kind)),
         };
-        let mut reshaped = Vec::with_capacity(body.len());
-        let applied = ringway_transform::reshape(&body, &r.shape, &mut reshaped).is_ok();
-        core.count(if applied {
-            Transformed::ReshapeApplied
+        let (body, applied) = reshape_counted(core, r, body);
+        // Another representation: the upstream's validator no longer names it.
+        let ops = if applied {
+            Some(&r.reshaped_headers)
         } else {
-            Transformed::ReshapeNotJson
-        });
-        let (body, ops) = if applied {
-            // Another representation: the upstream's validator no longer names it.
-            let mut edited = ops.cloned().unwrap_or_default();
-            edited.remove.push("etag".to_owned());
-            (reshaped, Some(edited))
-        } else {
-            (body, ops.cloned())
+            ops
         };
         let f = framing::proxied(
             Body::Length(body.len() as u64),
@@ -89,7 +81,7 @@ impl Session {
             f.body,
             f.connection,
             &self.req.request_id,
-            ops.as_ref(),
+            ops,
             &mut self.out,
         );
         self.out.extend_from_slice(&body);
@@ -99,6 +91,19 @@ impl Session {
             .await
             .map_err(|_| Failure::Abort)?;
         Ok(f.keep_alive)
+    }
+}
+
+/// `body` reshaped by `r` when it is JSON (the same bytes otherwise), counted either way;
+/// and whether it was reshaped.
+pub(super) fn reshape_counted(core: &Core, r: &Reshape, body: Vec<u8>) -> (Vec<u8>, bool) {
+    let mut out = Vec::with_capacity(body.len());
+    if ringway_transform::reshape(&body, &r.shape, &mut out).is_ok() {
+        core.count(Transformed::ReshapeApplied);
+        (out, true)
+    } else {
+        core.count(Transformed::ReshapeNotJson);
+        (body, false)
     }
 }
 
