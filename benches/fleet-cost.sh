@@ -11,7 +11,8 @@
 #
 #   target/release/ringway must exist (cargo build --release -p ringway).
 #   Knobs: DURATION [10s] REPS [3] CONNS [64] LIMIT [100000] LOAD_CPU [0] PROXY_CPU [1]
-#          BASE_PORT [19180]
+#          BASE_PORT [19180] MODE [lease] (the store's mode: lease, or sync for the
+#          approximate mode flushing every 100 ms)
 # Needs nginx, wrk, redis-server, curl. Only the processes this script started are stopped.
 set -euo pipefail
 
@@ -22,6 +23,7 @@ LIMIT=${LIMIT:-100000}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 BASE_PORT=${BASE_PORT:-19180}
+MODE=${MODE:-lease}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$ROOT/target/release/ringway
 [[ -x $BIN ]] || { echo "build first: cargo build --release -p ringway" >&2; exit 1; }
@@ -59,7 +61,7 @@ taskset -c "$LOAD_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save
 
 config() {  # name port admin-port store(yes|no)
   local store=""
-  [[ $4 == yes ]] && store=", store: { url: \"redis://127.0.0.1:$REDIS_PORT\" }"
+  [[ $4 == yes ]] && store=", store: { url: \"redis://127.0.0.1:$REDIS_PORT\", mode: $MODE }"
   printf '%s\n' \
     "admin: { listen: \"127.0.0.1:$3\" }" \
     "upstreams:" \
@@ -115,4 +117,4 @@ for rep in $(seq 1 "$REPS"); do
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 mn=$(median "${NGINX[@]}"); ma=$(median "${LOCAL[@]}"); mb=$(median "${FLEET[@]}"); mc=$(median "${CMDS[@]}")
-echo "median: nginx $mn, local limit $ma, fleet limit $mb CPU-us/req; fleet/local $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%.3f", b/a}'); nginx/fleet $(awk -v n="$mn" -v b="$mb" 'BEGIN{printf "%.3f", n/b}'); $mc Redis commands/s"
+echo "median ($MODE): nginx $mn, local limit $ma, fleet limit $mb CPU-us/req; fleet/local $(awk -v a="$ma" -v b="$mb" 'BEGIN{printf "%.3f", b/a}'); nginx/fleet $(awk -v n="$mn" -v b="$mb" 'BEGIN{printf "%.3f", n/b}'); $mc Redis commands/s"

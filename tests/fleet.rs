@@ -1,6 +1,6 @@
 //! Fleet-wide rate limits through real processes: two and three gateways (2 workers each)
-//! sharing one real `redis-server`, paced load spread over gateways and connections; the
-//! store paused, killed and restarted under load.
+//! sharing one real `redis-server`, paced load spread over gateways and connections, with
+//! leases and in the approximate sync mode; the store paused, killed and restarted under load.
 
 #![allow(
     clippy::unwrap_used,
@@ -145,6 +145,48 @@ fn live_two_and_three_gateways_share_one_limit_within_the_bound() {
             ok + limited
         );
     }
+}
+
+#[test]
+fn live_the_sync_mode_stays_within_its_bound_and_counts_every_request() {
+    let up = Upstream::start(|_| ringway_testkit::Reply::Status(200, b"ok".to_vec()));
+    let redis = Redis::start();
+    let (rate, burst, secs, hosts, interval_ms) = (100, 10, 10, 3_u64, 100);
+    let sync = format!("on_failure: deny, mode: sync, sync_interval: {interval_ms}ms");
+    let gws: Vec<Gateway> = (0..hosts)
+        .map(|_| gateway(&up, &redis, rate, burst, &sync))
+        .collect();
+    let addrs: Vec<SocketAddr> = gws.iter().map(Gateway::addr).collect();
+    // Ten times the rate over three gateways, two connections each.
+    let t = load(&addrs, 2, rate * 10 / hosts / 2, secs as f64, None);
+    let ok = t.ok.load(Ordering::Relaxed);
+    let target = rate * secs;
+    // b + r·W + (h−1)·(b + 2·r·I): each other gateway's burst and two intervals unseen.
+    let bound = burst + rate * secs + (hosts - 1) * (burst + 2 * rate * interval_ms / 1000);
+    eprintln!(
+        "sync mode, {hosts} gateways at 10x: {ok} admitted (rate x W = {target}, bound {bound})"
+    );
+    assert_eq!(
+        t.other.load(Ordering::Relaxed) + t.unavailable.load(Ordering::Relaxed),
+        0
+    );
+    assert!(ok <= bound, "{ok} admitted over the bound {bound}");
+    assert!(
+        ok * 100 >= target * 95,
+        "{ok} admitted, below 95% of {target}"
+    );
+    // Every admitted request reaches the store in a flush; one call per gateway and interval
+    // at most, whatever the request rate.
+    let sum = |name: &str| -> u64 { gws.iter().map(|g| metric(g, name).unwrap()).sum() };
+    assert!(ringway_testkit::eventually(Duration::from_secs(2), || {
+        sum("ringway_ratelimit_store_synced_requests_total") == ok
+    }));
+    let commands = sum("ringway_ratelimit_store_commands_total");
+    let intervals = secs * 1000 / interval_ms + 3;
+    assert!(
+        commands <= hosts * intervals,
+        "{commands} store calls, more than one per gateway and interval"
+    );
 }
 
 #[test]

@@ -250,6 +250,8 @@ pub struct LimitStore {
     pub timeout: Duration,
     /// What happens while the store is down.
     pub on_failure: StoreFailure,
+    /// The approximate mode's flush interval (`mode: sync`); `None`: leases.
+    pub sync: Option<Duration>,
 }
 
 /// A fleet-wide limit while its store is down.

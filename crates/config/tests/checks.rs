@@ -250,6 +250,12 @@ rejects! {
         => "listeners[0].routes[0].rate_limits[0].store.timeout", "must be at most 1s";
     store_bad_failure_mode: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", on_failure: maybe } }] }")
         => "listeners[0].routes[0].rate_limits[0].store.on_failure", "unknown value";
+    store_bad_mode: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", mode: eventual } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.mode", "unknown value \"eventual\" (lease or sync)";
+    store_interval_without_sync: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", sync_interval: 1s } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.sync_interval", "only used with mode: sync";
+    store_sync_interval_too_short: with_route("{ name: r, proxy: { upstream: users }, rate_limits: [{ requests: 5, store: { url: \"redis://x:1\", mode: sync, sync_interval: 1ms } }] }")
+        => "listeners[0].routes[0].rate_limits[0].store.sync_interval", "must be from 10ms to 10s";
     reshape_bad_path: with_route("{ name: r, proxy: { upstream: users }, reshape: { allow: [a..b] } }")
         => "listeners[0].routes[0].reshape.allow", "empty segment";
     route_body_limit_zero: with_route("{ name: r, proxy: { upstream: users }, limits: { max_body_bytes: 0 } }")

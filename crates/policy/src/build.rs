@@ -13,9 +13,7 @@ use ringway_config::model::{
     self, ClientCertRule, Config, LimitKey, LimitStore, RouteAuth, StoreFailure,
 };
 use ringway_config::ConfigErrors;
-use ringway_ratelimit::{
-    FleetKind, FleetLimiter, FleetOptions, Limiter, LimiterOptions, Quota, QuotaSpec,
-};
+use ringway_ratelimit::{FleetKind, Limiter, LimiterOptions, Quota, QuotaSpec};
 
 use crate::fleet::FleetRt;
 
@@ -251,11 +249,7 @@ impl Policies {
                                         let name = format!("{route}/{}", rule.name);
                                         Arc::new(FleetRt::new(
                                             &name,
-                                            FleetLimiter::new(
-                                                &name,
-                                                FleetKind::Rate(rule.rate),
-                                                FleetOptions::default(),
-                                            ),
+                                            FleetKind::Rate(rule.rate),
                                             store.clone(),
                                         ))
                                     }),
@@ -353,8 +347,7 @@ impl Policies {
 
 fn plan_rt(plan: &model::Plan, opts: LimiterOptions) -> PlanRt {
     let fleet = |name: String, kind: FleetKind, store: &LimitStore| {
-        let limiter = FleetLimiter::new(&name, kind, FleetOptions::default());
-        Arc::new(FleetRt::new(&name, limiter, store.clone()))
+        Arc::new(FleetRt::new(&name, kind, store.clone()))
     };
     PlanRt {
         limit: plan.rate_limit.map(|rate| LimitRt {

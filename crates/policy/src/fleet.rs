@@ -7,7 +7,7 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use ringway_config::model::{LimitStore, StoreFailure};
-use ringway_ratelimit::{Decision, FleetKind, FleetLimiter, FleetVerdict, Status};
+use ringway_ratelimit::{Decision, FleetKind, FleetLimiter, FleetOptions, FleetVerdict, Status};
 
 use crate::build::Policies;
 
@@ -24,10 +24,14 @@ pub struct FleetRt {
 }
 
 impl FleetRt {
-    pub(crate) fn new(name: &str, limiter: FleetLimiter, store: LimitStore) -> Self {
+    pub(crate) fn new(name: &str, kind: FleetKind, store: LimitStore) -> Self {
+        let opts = FleetOptions {
+            sync: store.sync,
+            ..FleetOptions::default()
+        };
         Self {
             name: name.to_owned(),
-            limiter,
+            limiter: FleetLimiter::new(name, kind, opts),
             store,
             thread: OnceLock::new(),
         }

@@ -81,8 +81,9 @@ mod shard;
 mod table;
 
 pub use fleet::{
-    store_key, Ask, FleetKind, FleetLimiter, FleetOptions, FleetStats, FleetVerdict, Give,
-    DOWN_AFTER, FLEET_LEASE_CAP, LEASE_SCRIPT, QUOTA_RETURN_SCRIPT, QUOTA_SCRIPT, RETURN_SCRIPT,
+    store_key, Ask, FleetKind, FleetLimiter, FleetOptions, FleetStats, FleetVerdict, Flush, Give,
+    DOWN_AFTER, FLEET_LEASE_CAP, LEASE_SCRIPT, QUOTA_RETURN_SCRIPT, QUOTA_SCRIPT,
+    QUOTA_SYNC_SCRIPT, RETURN_SCRIPT, SYNC_SCRIPT,
 };
 pub use gcra::{Limiter, LimiterOptions, Rate, LEASE_CAP};
 pub use headers::write_headers;

@@ -257,10 +257,35 @@ impl Compiler {
                 StoreFailure::Deny
             }
         };
+        let interval_path = format!("{path}.sync_interval");
+        let sync = match (spec.mode.as_str(), &spec.sync_interval) {
+            ("lease", None) => None,
+            ("lease", Some(_)) => {
+                self.error(&interval_path, "only used with mode: sync");
+                None
+            }
+            ("sync", interval) => {
+                let i = interval.as_ref().map_or(Duration::from_millis(100), |i| {
+                    self.duration(&interval_path, i, false)
+                });
+                if !(Duration::from_millis(10)..=Duration::from_secs(10)).contains(&i) {
+                    self.error(&interval_path, "must be from 10ms to 10s");
+                }
+                Some(i)
+            }
+            (other, _) => {
+                self.error(
+                    format!("{path}.mode"),
+                    format!("unknown value {other:?} (lease or sync)"),
+                );
+                None
+            }
+        };
         LimitStore {
             url: spec.url.clone(),
             timeout,
             on_failure,
+            sync,
         }
     }
 

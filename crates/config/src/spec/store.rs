@@ -20,6 +20,11 @@ pub struct LimitStoreSpec {
     /// With `on_failure: allow`: the limit each gateway applies alone while the store is
     /// down. Required then.
     pub fallback: Option<FallbackRateSpec>,
+    /// `lease` (default: exact to a lease) or `sync` (approximate: local counts flushed
+    /// every `sync_interval`).
+    pub mode: String,
+    /// With `mode: sync`: how often counts are flushed. Default `100ms`.
+    pub sync_interval: Option<DurationSpec>,
 }
 
 impl Default for LimitStoreSpec {
@@ -30,6 +35,8 @@ impl Default for LimitStoreSpec {
             timeout: DurationSpec::new("50ms"),
             on_failure: "deny".to_owned(),
             fallback: None,
+            mode: "lease".to_owned(),
+            sync_interval: None,
         }
     }
 }

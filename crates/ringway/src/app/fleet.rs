@@ -4,6 +4,10 @@
 //! store's timeout. The workers never wait on them: a key short of tokens runs on credit, then
 //! is refused, until a lease arrives; a store down falls back as configured.
 //!
+//! A limit in the approximate sync mode (`store.mode: sync`) is served on its interval
+//! instead: the counts its cores took are flushed in one pipeline
+//! ([`ringway_ratelimit::FleetLimiter::take_sync`]) and the fleet's state comes back.
+//!
 //! The threads live as long as the process: a reload keeps each fleet-wide limit's host share
 //! (and refuses to change one: that needs a restart), so its thread keeps serving it.
 
@@ -15,7 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ringway_policy::{FleetRt, Policies};
 use ringway_ratelimit::{
-    store_key, Ask, FleetKind, Give, LEASE_SCRIPT, QUOTA_RETURN_SCRIPT, QUOTA_SCRIPT, RETURN_SCRIPT,
+    store_key, Ask, FleetKind, Flush, Give, LEASE_SCRIPT, QUOTA_RETURN_SCRIPT, QUOTA_SCRIPT,
+    QUOTA_SYNC_SCRIPT, RETURN_SCRIPT, SYNC_SCRIPT,
 };
 
 /// Idle keys are looked at for tokens to give back this often.
@@ -76,7 +81,9 @@ struct Store {
 
 struct Conn {
     conn: redis::Connection,
+    /// The lease script's, or in the sync mode the flush script's.
     lease_sha: String,
+    /// The return script's (leases only).
     return_sha: String,
 }
 
@@ -108,7 +115,31 @@ impl Store {
         }
     }
 
-    fn run(mut self, policies: &Policies, stop: &AtomicBool) {
+    fn run(self, policies: &Policies, stop: &AtomicBool) {
+        match self.fleet.limiter.sync_interval() {
+            Some(interval) => self.run_sync(interval, policies, stop),
+            None => self.run_leases(policies, stop),
+        }
+    }
+
+    /// A down store is probed with backoff (the cores fall back meanwhile).
+    fn probe(&mut self, now: u64) {
+        let limiter = &Arc::clone(&self.fleet).limiter;
+        if limiter.probe_due(now) {
+            match self.connection() {
+                Ok(_) => limiter.store_ok(),
+                Err(_) => limiter.store_failed(now),
+            }
+        }
+    }
+
+    fn failed(&mut self, e: &redis::RedisError, now: u64) {
+        tracing::debug!(limit = %self.fleet.name, error = %e, "rate-limit store call failed");
+        self.fleet.limiter.store_failed(now);
+        self.conn = None;
+    }
+
+    fn run_leases(mut self, policies: &Policies, stop: &AtomicBool) {
         let fleet = Arc::clone(&self.fleet);
         let limiter = &fleet.limiter;
         let (mut deferred, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
@@ -120,12 +151,7 @@ impl Store {
             }
             let now = policies.clock_ns(Instant::now());
             if !limiter.store_up() {
-                if limiter.probe_due(now) {
-                    match self.connection() {
-                        Ok(_) => limiter.store_ok(),
-                        Err(_) => limiter.store_failed(now),
-                    }
-                }
+                self.probe(now);
                 continue;
             }
             let scan = now.saturating_sub(last_scan) >= IDLE_SCAN.as_nanos() as u64;
@@ -149,14 +175,52 @@ impl Store {
                     }
                     limiter.returned(gives.iter().map(|g| g.tokens).sum());
                 }
-                Err(e) => {
-                    tracing::debug!(limit = %self.fleet.name, error = %e, "rate-limit store call failed");
-                    limiter.store_failed(now);
-                    self.conn = None;
-                }
+                Err(e) => self.failed(&e, now),
             }
             asks.clear();
             gives.clear();
+        }
+    }
+
+    /// The sync mode: every `interval`, the counts taken since are flushed and the fleet's
+    /// state goes back to the slots.
+    fn run_sync(mut self, interval: Duration, policies: &Policies, stop: &AtomicBool) {
+        let fleet = Arc::clone(&self.fleet);
+        let limiter = &fleet.limiter;
+        let mut flushes = Vec::new();
+        let mut next = Instant::now() + interval;
+        while !stop.load(Ordering::Acquire) {
+            if !limiter.store_up() {
+                std::thread::park_timeout(TICK);
+                self.probe(policies.clock_ns(Instant::now()));
+                continue;
+            }
+            let wait = next.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::park_timeout(wait);
+                continue;
+            }
+            next = (next + interval).max(Instant::now());
+            let now = policies.clock_ns(Instant::now());
+            limiter.take_sync(now, &mut flushes);
+            if flushes.is_empty() {
+                continue;
+            }
+            match self.flush(&flushes) {
+                Ok(states) => {
+                    limiter.store_ok();
+                    let now = policies.clock_ns(Instant::now());
+                    for (f, state) in flushes.iter().zip(states) {
+                        let state = match self.kind {
+                            FleetKind::Rate(_) => state.saturating_mul(1000),
+                            FleetKind::Quota(_) => state,
+                        };
+                        limiter.synced(f, state, now);
+                    }
+                }
+                Err(e) => self.failed(&e, now),
+            }
+            flushes.clear();
         }
     }
 
@@ -167,18 +231,24 @@ impl Store {
             let mut conn = self.client.get_connection_with_timeout(timeout)?;
             conn.set_read_timeout(Some(timeout))?;
             conn.set_write_timeout(Some(timeout))?;
-            let (lease, give) = match self.kind {
-                FleetKind::Rate(_) => (LEASE_SCRIPT, RETURN_SCRIPT),
-                FleetKind::Quota(_) => (QUOTA_SCRIPT, QUOTA_RETURN_SCRIPT),
+            let sync = self.fleet.limiter.sync_interval().is_some();
+            let (lease, give) = match (self.kind, sync) {
+                (FleetKind::Rate(_), false) => (LEASE_SCRIPT, Some(RETURN_SCRIPT)),
+                (FleetKind::Quota(_), false) => (QUOTA_SCRIPT, Some(QUOTA_RETURN_SCRIPT)),
+                (FleetKind::Rate(_), true) => (SYNC_SCRIPT, None),
+                (FleetKind::Quota(_), true) => (QUOTA_SYNC_SCRIPT, None),
             };
             let lease_sha: String = redis::cmd("SCRIPT")
                 .arg("LOAD")
                 .arg(lease)
                 .query(&mut conn)?;
-            let return_sha: String = redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(give)
-                .query(&mut conn)?;
+            let return_sha: String = match give {
+                Some(give) => redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(give)
+                    .query(&mut conn)?,
+                None => String::new(),
+            };
             self.conn = Some(Conn {
                 conn,
                 lease_sha,
@@ -220,6 +290,40 @@ impl Store {
                 .arg(g.tokens)
                 .arg(ttl_ms)
                 .ignore();
+        }
+        pipe.query(&mut c.conn)
+    }
+}
+
+impl Store {
+    /// The sync mode's flushes in one pipeline: each key's fleet state (a rate's debt in µs,
+    /// a quota's count).
+    fn flush(&mut self, flushes: &[Flush]) -> redis::RedisResult<Vec<u64>> {
+        let fleet = Arc::clone(&self.fleet);
+        fleet
+            .limiter
+            .stats
+            .commands
+            .fetch_add(flushes.len() as u64, Ordering::Relaxed);
+        let (kind, ttl_ms) = (self.kind, self.ttl_ms);
+        let c = self.connection()?;
+        let mut pipe = redis::pipe();
+        for f in flushes {
+            let cmd = pipe.cmd("EVALSHA").arg(&c.lease_sha).arg(1).arg(store_key(
+                &fleet.name,
+                f.key,
+                kind,
+                f.window,
+            ));
+            match kind {
+                // Interval µs, requests, µs since the first, TTL.
+                FleetKind::Rate(rate) => cmd
+                    .arg((rate.interval_ns() / 1000).max(1))
+                    .arg(f.count)
+                    .arg(f.age_ns / 1000)
+                    .arg(ttl_ms),
+                FleetKind::Quota(_) => cmd.arg(f.count).arg(ttl_ms),
+            };
         }
         pipe.query(&mut c.conn)
     }

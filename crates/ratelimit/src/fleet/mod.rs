@@ -31,6 +31,23 @@
 //! `b + ⌊W/T⌋ − h·k` (tokens held unused at the end). Outside the bound, all counted: the
 //! fallback while the store is down, and keys beyond the table's capacity (decided by the
 //! fallback too).
+//!
+//! # The approximate sync mode
+//!
+//! With [`FleetOptions::sync`] = `I`, no lease is asked: each host runs the GCRA (or the
+//! quota's count) on its own view of the fleet's state, admits against it, and every `I`
+//! flushes what it admitted per key to the store in one script call that returns the fleet's
+//! state, which becomes the view (plus what was admitted here since). Store load is one call
+//! per active key and host per `I`, whatever the request rate, and a request never waits for
+//! a grant; the price is that a host does not see the others' requests of the last one or two
+//! intervals. Over any window `W`, with `h` hosts: admitted ≤ `b + r·W + (h−1)·(b + 2·r·I)`
+//! (each other host admits at most a burst plus two intervals' worth unseen: its own flush
+//! interval and ours); a quota over its window ≤ `limit + (h−1)·(q_I)`, `q_I` the quota used
+//! by a host in two intervals. It is the over-admission Kong's and APISIX's Redis modes have
+//! ((nodes − 1) × rate × sync interval), made explicit and bounded by the burst; the leases
+//! above are exact to a lease and should be preferred. Every flushed request stays counted,
+//! so over-admission in one interval is paid back by the next ones. A flush that fails is
+//! not retried: those requests are not counted by the fleet.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -40,6 +57,15 @@ use std::time::Duration;
 use siphasher::sip::SipHasher13;
 
 use crate::{QuotaSpec, Rate};
+
+mod scripts;
+mod sync;
+
+pub use scripts::{
+    store_key, LEASE_SCRIPT, QUOTA_RETURN_SCRIPT, QUOTA_SCRIPT, QUOTA_SYNC_SCRIPT, RETURN_SCRIPT,
+    SYNC_SCRIPT,
+};
+pub use sync::Flush;
 
 /// Most tokens one lease takes from the store.
 pub const FLEET_LEASE_CAP: u64 = 1000;
@@ -80,6 +106,9 @@ pub struct FleetOptions {
     pub capacity: usize,
     /// Tokens held for a key idle this long go back to the store. Default 100 ms.
     pub idle_return: Duration,
+    /// The approximate mode: count locally and flush the counts to the store this often
+    /// (see [`sync`](self#the-approximate-sync-mode)); `None` (default): leases.
+    pub sync: Option<Duration>,
 }
 
 impl Default for FleetOptions {
@@ -87,6 +116,7 @@ impl Default for FleetOptions {
         Self {
             capacity: 65_536,
             idle_return: Duration::from_millis(100),
+            sync: None,
         }
     }
 }
@@ -147,6 +177,8 @@ pub struct FleetStats {
     pub fallback: AtomicU64,
     /// Keys that found no slot.
     pub table_full: AtomicU64,
+    /// Requests counted to the store by flushes (the sync mode).
+    pub synced: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +195,13 @@ struct Slot {
     ask_after: AtomicU64,
     /// A quota's window the held units belong to.
     window: AtomicU64,
+    /// The sync mode's view of the fleet: a rate's TAT (monotonic ns), a quota's count in the
+    /// window; both with this host's requests not flushed yet.
+    view: AtomicU64,
+    /// The sync mode: requests admitted here and not flushed to the store yet.
+    unsynced: AtomicU64,
+    /// The sync mode: when the first of them was admitted (monotonic ns).
+    first_unsynced: AtomicU64,
 }
 
 /// The host's share of one fleet-wide limit; see the [module docs](self).
@@ -306,6 +345,11 @@ impl FleetLimiter {
             // Units of an earlier window are void (and so is a debt in it).
             s.tokens.store(0, Ordering::Release);
             s.ask_after.store(0, Ordering::Relaxed);
+            s.view.store(0, Ordering::Release);
+            s.unsynced.store(0, Ordering::Release);
+        }
+        if self.opts.sync.is_some() {
+            return (self.check_sync(i, now_ns, now_ms), false);
         }
         let credit = -(self.lease as i64);
         let mut t = s.tokens.load(Ordering::Acquire);
@@ -515,80 +559,6 @@ impl FleetLimiter {
     /// Whether a down store is due for a probe at `now_ns`.
     pub fn probe_due(&self, now_ns: u64) -> bool {
         !self.store_up() && now_ns >= self.next_probe.load(Ordering::Relaxed)
-    }
-}
-
-/// The store's lease script (Redis Lua): GCRA on the server's clock. `KEYS[1]` the key's TAT
-/// (µs); `ARGV`: emission interval µs, burst tolerance µs (`burst × T`), tokens wanted, TTL ms.
-/// Returns `{granted, µs until the next token}`.
-pub const LEASE_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local T = tonumber(ARGV[1])
-local tol = tonumber(ARGV[2])
-local want = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local avail = math.floor((now + tol - tat) / T)
-if avail < 0 then avail = 0 end
-local g = want
-if avail < g then g = avail end
-if g > 0 then
-  tat = tat + g * T
-  redis.call('SET', KEYS[1], tat, 'PX', tonumber(ARGV[4]))
-end
-local next = tat + T - tol - now
-if next < 0 then next = 0 end
-return {g, next}
-";
-
-/// The store's return script: `KEYS[1]` the TAT; `ARGV`: emission interval µs, tokens, TTL
-/// ms. Moves the TAT back by the tokens, never before now.
-pub const RETURN_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-tat = tat - tonumber(ARGV[1]) * tonumber(ARGV[2])
-if tat > now then
-  redis.call('SET', KEYS[1], tat, 'PX', tonumber(ARGV[3]))
-else
-  redis.call('DEL', KEYS[1])
-end
-return 1
-";
-
-/// The store's quota script: `KEYS[1]` the key's count in one window; `ARGV`: the limit,
-/// units wanted, TTL ms. Returns `{granted, 0}`.
-pub const QUOTA_SCRIPT: &str = r"
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local g = tonumber(ARGV[2])
-local left = tonumber(ARGV[1]) - used
-if left < g then g = left end
-if g < 0 then g = 0 end
-if g > 0 then
-  redis.call('INCRBY', KEYS[1], g)
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-end
-return {g, 0}
-";
-
-/// The store's quota return script: `KEYS[1]` the window's count; `ARGV`: units unused.
-pub const QUOTA_RETURN_SCRIPT: &str = r"
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = tonumber(ARGV[1])
-if used > 0 then
-  if n > used then n = used end
-  redis.call('DECRBY', KEYS[1], n)
-end
-return {1, 0}
-";
-
-/// The store key of `key` under limit `name` (and, for a quota, its `window` index): the
-/// braces make every key of one client one cluster slot.
-pub fn store_key(name: &str, key: u64, kind: FleetKind, window: u64) -> String {
-    match kind {
-        FleetKind::Rate(_) => format!("{{rw:{name}:{key:016x}}}"),
-        FleetKind::Quota(_) => format!("{{rw:{name}:{key:016x}}}:{window}"),
     }
 }
 
