@@ -121,13 +121,14 @@ impl Policies {
             return;
         }
         type Read = fn(&ringway_ratelimit::FleetLimiter) -> u64;
-        let families: [(&str, Kind, &str, Read); 7] = [
+        let families: [(&str, Kind, &str, Read); 8] = [
             ("ringway_ratelimit_store_up", Kind::Gauge, "1 while a fleet-wide limit's store answers, 0 while it is taken as down.", |f| u64::from(f.store_up())),
             ("ringway_ratelimit_store_commands_total", Kind::Counter, "Calls to a fleet-wide limit's store (leases, returns, flushes).", |f| f.stats.commands.load(Ordering::Relaxed)),
             ("ringway_ratelimit_store_errors_total", Kind::Counter, "Failed calls to a fleet-wide limit's store (timeouts, connection errors).", |f| f.stats.errors.load(Ordering::Relaxed)),
             ("ringway_ratelimit_store_fallback_total", Kind::Counter, "Requests a fleet-wide limit decided without its store (store down, or no slot for the key).", |f| f.stats.fallback.load(Ordering::Relaxed)),
             ("ringway_ratelimit_store_granted_tokens_total", Kind::Counter, "Tokens the store granted this gateway.", |f| f.stats.granted.load(Ordering::Relaxed)),
             ("ringway_ratelimit_store_returned_tokens_total", Kind::Counter, "Unused tokens this gateway gave back to the store.", |f| f.stats.returned.load(Ordering::Relaxed)),
+            ("ringway_ratelimit_store_reclaimed_slots_total", Kind::Counter, "Host slots a fleet-wide limit gave to a new key after their key was idle a second.", |f| f.stats.reclaimed.load(Ordering::Relaxed)),
             ("ringway_ratelimit_store_synced_requests_total", Kind::Counter, "Requests this gateway counted to the store in flushes (mode: sync).", |f| f.stats.synced.load(Ordering::Relaxed)),
         ];
         for (metric, kind, help, read) in families {

@@ -32,6 +32,14 @@
 //! fallback while the store is down, and keys beyond the table's capacity (decided by the
 //! fallback too).
 //!
+//! # Slots
+//!
+//! A key takes a slot among [`PROBES`] from its position; when all are taken, a slot whose key
+//! has been idle for [`FleetOptions::reclaim_idle`] and holds nothing (no tokens, no debt, no
+//! unflushed count, nothing queued) is taken over. A key that finds none is decided by the
+//! fallback and counted (`table_full`). A request racing with the takeover of its idle key's
+//! slot may be counted to the new key: an error of a request, not of a lease.
+//!
 //! # The approximate sync mode
 //!
 //! With [`FleetOptions::sync`] = `I`, no lease is asked: each host runs the GCRA (or the
@@ -106,6 +114,9 @@ pub struct FleetOptions {
     pub capacity: usize,
     /// Tokens held for a key idle this long go back to the store. Default 100 ms.
     pub idle_return: Duration,
+    /// A slot whose key has been idle this long, and holds nothing, may go to another key.
+    /// Default 1 s.
+    pub reclaim_idle: Duration,
     /// The approximate mode: count locally and flush the counts to the store this often
     /// (see [`sync`](self#the-approximate-sync-mode)); `None` (default): leases.
     pub sync: Option<Duration>,
@@ -116,6 +127,7 @@ impl Default for FleetOptions {
         Self {
             capacity: 65_536,
             idle_return: Duration::from_millis(100),
+            reclaim_idle: Duration::from_secs(1),
             sync: None,
         }
     }
@@ -177,6 +189,8 @@ pub struct FleetStats {
     pub fallback: AtomicU64,
     /// Keys that found no slot.
     pub table_full: AtomicU64,
+    /// Slots taken over from idle keys.
+    pub reclaimed: AtomicU64,
     /// Requests counted to the store by flushes (the sync mode).
     pub synced: AtomicU64,
 }
@@ -328,7 +342,7 @@ impl FleetLimiter {
             self.stats.fallback.fetch_add(1, Ordering::Relaxed);
             return (FleetVerdict::StoreDown, false);
         }
-        let Some(i) = self.slot(key) else {
+        let Some(i) = self.slot(key, now_ns, now_ms) else {
             self.stats.table_full.fetch_add(1, Ordering::Relaxed);
             self.stats.fallback.fetch_add(1, Ordering::Relaxed);
             return (FleetVerdict::StoreDown, false);
@@ -382,37 +396,71 @@ impl FleetLimiter {
         )
     }
 
-    /// The key's slot, claimed if new.
-    fn slot(&self, key: u64) -> Option<usize> {
+    /// The key's slot, claimed if new (a free one, or one an idle key holds nothing in).
+    fn slot(&self, key: u64, now_ns: u64, now_ms: u64) -> Option<usize> {
         let mask = self.slots.len() - 1;
         // A multiply-xorshift of the key with this host's seed.
         let m = (key ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let start = ((m ^ (m >> 29)) as usize) & mask;
+        // Slots are never freed: a key is in the first free slot of its probes, or before it.
         for p in 0..PROBES {
             let i = (start + p) & mask;
-            let k = self.slots[i].key.load(Ordering::Acquire);
-            if k == key {
-                return Some(i);
+            match self.slots[i].key.load(Ordering::Acquire) {
+                k if k == key => return Some(i),
+                0 => {}
+                _ => continue,
             }
-            if k == 0 {
-                match self.slots[i].key.compare_exchange(
-                    0,
-                    key,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        // Slots are claimed once each: the list never overflows.
-                        let n = self.claimed_len.fetch_add(1, Ordering::AcqRel);
-                        self.claimed[n].store(i + 1, Ordering::Release);
-                        return Some(i);
-                    }
-                    Err(k) if k == key => return Some(i),
-                    Err(_) => {}
+            match self.slots[i]
+                .key
+                .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    // Slots are claimed once each: the list never overflows.
+                    let n = self.claimed_len.fetch_add(1, Ordering::AcqRel);
+                    self.claimed[n].store(i + 1, Ordering::Release);
+                    return Some(i);
                 }
+                Err(k) if k == key => return Some(i),
+                Err(_) => {}
             }
         }
-        None
+        // All taken: an idle key's slot, if one holds nothing.
+        let (i, old) = (0..PROBES).find_map(|p| {
+            let i = (start + p) & mask;
+            let k = self.slots[i].key.load(Ordering::Acquire);
+            self.reclaimable(i, now_ns, now_ms).then_some((i, k))
+        })?;
+        let s = &self.slots[i];
+        // Reset before the key changes hands: the old key is idle, the new one not in yet.
+        s.tokens.store(0, Ordering::Release);
+        s.ask_after.store(0, Ordering::Relaxed);
+        s.view.store(0, Ordering::Release);
+        s.unsynced.store(0, Ordering::Release);
+        s.last_use.store(now_ns, Ordering::Relaxed);
+        match s
+            .key
+            .compare_exchange(old, key, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                self.stats.reclaimed.fetch_add(1, Ordering::Relaxed);
+                Some(i)
+            }
+            Err(k) if k == key => Some(i),
+            Err(_) => None,
+        }
+    }
+
+    /// Whether slot `i`'s key has been idle long enough and holds nothing: no tokens or debt
+    /// (a quota's of an ended window are void), nothing queued for the store, nothing
+    /// unflushed.
+    fn reclaimable(&self, i: usize, now_ns: u64, now_ms: u64) -> bool {
+        let s = &self.slots[i];
+        now_ns.saturating_sub(s.last_use.load(Ordering::Relaxed))
+            >= self.opts.reclaim_idle.as_nanos() as u64
+            && (s.tokens.load(Ordering::Acquire) == 0
+                || s.window.load(Ordering::Acquire) != self.window(now_ms))
+            && !s.queued.load(Ordering::Acquire)
+            && s.unsynced.load(Ordering::Acquire) == 0
     }
 
     /// Queues slot `i` for the store thread unless it is already. Returns whether it queued.
@@ -511,8 +559,11 @@ impl FleetLimiter {
     pub fn granted(&self, ask: &Ask, granted: u64, next_ns: u64, now_ns: u64) {
         let s = &self.slots[ask.slot];
         self.stats.granted.fetch_add(granted, Ordering::Relaxed);
-        if s.window.load(Ordering::Acquire) != ask.window {
-            // Granted for a window that has ended here: void.
+        if s.window.load(Ordering::Acquire) != ask.window
+            || s.key.load(Ordering::Acquire) != ask.key
+        {
+            // Granted for a window that has ended here, or for a key whose slot went to
+            // another (idle for a second: what it held was nothing): void.
             return;
         }
         s.tokens.fetch_add(granted as i64, Ordering::AcqRel);
@@ -726,6 +777,47 @@ mod tests {
             FleetVerdict::Allow { held: 0 }
         ));
         assert_eq!(f.window_left_ns(2 * minute + 1), (minute - 1) * 1_000_000);
+    }
+
+    #[test]
+    fn a_full_table_gives_an_idle_keys_slot_to_a_new_key_but_not_one_in_debt() {
+        let opts = FleetOptions {
+            capacity: PROBES,
+            ..FleetOptions::default()
+        };
+        let f = FleetLimiter::new("t", FleetKind::Rate(Rate::per_second(1000, 1000)), opts);
+        // Eight keys fill the eight slots, each on credit; all granted but key 1 (its fleet
+        // bucket is short: it stays in debt).
+        for k in 1..=8 {
+            assert!(matches!(f.check(k, 0, 0).0, FleetVerdict::Allow { .. }));
+        }
+        let (mut d, mut asks, mut gives) = (Vec::new(), Vec::new(), Vec::new());
+        f.take_work(1, false, &mut d, &mut asks, &mut gives);
+        assert_eq!(asks.len(), 8);
+        for a in &asks {
+            let g = if a.key == 1 { 0 } else { a.want };
+            f.granted(a, g, 10_000_000_000, 1);
+        }
+        // Full, and nobody idle yet: the ninth key falls back.
+        assert_eq!(f.check(9, 2, 0).0, FleetVerdict::StoreDown);
+        assert_eq!(f.stats.table_full.load(Ordering::Relaxed), 1);
+        // A second later the idle keys' tokens went back; the ninth key takes one of their
+        // slots, never the one of key 1, which still owes the store.
+        let later = 1_500_000_000;
+        f.take_work(later, true, &mut d, &mut Vec::new(), &mut gives);
+        assert_eq!(gives.len(), 7);
+        assert!(matches!(f.check(9, later, 0).0, FleetVerdict::Allow { .. }));
+        assert_eq!(f.stats.reclaimed.load(Ordering::Relaxed), 1);
+        let keys: Vec<u64> = f
+            .slots
+            .iter()
+            .map(|s| s.key.load(Ordering::Relaxed))
+            .collect();
+        assert!(keys.contains(&1) && keys.contains(&9), "{keys:?}");
+        // A grant for the key that lost its slot does not land on the new one.
+        let stale = asks.iter().find(|a| !keys.contains(&a.key)).unwrap();
+        f.granted(stale, 50, 0, later);
+        assert_eq!(f.check(9, later + 1, 0).0, FleetVerdict::Allow { held: 0 });
     }
 
     #[test]

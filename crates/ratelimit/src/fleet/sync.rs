@@ -101,8 +101,11 @@ impl FleetLimiter {
     pub fn synced(&self, flush: &Flush, fleet: u64, now_ns: u64) {
         self.stats.synced.fetch_add(flush.count, Ordering::Relaxed);
         let s = &self.slots[flush.slot];
-        if s.window.load(Ordering::Acquire) != flush.window {
-            // The count of a window that has ended here.
+        if s.window.load(Ordering::Acquire) != flush.window
+            || s.key.load(Ordering::Acquire) != flush.key
+        {
+            // The count of a window that has ended here, or of a key whose slot went to
+            // another.
             return;
         }
         let mut v = s.view.load(Ordering::Acquire);
