@@ -34,7 +34,7 @@
 //!
 //! # Slots
 //!
-//! A key takes a slot among [`PROBES`] from its position; when all are taken, a slot whose key
+//! A key takes a slot among 8 from its position; when all are taken, a slot whose key
 //! has been idle for [`FleetOptions::reclaim_idle`] and holds nothing (no tokens, no debt, no
 //! unflushed count, nothing queued) is taken over. A key that finds none is decided by the
 //! fallback and counted (`table_full`). A request racing with the takeover of its idle key's
