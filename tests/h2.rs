@@ -364,6 +364,96 @@ fn abusive_http2_connections_are_closed_and_others_served() {
     }
 }
 
+#[test]
+fn an_http2_ping_flood_does_not_starve_other_connections_on_its_core() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let up = upstream();
+    let yaml = format!(
+        "admin:\n  listen: 127.0.0.1:0\nupstreams:\n  app:\n    endpoints:\n      - address: {}\nlisteners:\n  - name: h2c\n    listen: 127.0.0.1:0\n    http2:\n      h2c: true\n    routes:\n      - name: all\n        proxy:\n          upstream: app\n",
+        up.addr()
+    );
+    // One worker: the flooding connection and the others share its core.
+    let gw = Gateway::run_yaml(BIN, &yaml, 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, got) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut flood = std::net::TcpStream::connect(gw.addr()).unwrap();
+    flood.set_nodelay(true).unwrap();
+    // Prior knowledge: the preface and an empty SETTINGS, then PINGs as fast as they go.
+    flood
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut reader = flood.try_clone().unwrap();
+    let drain = {
+        let (stop, got) = (Arc::clone(&stop), Arc::clone(&got));
+        std::thread::spawn(move || {
+            reader
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut buf = vec![0; 1 << 16];
+            while !stop.load(Ordering::Relaxed) {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => drop(got.fetch_add(n as u64, Ordering::Relaxed)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                }
+            }
+        })
+    };
+    let pinger = {
+        let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
+        std::thread::spawn(move || {
+            let ping = b"\0\0\x08\x06\0\0\0\0\0pingpong";
+            let batch: Vec<u8> = ping
+                .iter()
+                .copied()
+                .cycle()
+                .take(ping.len() * 512)
+                .collect();
+            while !stop.load(Ordering::Relaxed) {
+                if flood.write_all(&batch).is_err() {
+                    break;
+                }
+                sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // Plain HTTP/1.1 requests on the same core are answered meanwhile.
+    let start = std::time::Instant::now();
+    for _ in 0..5 {
+        let mut c = std::net::TcpStream::connect(gw.addr()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET /during HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut head = [0; 12];
+        c.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+    }
+    let took = start.elapsed();
+    let flooding = got.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(200));
+    // The flood was still going (being answered) while the requests were served.
+    assert!(
+        got.load(Ordering::Relaxed) > flooding,
+        "the flood had stopped"
+    );
+    stop.store(true, Ordering::Relaxed);
+    drop(pinger.join());
+    drop(drain.join());
+    assert!(
+        sent.load(Ordering::Relaxed) > 1 << 20,
+        "the flood sent little"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "5 requests took {took:?} beside the flood"
+    );
+}
+
 /// The h2c upstream of `tests/h2/server.py`; stops when dropped (its stdin closes).
 struct H2Upstream {
     child: std::process::Child,

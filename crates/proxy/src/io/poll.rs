@@ -3,20 +3,29 @@
 //! fast path. Plain or TLS (the same rustls connection the handshake ran on, driven the way
 //! `tls.rs` drives it), starting with the bytes already read before the switch.
 //!
-//! Reads are budgeted: after [`READ_BUDGET`] reads that found data, a read yields once (wakes
-//! itself and returns pending), so one connection flooding frames cannot keep its core from
-//! the others — monoio, unlike tokio, has no cooperative budget of its own.
+//! Reads are budgeted: after [`READ_BUDGET`] reads that found data, a read pauses for a timer
+//! tick ([`BUDGET_PAUSE`]), so one connection flooding frames cannot keep its core from the
+//! others — monoio, unlike tokio, has no cooperative budget of its own. A pause, not a
+//! self-wake: a task that wakes itself keeps the run queue from emptying, and monoio then never
+//! waits on the ring, which is where completions are reaped (with `DEFER_TASKRUN`, see
+//! `worker.rs`, the only place) and timers fire; every other connection of the core would
+//! starve until the flood stopped (tests/h2.rs, the PING flood test).
 
+use std::future::Future;
 use std::io::{self, BufRead, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use monoio::net::tcp::stream_poll::TcpStreamPoll;
 use rustls::Connection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Reads that found data before one yield.
+/// Reads that found data before one pause.
 pub(crate) const READ_BUDGET: u32 = 32;
+/// A pause after the budget: monoio's timer tick. A connection that always has data reads
+/// `READ_BUDGET` × up to 16 KiB per tick or two (over 250 MB/s).
+const BUDGET_PAUSE: Duration = Duration::from_millis(1);
 /// Ciphertext read at once.
 const RAW_BYTES: usize = 16 * 1024 + 256;
 /// Encrypted bytes waiting for the socket beyond which writes wait.
@@ -33,6 +42,8 @@ pub(crate) struct PollIo {
     raw_out: Vec<u8>,
     out_pos: usize,
     reads: u32,
+    /// The pause after a spent budget, while it runs.
+    pause: Option<Pin<Box<monoio::time::Sleep>>>,
 }
 
 impl PollIo {
@@ -55,16 +66,26 @@ impl PollIo {
             raw_out: Vec::new(),
             out_pos: 0,
             reads: 0,
+            pause: None,
         }
     }
 
     /// Whether this read should yield first (see the module docs).
     fn over_budget(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(pause) = self.pause.as_mut() {
+            if pause.as_mut().poll(cx).is_pending() {
+                return true;
+            }
+            self.pause = None;
+        }
         self.reads += 1;
         if self.reads > READ_BUDGET {
             self.reads = 0;
-            cx.waker().wake_by_ref();
-            return true;
+            let mut pause = Box::pin(monoio::time::sleep(BUDGET_PAUSE));
+            if pause.as_mut().poll(cx).is_pending() {
+                self.pause = Some(pause);
+                return true;
+            }
         }
         false
     }

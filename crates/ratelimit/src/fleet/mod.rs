@@ -86,6 +86,8 @@ const PROBE_FIRST_NS: u64 = 100_000_000;
 const PROBE_MAX_NS: u64 = 2_000_000_000;
 /// Slots a key may use, from its hash on.
 const PROBES: usize = 8;
+/// A slot's key while the slot passes from an idle key to a new one (no key hash is this).
+const MOVING: u64 = u64::MAX;
 
 /// What a [`FleetLimiter`] counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,7 +199,7 @@ pub struct FleetStats {
 
 #[derive(Debug, Default)]
 struct Slot {
-    /// The key's hash; 0: free. Set once (slots are not reclaimed).
+    /// The key's hash; 0: free; [`MOVING`]: changing hands (see [`FleetLimiter::slot`]).
     key: AtomicU64,
     /// Tokens held by this host; negative: taken on credit.
     tokens: AtomicI64,
@@ -290,14 +292,14 @@ impl FleetLimiter {
         let mut h = self.hasher;
         h.write_u8(1);
         h.write(bytes);
-        h.finish().max(1)
+        h.finish().clamp(1, MOVING - 1)
     }
 
     /// The hash of the limit's one global key.
     pub fn key_global(&self) -> u64 {
         let mut h = self.hasher;
         h.write_u8(2);
-        h.finish().max(1)
+        h.finish().clamp(1, MOVING - 1)
     }
 
     /// What it counts.
@@ -424,41 +426,54 @@ impl FleetLimiter {
                 Err(_) => {}
             }
         }
-        // All taken: an idle key's slot, if one holds nothing.
+        // All taken: an idle key's slot, if one holds nothing. The winner of the old key
+        // marks the slot as moving, resets it, then gives it the new key: nobody else resets
+        // it meanwhile (a core still on the old key may count one request to the new one).
         let (i, old) = (0..PROBES).find_map(|p| {
             let i = (start + p) & mask;
             let k = self.slots[i].key.load(Ordering::Acquire);
-            self.reclaimable(i, now_ns, now_ms).then_some((i, k))
+            (k == key || (k != MOVING && self.reclaimable(i, now_ns, now_ms))).then_some((i, k))
         })?;
         let s = &self.slots[i];
-        // Reset before the key changes hands: the old key is idle, the new one not in yet.
+        if old == key {
+            return Some(i);
+        }
+        if s.key
+            .compare_exchange(old, MOVING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return None;
+        }
         s.tokens.store(0, Ordering::Release);
         s.ask_after.store(0, Ordering::Relaxed);
         s.view.store(0, Ordering::Release);
         s.unsynced.store(0, Ordering::Release);
         s.last_use.store(now_ns, Ordering::Relaxed);
-        match s
-            .key
-            .compare_exchange(old, key, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => {
-                self.stats.reclaimed.fetch_add(1, Ordering::Relaxed);
-                Some(i)
-            }
-            Err(k) if k == key => Some(i),
-            Err(_) => None,
-        }
+        s.key.store(key, Ordering::Release);
+        self.stats.reclaimed.fetch_add(1, Ordering::Relaxed);
+        Some(i)
     }
 
-    /// Whether slot `i`'s key has been idle long enough and holds nothing: no tokens or debt
-    /// (a quota's of an ended window are void), nothing queued for the store, nothing
-    /// unflushed.
+    /// Whether slot `i`'s key has been idle long enough and holds nothing: no tokens or debt,
+    /// nothing queued for the store, nothing unflushed, and in the sync mode a view with no
+    /// debt (a rate's TAT not ahead of now, a quota's count zero); a quota's state of an ended
+    /// window is void.
     fn reclaimable(&self, i: usize, now_ns: u64, now_ms: u64) -> bool {
         let s = &self.slots[i];
+        let stale = s.window.load(Ordering::Acquire) != self.window(now_ms);
+        let empty = match self.kind {
+            FleetKind::Rate(_) => {
+                s.tokens.load(Ordering::Acquire) == 0 && s.view.load(Ordering::Acquire) <= now_ns
+            }
+            FleetKind::Quota(_) => {
+                stale
+                    || (s.tokens.load(Ordering::Acquire) == 0
+                        && s.view.load(Ordering::Acquire) == 0)
+            }
+        };
         now_ns.saturating_sub(s.last_use.load(Ordering::Relaxed))
             >= self.opts.reclaim_idle.as_nanos() as u64
-            && (s.tokens.load(Ordering::Acquire) == 0
-                || s.window.load(Ordering::Acquire) != self.window(now_ms))
+            && empty
             && !s.queued.load(Ordering::Acquire)
             && s.unsynced.load(Ordering::Acquire) == 0
     }
@@ -501,9 +516,14 @@ impl FleetLimiter {
                 }
                 return;
             }
+            let key = s.key.load(Ordering::Acquire);
+            if key == MOVING {
+                // Changing hands: its next request queues it again.
+                return;
+            }
             asks.push(Ask {
                 slot: i,
-                key: s.key.load(Ordering::Acquire),
+                key,
                 want: self.lease + (-t).max(0) as u64,
                 window: s.window.load(Ordering::Acquire),
             });
@@ -525,7 +545,10 @@ impl FleetLimiter {
                 };
                 let s = &self.slots[i];
                 let key = s.key.load(Ordering::Acquire);
-                if key == 0 || now_ns.saturating_sub(s.last_use.load(Ordering::Relaxed)) < idle {
+                if key == 0
+                    || key == MOVING
+                    || now_ns.saturating_sub(s.last_use.load(Ordering::Relaxed)) < idle
+                {
                     continue;
                 }
                 let mut t = s.tokens.load(Ordering::Acquire);

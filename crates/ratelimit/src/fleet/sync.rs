@@ -35,14 +35,14 @@ impl FleetLimiter {
             let (next, held) = match self.kind {
                 FleetKind::Rate(r) => {
                     let t = r.interval_ns();
-                    let tol = r.burst.max(1).saturating_mul(t);
-                    let next = v.max(now_ns) + t;
-                    if next > now_ns + tol {
+                    let limit = now_ns.saturating_add(r.burst.max(1).saturating_mul(t));
+                    let next = v.max(now_ns).saturating_add(t);
+                    if next > limit {
                         return FleetVerdict::Deny {
-                            retry_after_ns: next - now_ns - tol,
+                            retry_after_ns: next - limit,
                         };
                     }
-                    (next, (now_ns + tol - next) / t)
+                    (next, (limit - next) / t)
                 }
                 FleetKind::Quota(q) => {
                     if v >= q.limit {
@@ -80,17 +80,27 @@ impl FleetLimiter {
         while let Some(i) = self.queue.pop() {
             let s = &self.slots[i];
             s.queued.store(false, Ordering::Release);
+            // The count goes to the key and window the slot had before and after taking it:
+            // a window reset or a takeover in between voids it (they zero the count too).
+            let (key, window) = (
+                s.key.load(Ordering::Acquire),
+                s.window.load(Ordering::Acquire),
+            );
             let first = s.first_unsynced.load(Ordering::Relaxed);
             let count = s.unsynced.swap(0, Ordering::AcqRel);
-            if count == 0 {
+            if count == 0
+                || key == super::MOVING
+                || s.key.load(Ordering::Acquire) != key
+                || s.window.load(Ordering::Acquire) != window
+            {
                 continue;
             }
             flushes.push(Flush {
                 slot: i,
-                key: s.key.load(Ordering::Acquire),
+                key,
                 count,
                 age_ns: now_ns.saturating_sub(first).min(longest),
-                window: s.window.load(Ordering::Acquire),
+                window,
             });
         }
     }
@@ -101,27 +111,37 @@ impl FleetLimiter {
     pub fn synced(&self, flush: &Flush, fleet: u64, now_ns: u64) {
         self.stats.synced.fetch_add(flush.count, Ordering::Relaxed);
         let s = &self.slots[flush.slot];
-        if s.window.load(Ordering::Acquire) != flush.window
-            || s.key.load(Ordering::Acquire) != flush.key
-        {
-            // The count of a window that has ended here, or of a key whose slot went to
+        let moved = || {
+            s.window.load(Ordering::Acquire) != flush.window
+                || s.key.load(Ordering::Acquire) != flush.key
+        };
+        if moved() {
+            // The state of a window that has ended here, or of a key whose slot went to
             // another.
             return;
         }
         let mut v = s.view.load(Ordering::Acquire);
-        loop {
+        let target = loop {
             let own = s.unsynced.load(Ordering::Acquire);
             let target = match self.kind {
-                FleetKind::Rate(r) => now_ns + fleet + own * r.interval_ns(),
-                FleetKind::Quota(_) => fleet + own,
+                FleetKind::Rate(r) => now_ns
+                    .saturating_add(fleet)
+                    .saturating_add(own.saturating_mul(r.interval_ns())),
+                FleetKind::Quota(_) => fleet.saturating_add(own),
             };
             match s
                 .view
                 .compare_exchange_weak(v, target, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => break,
+                Ok(_) => break target,
                 Err(now) => v = now,
             }
+        };
+        if moved() {
+            // Reset meanwhile: the old state must not stay as the new one's view.
+            let _ = s
+                .view
+                .compare_exchange(target, 0, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 }
@@ -223,6 +243,41 @@ mod tests {
         // flush (not from the first of them) would put the host an interval in debt.
         let admitted = run(1, 1000, 10, 990, 100, 3);
         assert_eq!(admitted, 990 * 3);
+    }
+
+    #[test]
+    fn an_idle_key_still_in_debt_keeps_its_slot() {
+        let opts = FleetOptions {
+            capacity: 8,
+            sync: Some(Duration::from_millis(100)),
+            ..FleetOptions::default()
+        };
+        let f = FleetLimiter::new("s", FleetKind::Rate(Rate::per_second(10, 10)), opts);
+        for k in 1..=8 {
+            assert!(matches!(f.check(k, 0, 0).0, FleetVerdict::Allow { .. }));
+        }
+        let mut flushes = Vec::new();
+        f.take_sync(MS, &mut flushes);
+        for fl in &flushes {
+            // Key 1's fleet is 10 s in debt; the others are idle at the store.
+            let debt = if fl.key == 1 { 10_000 * MS } else { 0 };
+            f.synced(fl, debt, MS);
+        }
+        // 1.5 s on, keys 2..=8 busy again and key 1 idle: the ninth key finds no slot, as
+        // taking key 1's would forget its debt.
+        for k in 2..=8 {
+            let _ = f.check(k, 1400 * MS, 0);
+        }
+        assert_eq!(f.check(9, 1500 * MS, 0).0, FleetVerdict::StoreDown);
+        assert!(matches!(
+            f.check(1, 1500 * MS, 0).0,
+            FleetVerdict::Deny { .. }
+        ));
+        // Once its debt is paid (10 s), the slot can go.
+        assert!(matches!(
+            f.check(9, 12_000 * MS, 0).0,
+            FleetVerdict::Allow { .. }
+        ));
     }
 
     #[test]

@@ -104,6 +104,12 @@ impl Store {
             // A window's count outlives its window by a minute (a late return finds it).
             FleetKind::Quota(q) => (vec![q.limit], vec![], q.window.secs() * 1000 + 60_000),
         };
+        // The sync mode dates a flush back by up to two intervals: the TAT must outlive that.
+        let ttl_ms = ttl_ms
+            + fleet
+                .limiter
+                .sync_interval()
+                .map_or(0, |i| 2 * i.as_millis() as u64);
         Self {
             fleet,
             client,
@@ -209,7 +215,9 @@ impl Store {
             match self.flush(&flushes) {
                 Ok(states) => {
                     limiter.store_ok();
-                    let now = policies.clock_ns(Instant::now());
+                    // Dated when the counts were taken: the store answered after that, so
+                    // the view errs by a round trip toward admitting, not toward refusing a
+                    // gateway alone at the rate.
                     for (f, state) in flushes.iter().zip(states) {
                         let state = match self.kind {
                             FleetKind::Rate(_) => state.saturating_mul(1000),
