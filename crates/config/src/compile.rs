@@ -664,12 +664,11 @@ impl Compiler {
             auth.as_ref(),
         );
         let reshape = spec.reshape.as_ref().map(|r| {
-            let mut reshape = self.reshape(&format!("{path}.reshape"), r);
-            if let Action::Proxy(p) = &action {
-                reshape.reshaped_headers = p.response_headers.clone();
-            }
-            reshape.reshaped_headers.remove.push("etag".to_owned());
-            reshape
+            let route_headers = match &action {
+                Action::Proxy(p) => Some(&p.response_headers),
+                _ => None,
+            };
+            self.reshape(&format!("{path}.reshape"), r, route_headers)
         });
         Route {
             name: spec.name.clone(),

@@ -58,11 +58,6 @@ impl FleetRt {
         }
         let kind = self.limiter.kind();
         let (limit, window_secs) = kind.limit_and_window();
-        // A rate's bucket is full again after its burst; a quota's resets with its window.
-        let (reset_ns, min_wait) = match kind {
-            FleetKind::Rate(r) => (r.burst.saturating_mul(r.interval_ns()), r.interval_ns()),
-            FleetKind::Quota(_) => (self.limiter.window_left_ns(now_ms), 1),
-        };
         let secs = |ns: u64| ns.div_ceil(1_000_000_000);
         match verdict {
             FleetVerdict::Allow { held } => Some(Decision::Allow(Status {
@@ -72,13 +67,24 @@ impl FleetRt {
                 reset_secs: 0,
                 retry_after_secs: 0,
             })),
-            FleetVerdict::Deny { retry_after_ns } => Some(Decision::Deny(Status {
-                limit,
-                window_secs,
-                remaining: 0,
-                reset_secs: secs(reset_ns),
-                retry_after_secs: secs(retry_after_ns.max(min_wait)).max(1),
-            })),
+            FleetVerdict::Deny { retry_after_ns } => {
+                // A rate's bucket is full again after its burst; a quota's resets with its
+                // window.
+                let (reset_ns, min_wait) = match kind {
+                    FleetKind::Rate(_) => {
+                        let (t, tol) = self.limiter.rate_ns();
+                        (tol, t)
+                    }
+                    FleetKind::Quota(_) => (self.limiter.window_left_ns(now_ms), 1),
+                };
+                Some(Decision::Deny(Status {
+                    limit,
+                    window_secs,
+                    remaining: 0,
+                    reset_secs: secs(reset_ns),
+                    retry_after_secs: secs(retry_after_ns.max(min_wait)).max(1),
+                }))
+            }
             FleetVerdict::StoreDown => None,
         }
     }

@@ -98,7 +98,14 @@ impl Compiler {
         }
     }
 
-    pub(super) fn reshape(&mut self, path: &str, spec: &ReshapeSpec) -> Reshape {
+    /// A route's reshape; `route_headers` are the route's own response header edits, which a
+    /// reshaped response gets too (with `etag` removed: another representation).
+    pub(super) fn reshape(
+        &mut self,
+        path: &str,
+        spec: &ReshapeSpec,
+        route_headers: Option<&HeaderOps>,
+    ) -> Reshape {
         let allow = spec.allow.as_ref().and_then(|paths| {
             let p = format!("{path}.allow");
             if paths.is_empty() {
@@ -135,7 +142,11 @@ impl Compiler {
                 wrap: spec.wrap.clone(),
             },
             max_body_bytes: self.positive(&format!("{path}.max_body_bytes"), spec.max_body_bytes),
-            reshaped_headers: HeaderOps::default(),
+            reshaped_headers: {
+                let mut ops = route_headers.cloned().unwrap_or_default();
+                ops.remove.push("etag".to_owned());
+                ops
+            },
         }
     }
 }

@@ -230,6 +230,9 @@ pub struct FleetLimiter {
     /// where it lands here.
     seed: u64,
     lease: u64,
+    /// A rate's emission interval and burst tolerance (ns), worked out once (0 for a quota).
+    t_ns: u64,
+    tol_ns: u64,
     opts: FleetOptions,
     slots: Box<[Slot]>,
     /// The slots claimed so far, each as index + 1 (0: being written), in `claimed_len`
@@ -266,11 +269,20 @@ impl FleetLimiter {
             // A hundredth of the quota: the fleet may run over by a lease per host.
             FleetKind::Quota(q) => (q.limit / 100).clamp(1, FLEET_LEASE_CAP),
         };
+        let (t_ns, tol_ns) = match kind {
+            FleetKind::Rate(r) => (
+                r.interval_ns(),
+                r.burst.max(1).saturating_mul(r.interval_ns()),
+            ),
+            FleetKind::Quota(_) => (0, 0),
+        };
         Self {
             kind,
             hasher: SipHasher13::new_with_keys(k0, k1),
             seed: RandomState::new().hash_one(0u8) | 1,
             lease,
+            t_ns,
+            tol_ns,
             opts,
             slots: (0..cap).map(|_| Slot::default()).collect(),
             claimed: (0..cap).map(|_| AtomicUsize::new(0)).collect(),
@@ -324,6 +336,11 @@ impl FleetLimiter {
                 (len - now_ms % len) * 1_000_000
             }
         }
+    }
+
+    /// A rate's emission interval and burst tolerance in ns (`(0, 0)` for a quota).
+    pub fn rate_ns(&self) -> (u64, u64) {
+        (self.t_ns, self.tol_ns)
     }
 
     /// Tokens one lease asks for (also the credit a host may run ahead by).
@@ -593,7 +610,7 @@ impl FleetLimiter {
         if granted < ask.want {
             let wait = match self.kind {
                 // Ask again once about half a lease has accrued (or the next token is due).
-                FleetKind::Rate(r) => next_ns.max((self.lease / 2).max(1) * r.interval_ns()),
+                FleetKind::Rate(_) => next_ns.max((self.lease / 2).max(1) * self.t_ns),
                 // The quota is spent: the store's `next_ns` is the window's end.
                 FleetKind::Quota(_) => next_ns,
             };

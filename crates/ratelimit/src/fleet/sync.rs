@@ -33,9 +33,9 @@ impl FleetLimiter {
         let mut v = s.view.load(Ordering::Acquire);
         let held = loop {
             let (next, held) = match self.kind {
-                FleetKind::Rate(r) => {
-                    let t = r.interval_ns();
-                    let limit = now_ns.saturating_add(r.burst.max(1).saturating_mul(t));
+                FleetKind::Rate(_) => {
+                    let t = self.t_ns;
+                    let limit = now_ns.saturating_add(self.tol_ns);
                     let next = v.max(now_ns).saturating_add(t);
                     if next > limit {
                         return FleetVerdict::Deny {
@@ -124,9 +124,9 @@ impl FleetLimiter {
         let target = loop {
             let own = s.unsynced.load(Ordering::Acquire);
             let target = match self.kind {
-                FleetKind::Rate(r) => now_ns
+                FleetKind::Rate(_) => now_ns
                     .saturating_add(fleet)
-                    .saturating_add(own.saturating_mul(r.interval_ns())),
+                    .saturating_add(own.saturating_mul(self.t_ns)),
                 FleetKind::Quota(_) => fleet.saturating_add(own),
             };
             match s
@@ -311,6 +311,12 @@ mod tests {
         }
         // The second host admits its first interval unseen, then both see the fleet's count.
         assert!(admitted <= 100 + 100, "{admitted}");
+        // ... and the second host's first flush brought it the first host's count: counting
+        // alone, each would have admitted the whole quota.
+        assert!(
+            admitted < 200,
+            "{admitted}: the hosts did not see each other"
+        );
         assert_eq!(store, admitted, "every admitted request is counted");
         assert!(matches!(
             ls[0].check(3, 60 * MS, minute + 60).0,

@@ -301,9 +301,7 @@ impl Store {
         }
         pipe.query(&mut c.conn)
     }
-}
 
-impl Store {
     /// The sync mode's flushes in one pipeline: each key's fleet state (a rate's debt in µs,
     /// a quota's count).
     fn flush(&mut self, flushes: &[Flush]) -> redis::RedisResult<Vec<u64>> {
